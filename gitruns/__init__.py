@@ -1,0 +1,18 @@
+"""gitruns: every run a commit on refs/runs/<id> in your own repository.
+
+From code::
+
+    import gitruns
+    gitruns.log_metric("loss", 0.3, step=10)
+    gitruns.log_params(lr=0.1)
+    gitruns.log_artifact("model.pt")
+"""
+from __future__ import annotations
+
+from .api import config_path, log_artifact, log_metric, log_metrics, log_params, run_id, start_run
+
+__version__ = "0.1.0"
+__all__ = [
+    "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
+    "__version__",
+]

@@ -1,0 +1,119 @@
+"""The content-addressed artifact cache.
+
+Objects live at ``<root>/xxh3_128/<2 hex>/<30 hex>``, read-only.  An object is
+written to a temporary name in the same filesystem and renamed into place, so a
+half-written object is never visible under its digest.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+
+from .errors import GitrunsError, PathError
+from .hashing import digest_bytes, digest_file, split_digest
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+class ArtifactCache:
+    def __init__(self, root: str, link_types: list[str] | None = None) -> None:
+        self.root = root
+        self.link_types = link_types or ["reflink", "copy"]
+        for lt in self.link_types:
+            if lt not in ("reflink", "hardlink", "copy"):
+                raise GitrunsError(f"gitruns.linkType: unknown link type '{lt}'")
+
+    def object_path(self, digest: str) -> str:
+        algo, hexpart = split_digest(digest)
+        return os.path.join(self.root, algo, hexpart[:2], hexpart[2:])
+
+    def has(self, digest: str) -> bool:
+        return os.path.exists(self.object_path(digest))
+
+    def _tmp(self) -> str:
+        tmpdir = os.path.join(self.root, "tmp")
+        os.makedirs(tmpdir, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmpdir, prefix="incoming-")
+        os.close(fd)
+        return name
+
+    def _publish(self, tmp: str, digest: str) -> str:
+        dest = self.object_path(digest)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+        return dest
+
+    def store_bytes(self, data: bytes) -> str:
+        digest = digest_bytes(data)
+        if not self.has(digest):
+            tmp = self._tmp()
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            self._publish(tmp, digest)
+        return digest
+
+    def store_file(self, src: str, digest: str) -> str:
+        """Put ``src`` (whose digest is known) into the cache; return the method used."""
+        if self.has(digest):
+            return "present"
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as exc:
+            raise GitrunsError(f"cannot create artifact cache {self.root}: {exc.strerror}") from None
+        for method in self.link_types:
+            if method == "hardlink":
+                dest = self.object_path(digest)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                try:
+                    os.chmod(src, stat.S_IMODE(os.stat(src).st_mode) & ~0o222)
+                    os.link(src, dest)
+                    return "hardlink"
+                except FileExistsError:
+                    return "present"
+                except OSError:
+                    continue
+            tmp = self._tmp()
+            try:
+                if method == "reflink":
+                    if not _reflink(src, tmp):
+                        os.unlink(tmp)
+                        continue
+                else:
+                    shutil.copyfile(src, tmp)
+            except OSError as exc:
+                _unlink_quiet(tmp)
+                raise PathError(f"cannot copy {src} into the cache: {exc.strerror or exc}") from None
+            self._publish(tmp, digest)
+            return method
+        raise GitrunsError(f"could not store {src} in the cache with {', '.join(self.link_types)}")
+
+    def read_bytes(self, digest: str) -> bytes:
+        with open(self.object_path(digest), "rb") as fh:
+            return fh.read()
+
+    def verify(self, digest: str) -> bool:
+        path = self.object_path(digest)
+        return os.path.exists(path) and digest_file(path) == digest
+
+
+def _reflink(src: str, dest: str) -> bool:
+    try:
+        with open(src, "rb") as s, open(dest, "wb") as d:
+            fcntl.ioctl(d.fileno(), FICLONE, s.fileno())
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EBADF, errno.EPERM):
+            return False
+        raise
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,156 @@
+"""Click wiring for ``git run``: parse arguments, call one verb, map errors to exit codes.
+
+Expected errors print one line and exit 1 (2 for bad usage or input);
+^C exits 130; a bug exits 3 with a one-line hint, and its traceback with
+``--debug`` or GITRUNS_DEBUG=1.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import GitrunsError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+BUG_EXIT = 3
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="git-run")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def main(debug: bool) -> None:
+    """Record every run as a commit on refs/runs/<id> in this repository.
+
+    Wrap a command with 'git run exec -- CMD', then find, inspect and compare
+    runs with 'git run ls', 'show', 'log' and 'diff', or with plain git:
+    'git log refs/runs/<id>', 'git diff refs/runs/A refs/runs/B'.
+    """
+    if debug:
+        os.environ["GITRUNS_DEBUG"] = "1"
+
+
+@main.command("exec", context_settings={**CONTEXT, "ignore_unknown_options": True,
+                                        "allow_interspersed_args": False})
+@click.option("--name", "-n", help="A human name for the run (searchable; not the key).")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
+              help="YAML or JSON config file (repeatable; later files win).")
+@click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, like train.lr=0.01 (value typed as YAML).")
+@click.option("-i", "--input", "inputs", multiple=True, metavar="PATH",
+              help="Input file or directory, hashed and recorded (repeatable).")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="PATH",
+              help="Output file or directory, stored in the artifact cache after the run (repeatable).")
+@click.option("-m", "--metrics", "metrics_files", multiple=True, metavar="FILE",
+              help="JSON/YAML metrics file the command writes, read when it ends (repeatable).")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
+    """Run COMMAND and record it as a run.
+
+    \b
+    git run exec -- python train.py --epochs 3
+    git run exec -c params.yaml -p train.lr=0.01 -i data/ -o model.pt -- python train.py
+
+    Exits with the command's exit code (128+N if it was killed by signal N).
+    The effective config is handed to the command as the YAML file named by
+    $GITRUNS_CONFIG_FILE.
+    """
+    from .commands.exec_ import exec_
+
+    sys.exit(exec_(list(command), **opts))
+
+
+@main.command("ls", context_settings=CONTEXT)
+@click.option("--status", "statuses", multiple=True,
+              help="Only runs with this status: running, succeeded, failed, canceled, crashed (repeatable).")
+@click.option("--since", help="Only runs started since: a date, date-time, or age like 2h, 3d, 1w.")
+@click.option("--until", help="Only runs started until: a date, date-time, or age.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
+@click.option("--name", help="Only runs whose name contains this (or matches this glob).")
+@click.option("--limit", "-n", type=int, help="At most this many runs.")
+@click.option("--json", "as_json", is_flag=True, help="JSON list of records, same keys as run.json.")
+def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
+           name: str | None, limit: int | None, as_json: bool) -> None:
+    """List runs, newest first."""
+    from .commands.ls import ls
+    from .listing import Filters
+
+    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit), as_json))
+
+
+@main.command("show", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="The whole record, with config and environment.")
+def show_cmd(run_id: str, as_json: bool) -> None:
+    """Show one run. ID may be any unique prefix, or the run's name."""
+    from .commands.show import show
+
+    sys.exit(show(run_id, as_json))
+
+
+@main.command("log", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID")
+@click.option("--stdout", "stdout", is_flag=True, help="Only the captured stdout.")
+@click.option("--stderr", "stderr", is_flag=True, help="Only the captured stderr (printed to stdout).")
+def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
+    """Print what a run's command printed."""
+    from .commands.log import log
+
+    sys.exit(log(run_id, stdout, stderr))
+
+
+@main.command("diff", context_settings=CONTEXT)
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--patch", "-p", is_flag=True, help="Also print the code patch between the snapshots.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
+    """Compare two runs: config, metrics, code, inputs, artifacts, environment."""
+    from .commands.diff import diff
+
+    sys.exit(diff(a, b, patch, as_json))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point of the git-run executable."""
+    try:
+        main.main(args=argv, prog_name="git run", standalone_mode=False)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (see 'git run {exc.ctx.info_name} -h')" if exc.ctx and exc.ctx.parent else " (see 'git run -h')"
+        print(f"git run: error: {exc.format_message()}{hint}", file=sys.stderr)
+        return 2
+    except click.Abort:
+        return 130
+    except GitrunsError as exc:
+        print(f"git run: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Our reader (a pager, head) went away: not an error worth a traceback.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown quiet
+        except OSError:
+            pass
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the one place bugs are turned into an exit code
+        if os.environ.get("GITRUNS_DEBUG"):
+            traceback.print_exc()
+        else:
+            print(f"git run: internal error: {type(exc).__name__}: {exc} "
+                  "(rerun with 'git run --debug ...' for the traceback)", file=sys.stderr)
+        return BUG_EXIT
+
+
+def entry() -> None:
+    sys.exit(run())

@@ -1,0 +1,145 @@
+"""``git run diff A B``: what differs between two runs."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pygit2
+import yaml
+
+from . import store
+from .repo import Repo
+from .store import RECORD_DIR, Run
+from .table import number
+from .userconfig import flatten
+
+
+def _mapping_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "added": {k: b[k] for k in sorted(b) if k not in a},
+        "removed": {k: a[k] for k in sorted(a) if k not in b},
+        "changed": {k: {"a": a[k], "b": b[k]} for k in sorted(a) if k in b and a[k] != b[k]},
+    }
+
+
+def _config(repo: Repo, run: Run) -> dict[str, Any]:
+    raw = store.read_file(repo.git, run.commit, "config.yaml")
+    data = yaml.safe_load(raw) if raw else {}
+    return flatten(data if isinstance(data, dict) else {})
+
+
+def _env(repo: Repo, run: Run) -> dict[str, Any]:
+    raw = store.read_file(repo.git, run.commit, "env.json")
+    return dict(json.loads(raw)) if raw else {}
+
+
+def _version_key(v: str) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for piece in v.replace("-", ".").split("."):
+        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
+    return tuple(parts)
+
+
+def _by_path(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {i["path"]: i.get("digest") for i in items or [] if isinstance(i, dict) and "path" in i}
+
+
+def _code_trees(repo: Repo, run: Run) -> pygit2.Tree:
+    tree = repo.git[pygit2.Oid(hex=run.record["code"]["snapshot_tree"])].peel(pygit2.Tree)
+    return tree
+
+
+def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
+    ra, rb = a.record, b.record
+    out: dict[str, Any] = {"a": a.id, "b": b.id}
+    out["run"] = {k: {"a": ra.get(k), "b": rb.get(k)} for k in ("name", "command", "cwd", "exit_code")
+                  if ra.get(k) != rb.get(k)}
+    if a.status != b.status:
+        out["run"]["status"] = {"a": a.status, "b": b.status}
+    out["config"] = _mapping_diff(_config(repo, a), _config(repo, b))
+    ma, mb = ra.get("metrics") or {}, rb.get("metrics") or {}
+    metrics = {}
+    for name in sorted(set(ma) | set(mb)):
+        va, vb = ma.get(name), mb.get(name)
+        delta = None
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and not isinstance(va, bool):
+            delta = vb - va
+        if va != vb:
+            metrics[name] = {"a": va, "b": vb, "delta": delta}
+    out["metrics"] = metrics
+    diff = repo.git.diff(_code_trees(repo, a), _code_trees(repo, b))
+    diff.find_similar()
+    out["code"] = {
+        "a": ra["code"].get("snapshot_tree"), "b": rb["code"].get("snapshot_tree"),
+        "files": [{"status": d.status_char(), "path": d.delta.new_file.path,
+                   **({"old_path": d.delta.old_file.path} if d.delta.old_file.path != d.delta.new_file.path else {})}
+                  for d in diff if not d.delta.new_file.path.startswith(RECORD_DIR + "/")],
+    }
+    if patch:
+        out["code"]["patch"] = diff.patch or ""
+    out["inputs"] = _mapping_diff(_by_path(ra.get("inputs")), _by_path(rb.get("inputs")))
+    out["artifacts"] = _mapping_diff(_by_path(ra.get("artifacts")), _by_path(rb.get("artifacts")))
+    ea, eb = _env(repo, a), _env(repo, b)
+    pa = ((ea.get("python") or {}).get("packages")) or {}
+    pb = ((eb.get("python") or {}).get("packages")) or {}
+    pkgs = _mapping_diff(pa, pb)
+    upgraded = {k: v for k, v in pkgs["changed"].items() if _version_key(str(v["b"])) > _version_key(str(v["a"]))}
+    downgraded = {k: v for k, v in pkgs["changed"].items() if k not in upgraded}
+    env: dict[str, Any] = {"packages": {"added": pkgs["added"], "removed": pkgs["removed"],
+                                        "upgraded": upgraded, "downgraded": downgraded}}
+    facts = {
+        "python": lambda e: (e.get("python") or {}).get("version"),
+        "python_executable": lambda e: (e.get("python") or {}).get("executable"),
+        "os": lambda e: f"{(e.get('os') or {}).get('system')} {(e.get('os') or {}).get('release')}",
+        "cpu": lambda e: (e.get("cpu") or {}).get("model"),
+        "gpus": lambda e: ", ".join(g.get("name", "?") for g in e.get("gpus") or []) or None,
+        "gpu_driver": lambda e: e.get("gpu_driver"),
+        "cuda": lambda e: e.get("cuda"),
+        "git": lambda e: e.get("git"),
+    }
+    env["changed"] = {k: {"a": f(ea), "b": f(eb)} for k, f in facts.items() if f(ea) != f(eb)}
+    env["variables"] = _mapping_diff(ea.get("env") or {}, eb.get("env") or {})
+    out["environment"] = env
+    return out
+
+
+def _mapping_lines(d: dict[str, Any]) -> list[str]:
+    lines = [f"  + {k}: {v}" for k, v in d["added"].items()]
+    lines += [f"  - {k}: {v}" for k, v in d["removed"].items()]
+    lines += [f"  ~ {k}: {c['a']} -> {c['b']}" for k, c in d["changed"].items()]
+    return lines
+
+
+def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
+    a, b = abbrev.get(result["a"], result["a"]), abbrev.get(result["b"], result["b"])
+    lines = [f"diff run {a} -> run {b}"]
+
+    def section(title: str, body: list[str]) -> None:
+        lines.append(f"{title}:" + ("" if body else " same"))
+        lines.extend(body)
+
+    section("run", [f"  ~ {k}: {v['a']} -> {v['b']}" for k, v in result["run"].items()])
+    section("config", _mapping_lines(result["config"]))
+    section("metrics", [
+        f"  {k}: {number(v['a'])} -> {number(v['b'])}"
+        + (f" ({'+' if v['delta'] >= 0 else ''}{number(v['delta'])})" if v["delta"] is not None else "")
+        for k, v in result["metrics"].items()
+    ])
+    code = result["code"]
+    section("code", [f"  {f['status']} {f.get('old_path', '') + ' -> ' if 'old_path' in f else ''}{f['path']}"
+                     for f in code["files"]])
+    section("inputs", _mapping_lines(result["inputs"]))
+    section("artifacts", _mapping_lines(result["artifacts"]))
+    env = result["environment"]
+    pk = env["packages"]
+    body = [f"  ~ {k}: {v['a']} -> {v['b']}" for k, v in env["changed"].items()]
+    body += [f"  + {k} {v}" for k, v in pk["added"].items()]
+    body += [f"  - {k} {v}" for k, v in pk["removed"].items()]
+    body += [f"  ^ {k} {v['a']} -> {v['b']}" for k, v in pk["upgraded"].items()]
+    body += [f"  v {k} {v['a']} -> {v['b']}" for k, v in pk["downgraded"].items()]
+    body += _mapping_lines({kind: {f"${k}": v for k, v in d.items()} for kind, d in env["variables"].items()})
+    section("environment", body)
+    text = "\n".join(lines) + "\n"
+    if code.get("patch"):
+        text += "\n" + code["patch"]
+    return text

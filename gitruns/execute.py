@@ -1,0 +1,142 @@
+"""``git run exec``: run a command and record it.
+
+Signals: SIGTERM and SIGHUP sent to us are forwarded to the command and the run
+is recorded as ``canceled``.  SIGINT is forwarded too, except when it came from
+the terminal: then the command, being in our foreground process group, has
+already received it, and a second one would interrupt its own clean-up.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from types import FrameType
+from typing import Any
+
+from .capture import StreamCapture
+from .session import LaunchSpec, Session
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PUMP_GRACE_S = 5.0
+
+
+class _Signals:
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.child: subprocess.Popen[bytes] | None = None
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in _FORWARDED:
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        child = self.child
+        if child is None or child.returncode is not None:
+            return
+        if signum == signal.SIGINT and _terminal_sent_it():
+            return
+        try:
+            child.send_signal(signum)
+        except OSError:
+            pass
+
+
+def _terminal_sent_it() -> bool:
+    """True when we are the terminal's foreground group (so ^C reached the child too)."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
+
+
+def execute(spec: LaunchSpec) -> int:
+    """Run ``spec.argv`` as a recorded run; return the exit code to exit with."""
+    session = Session(spec)
+    signals = _Signals()
+    signals.install()
+    try:
+        session.launch()
+        return _run_child(session, signals)
+    finally:
+        signals.restore()
+
+
+def _run_child(session: Session, signals: _Signals) -> int:
+    os.makedirs(session.run_dir, exist_ok=True)
+    out_spool = os.path.join(session.run_dir, "stdout.spool")
+    err_spool = os.path.join(session.run_dir, "stderr.spool")
+    if signals.received:  # canceled before the command could start
+        sig = signals.received[0]
+        session.finish("canceled", 128 + sig, None,
+                       {"type": "canceled", "message": f"{signal.Signals(sig).name} before the command started"})
+        return 128 + sig
+    out = StreamCapture(sys.stdout.fileno(), out_spool)
+    err = StreamCapture(sys.stderr.fileno(), err_spool)
+    try:
+        child = subprocess.Popen(
+            session.spec.argv, cwd=session.spec.cwd, env=session.command_env(),
+            stdout=out.child_fd, stderr=err.child_fd,
+        )
+    except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
+        out.abandon()
+        err.abandon()
+        not_found = isinstance(exc, FileNotFoundError)
+        code = 127 if not_found else 126
+        what = "command not found" if not_found else "command could not be started"
+        message = f"{what}: {session.spec.argv[0]} ({exc.strerror or exc})"
+        print(f"gitruns: {message}", file=sys.stderr)
+        session.finish("failed", code, None, {"type": "launch", "message": message})
+        return code
+    signals.child = child
+    out.start()
+    err.start()
+    while True:
+        try:
+            returncode = child.wait()
+            break
+        except KeyboardInterrupt:  # pragma: no cover - handlers are installed
+            continue
+    out.finish(PUMP_GRACE_S)
+    err.finish(PUMP_GRACE_S)
+    canceled_by = next((s for s in signals.received), None)
+    signal_num = -returncode if returncode < 0 else None
+    exit_code = 128 + signal_num if signal_num else returncode
+    error: dict[str, Any] | None = None
+    if canceled_by is not None:
+        status = "canceled"
+        error = {"type": "canceled", "message": f"{signal.Signals(canceled_by).name} received; "
+                 f"command {'killed by ' + signal.Signals(signal_num).name if signal_num else f'exited {returncode}'}"}
+    elif returncode == 0:
+        status = "succeeded"
+    else:
+        status = "failed"
+        if signal_num:
+            message = f"command killed by signal {signal.Signals(signal_num).name}"
+        else:
+            message = f"command exited with code {returncode}"
+        error = {"type": "exit", "message": message, "stderr_tail": _tail(err_spool)}
+    session.finish(status, exit_code, signal_num, error, out_spool, err_spool)
+    return exit_code
+
+
+def _tail(path: str, lines: int = 20, limit: int = 4096) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,94 @@
+"""``git run ls``: which runs, filtered, and how they are shown."""
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import record, runid, timeutil
+from .errors import UsageError
+from .session import parse_tags
+from .store import Run
+from .table import clip, number, render
+
+
+@dataclass
+class Filters:
+    statuses: list[str] = field(default_factory=list)
+    since: str | None = None
+    until: str | None = None
+    tags: list[str] = field(default_factory=list)
+    name: str | None = None
+    limit: int | None = None
+
+
+def select(runs: list[Run], f: Filters) -> list[Run]:
+    statuses = {s.strip() for item in f.statuses for s in item.split(",") if s.strip()}
+    unknown = statuses - set(record.DERIVED_STATUSES)
+    if unknown:
+        raise UsageError(f"--status {', '.join(sorted(unknown))}: expected {', '.join(record.DERIVED_STATUSES)}")
+    since = timeutil.parse_when(f.since) if f.since else None
+    until = timeutil.parse_when(f.until) if f.until else None
+    tags = parse_tags(f.tags)
+    if f.limit is not None and f.limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    out = []
+    for run in runs:
+        rec = run.record
+        if statuses and run.status not in statuses:
+            continue
+        if since or until:
+            started = rec.get("started_at")
+            if not started:
+                continue
+            when = timeutil.parse_iso(started)
+            if since and when < since or until and when > until:
+                continue
+        if tags and any((rec.get("tags") or {}).get(k) != v for k, v in tags.items()):
+            continue
+        if f.name is not None:
+            name = rec.get("name") or ""
+            pattern = f.name if any(c in f.name for c in "*?[") else f"*{f.name}*"
+            if not fnmatch.fnmatchcase(name.lower(), pattern.lower()):
+                continue
+        out.append(run)
+        if f.limit is not None and len(out) >= f.limit:
+            break
+    return out
+
+
+def as_json(run: Run) -> dict[str, Any]:
+    rec = dict(run.record)
+    rec["recorded_status"] = rec.get("status")
+    rec["status"] = run.status
+    rec["commit"] = run.commit
+    return record.ordered(rec)
+
+
+def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
+    if wanted:
+        return wanted
+    counts: Counter[str] = Counter()
+    for run in runs:
+        counts.update((run.record.get("metrics") or {}).keys())
+    return [name for name, _ in counts.most_common(most)]
+
+
+def table(runs: list[Run], all_ids: list[str], metric_names: list[str]) -> str:
+    abbrev = runid.abbreviations(all_ids)
+    headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "COMMAND", *metric_names]
+    rows = []
+    for run in runs:
+        rec = run.record
+        metrics = rec.get("metrics") or {}
+        rows.append([
+            abbrev.get(run.id, run.id[:12]),
+            clip(rec.get("name") or "-", 24),
+            run.status,
+            timeutil.human_local(rec.get("started_at")),
+            timeutil.human_duration(rec.get("duration_s")),
+            clip(" ".join(rec.get("command") or []), 40),
+            *(number(metrics.get(m)) for m in metric_names),
+        ])
+    return render(headers, rows, right={4, *range(6, 6 + len(metric_names))})

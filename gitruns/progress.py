@@ -1,0 +1,45 @@
+"""Progress for long work: shown on a terminal, silent when stderr is piped."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class Progress:
+    """Byte progress for one task; draws at most ten times a second."""
+
+    def __init__(self, label: str, total: int, min_total: int = 64 * 1024 * 1024) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.enabled = sys.stderr.isatty() and total >= min_total
+        self._last = 0.0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last >= 0.1:
+            self._last = now
+            pct = 100.0 * self.done / self.total if self.total else 100.0
+            sys.stderr.write(
+                f"\r{self.label}: {_human(self.done)} / {_human(self.total)} ({pct:.0f}%)\x1b[K"
+            )
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label}: {_human(self.total)}, done\x1b[K\n")
+            sys.stderr.flush()
+
+
+human_size = _human

@@ -1,0 +1,142 @@
+"""The run record (``.gitruns/run.json``): its shape, versions and readers.
+
+The record is a public contract.  ``SCHEMA_VERSION`` is written into every
+record; ``upgrade`` turns any older shape into the current one, so a reader of
+next year still understands runs pushed today.  The JSON Schema of the current
+version ships in ``gitruns/schema/run.schema.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from importlib import resources
+from typing import Any
+
+from .errors import RecordError
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "succeeded", "failed", "canceled")
+DERIVED_STATUSES = STATUSES + ("crashed",)
+INVOKERS = ("manual", "rerun", "pipeline", "hook", "ci", "run")
+
+# The order of keys in run.json, so that `git diff` between runs lines up.
+FIELD_ORDER = (
+    "schema", "id", "name", "status", "command", "cwd", "exit_code", "signal",
+    "started_at", "ended_at", "duration_s", "user", "host", "pid", "process",
+    "invoked_by", "invocation", "tags", "code", "inputs", "artifacts", "metrics",
+    "params", "logs", "steps", "rerun_of", "error", "gitruns_version",
+)
+
+
+def new(run_id: str) -> dict[str, Any]:
+    """An empty record of the current schema with every field present."""
+    rec: dict[str, Any] = {k: None for k in FIELD_ORDER}
+    rec.update(schema=SCHEMA_VERSION, id=run_id, status="running", tags={}, inputs=[],
+               artifacts=[], metrics={}, params={}, steps=[], logs={}, invocation={})
+    return rec
+
+
+def ordered(rec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: rec.get(k) for k in FIELD_ORDER}
+    for k, v in rec.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def dumps(rec: dict[str, Any]) -> bytes:
+    return (json.dumps(ordered(rec), indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+def upgrade(data: Any) -> dict[str, Any]:
+    """Read a record of any known schema version into the current shape."""
+    if not isinstance(data, dict):
+        raise RecordError("run.json is not a JSON object")
+    version = data.get("schema")
+    if not isinstance(version, int):
+        raise RecordError("run.json has no schema version")
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"run {data.get('id', '?')} has record schema {version}, newer than this gitruns "
+            f"understands ({SCHEMA_VERSION}); upgrade gitruns"
+        )
+    # Version 1 is the first; later versions add a step per bump here, e.g.
+    # if version == 1: data = _v1_to_v2(data)
+    rec = new(str(data.get("id", "")))
+    rec.update(data)
+    return rec
+
+
+def loads(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordError(f"run.json is not valid JSON: {exc}") from None
+    return upgrade(data)
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("gitruns").joinpath("schema/run.schema.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+# -- crash detection -------------------------------------------------------
+
+def boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The start time of a process in clock ticks since boot (guards pid reuse)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def this_process() -> dict[str, Any]:
+    return {"boot_id": boot_id(), "start_ticks": process_start_ticks(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_status(rec: dict[str, Any]) -> str:
+    """The status to show: a 'running' run whose process is gone is 'crashed'.
+
+    Only a run of this host can be judged; one from another host stays
+    'running' because its process cannot be seen from here.
+    """
+    status = str(rec.get("status"))
+    if status != "running" or rec.get("host") != socket.gethostname():
+        return status
+    pid = rec.get("pid")
+    proc = rec.get("process") or {}
+    if not isinstance(pid, int):
+        return status
+    if proc.get("boot_id") and proc.get("boot_id") != boot_id():
+        return "crashed"
+    if not _alive(pid):
+        return "crashed"
+    ticks = proc.get("start_ticks")
+    if ticks is not None and process_start_ticks(pid) not in (None, ticks):
+        return "crashed"  # the pid now belongs to another process
+    return status

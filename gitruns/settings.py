@@ -1,0 +1,123 @@
+"""gitruns' own settings, read from git config (``gitruns.<key>``).
+
+They follow the repository, the user and the system like every git setting.
+An environment variable may override a key for one invocation, and
+``git -c gitruns.key=value run ...`` works because git hands ``-c`` values to
+subcommands in GIT_CONFIG_PARAMETERS, which is read here too.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+
+import pygit2
+
+from .errors import ConfigError
+
+# key -> (environment variable, default, kind, help)
+KEYS: dict[str, tuple[str, str, str, str]] = {
+    "gitruns.dirty": (
+        "GITRUNS_DIRTY", "warn", "choice:warn,allow,refuse",
+        "What exec does when the working tree has uncommitted changes: warn (one line on "
+        "stderr), allow (silent) or refuse (exit 1 before the command starts).",
+    ),
+    "gitruns.untrackedMaxSize": (
+        "GITRUNS_UNTRACKED_MAX_SIZE", "1m", "size",
+        "Untracked files larger than this are listed with their hash in run.json instead "
+        "of being stored in the snapshot tree.",
+    ),
+    "gitruns.logMaxSize": (
+        "GITRUNS_LOG_MAX_SIZE", "1m", "size",
+        "Captured stdout/stderr larger than this keep only their head and tail in git; the "
+        "full stream goes to the artifact cache.",
+    ),
+    "gitruns.cacheDir": (
+        "GITRUNS_CACHE_DIR", "", "path",
+        "The content-addressed artifact cache. Default: gitruns/cache under the "
+        "repository's common git dir, shared by all worktrees.",
+    ),
+    "gitruns.linkType": (
+        "GITRUNS_LINK_TYPE", "reflink,copy", "list",
+        "How outputs enter the cache, tried in order: reflink, hardlink, copy. hardlink "
+        "makes the workspace file read-only, since it then is the cached object.",
+    ),
+    "gitruns.envInclude": (
+        "GITRUNS_ENV_INCLUDE", "", "list",
+        "Extra environment variable names or prefixes (ending in *) recorded in env.json, "
+        "besides the built-in list.",
+    ),
+    "gitruns.lsMetrics": (
+        "GITRUNS_LS_METRICS", "", "list",
+        "Metric names shown as columns by 'git run ls' (default: the most common ones).",
+    ),
+}
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str, key: str) -> int:
+    raw = text.strip().lower().rstrip("b")
+    unit = raw[-1:] if raw[-1:] in "kmg" else ""
+    number = raw[: -1] if unit else raw
+    try:
+        return int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise ConfigError(f"{key}: '{text}' is not a size (like 500k, 1m, 2g)") from None
+
+
+def _cli_overrides() -> dict[str, str]:
+    params = os.environ.get("GIT_CONFIG_PARAMETERS", "")
+    out: dict[str, str] = {}
+    try:
+        items = shlex.split(params)
+    except ValueError:
+        return out
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep:
+            out[key.lower()] = value
+    return out
+
+
+@dataclass
+class Settings:
+    values: dict[str, str]
+
+    def get(self, key: str) -> str:
+        return self.values[key]
+
+    def size(self, key: str) -> int:
+        return parse_size(self.values[key], key)
+
+    def items(self, key: str) -> list[str]:
+        return [p.strip() for p in self.values[key].replace(",", " ").split() if p.strip()]
+
+
+def load(git: pygit2.Repository | None) -> Settings:
+    """Resolve every key: environment, then ``git -c``, then git config, then default."""
+    cli = _cli_overrides()
+    values: dict[str, str] = {}
+    try:
+        config = git.config if git is not None else pygit2.Config.get_global_config()
+    except (pygit2.GitError, OSError) as exc:
+        raise ConfigError(f"cannot read git config: {exc}") from None
+    for key, (env_name, default, kind, _help) in KEYS.items():
+        value: str | None = os.environ.get(env_name)
+        if value is None:
+            value = cli.get(key.lower())
+        if value is None:
+            try:
+                value = config[key] if key in config else None
+            except (pygit2.GitError, ValueError) as exc:
+                raise ConfigError(f"cannot read {key} from git config: {exc}") from None
+        if value is None:
+            value = default
+        if kind.startswith("choice:"):
+            allowed = kind.split(":", 1)[1].split(",")
+            if value not in allowed:
+                raise ConfigError(f"{key} is '{value}'; expected one of {', '.join(allowed)}")
+        elif kind == "size":
+            parse_size(value, key)
+        values[key] = value
+    return Settings(values)

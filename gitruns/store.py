@@ -1,0 +1,237 @@
+"""Run commits on ``refs/runs/<id>``: writing, listing, resolving ids.
+
+A run's first commit has the launch HEAD as first parent; every later update
+is a new commit whose first parent is the previous one, and the ref moves by
+compare-and-swap, so the ref's history is the run's timeline and every push a
+fast-forward.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pygit2
+
+from . import record, runid
+from .errors import AmbiguousRun, ConcurrentUpdate, GitrunsError, RecordError, UnknownRun
+from .repo import Repo
+
+REF_PREFIX = "refs/runs/"
+RECORD_DIR = ".gitruns"
+TREE = pygit2.enums.FileMode.TREE
+BLOB = pygit2.enums.FileMode.BLOB
+
+
+def ref_name(run_id: str) -> str:
+    return REF_PREFIX + run_id
+
+
+def signature(git: pygit2.Repository) -> pygit2.Signature:
+    try:
+        return git.default_signature
+    except (KeyError, pygit2.GitError):
+        import getpass
+        import socket
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return pygit2.Signature(user, f"{user}@{socket.gethostname()}")
+
+
+def commit_message(rec: dict[str, Any]) -> str:
+    cmd = " ".join(rec.get("command") or [])
+    if len(cmd) > 60:
+        cmd = cmd[:57] + "..."
+    title = f"run {rec['id'][:12]}: {rec['status']}"
+    if rec.get("name"):
+        title += f" ({rec['name']})"
+    return f"{title}: {cmd}\n\nRun-Id: {rec['id']}\nRun-Status: {rec['status']}\n"
+
+
+def write(
+    repo: Repo,
+    rec: dict[str, Any],
+    files: dict[str, bytes],
+    code_tree: str,
+    parents: list[str],
+    previous: str | None,
+) -> str:
+    """Write one commit of a run and move its ref from ``previous`` to it."""
+    git = repo.git
+    sub = git.TreeBuilder()
+    for name in sorted({"run.json", *files}):
+        data = record.dumps(rec) if name == "run.json" else files[name]
+        sub.insert(name, git.create_blob(data), BLOB)
+    try:
+        base = git.TreeBuilder(git[pygit2.Oid(hex=code_tree)])
+    except (KeyError, ValueError):
+        raise GitrunsError(f"code snapshot tree {code_tree} is missing") from None
+    base.insert(RECORD_DIR, sub.write(), TREE)
+    tree = base.write()
+    sig = signature(git)
+    oid = git.create_commit(None, sig, sig, commit_message(rec), tree, [pygit2.Oid(hex=p) for p in parents])
+    name = ref_name(rec["id"])
+    try:
+        if previous is None:
+            git.references.create(name, oid, force=False)
+        else:
+            ref = git.references[name]
+            if str(ref.target) != previous:
+                raise ConcurrentUpdate(f"run {rec['id']} was updated elsewhere; not overwriting it")
+            ref.set_target(oid)  # libgit2 refuses if the ref moved since it was read
+    except pygit2.AlreadyExistsError:
+        raise ConcurrentUpdate(f"run {rec['id']} already exists") from None
+    except pygit2.GitError as exc:
+        raise ConcurrentUpdate(f"could not update {name}: {exc}") from None
+    return str(oid)
+
+
+def iter_refs(repo: Repo) -> Iterator[tuple[str, str]]:
+    """(run id, commit id) of every local run, oldest first."""
+    out = []
+    for ref in repo.git.references.iterator():
+        name = ref.name
+        if name.startswith(REF_PREFIX):
+            rid = name[len(REF_PREFIX):]
+            if runid.is_valid(rid):
+                out.append((rid, str(ref.target)))
+    out.sort()
+    return iter(out)
+
+
+def record_files(git: pygit2.Repository, commit_id: str) -> pygit2.Tree:
+    commit = git[pygit2.Oid(hex=commit_id)]
+    try:
+        entry = commit.peel(pygit2.Tree)[RECORD_DIR]
+    except KeyError:
+        raise RecordError(f"commit {commit_id[:12]} has no {RECORD_DIR}/ record") from None
+    return git[entry.id].peel(pygit2.Tree)
+
+
+def read_file(git: pygit2.Repository, commit_id: str, name: str) -> bytes | None:
+    tree = record_files(git, commit_id)
+    try:
+        return bytes(git[tree[name].id].peel(pygit2.Blob).data)
+    except KeyError:
+        return None
+
+
+def read_record(git: pygit2.Repository, commit_id: str) -> dict[str, Any]:
+    raw = read_file(git, commit_id, "run.json")
+    if raw is None:
+        raise RecordError(f"commit {commit_id[:12]} has no run.json")
+    return record.loads(raw)
+
+
+@dataclass
+class Run:
+    id: str
+    commit: str
+    record: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return record.effective_status(self.record)
+
+
+class ListingCache:
+    """commit id -> run.json, so listing 10,000 runs reads 10,000 small rows,
+    not 10,000 commits, trees and blobs.  Keyed by commit id, it never goes stale."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.db: sqlite3.Connection | None = None
+        try:
+            os.makedirs(repo.state_dir, exist_ok=True)
+            self.db = sqlite3.connect(os.path.join(repo.state_dir, "records.sqlite"), timeout=30,
+                                      isolation_level=None)
+            self.db.execute("CREATE TABLE IF NOT EXISTS records (commit_id TEXT PRIMARY KEY, json BLOB)")
+        except (sqlite3.Error, OSError):
+            self.db = None
+
+    def get_many(self, commits: list[str]) -> dict[str, bytes]:
+        if self.db is None:
+            return {}
+        try:
+            rows = self.db.execute("SELECT commit_id, json FROM records").fetchall()
+        except sqlite3.Error:
+            return {}
+        wanted = set(commits)
+        return {c: j for c, j in rows if c in wanted}
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        if self.db is None or not items:
+            return
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", items)
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            pass
+
+
+def all_runs(repo: Repo) -> list[Run]:
+    """Every local run, newest first; unreadable records are skipped with a warning."""
+    import sys
+
+    refs = list(iter_refs(repo))
+    cache = ListingCache(repo)
+    known = cache.get_many([c for _, c in refs])
+    fresh: list[tuple[str, bytes]] = []
+    runs: list[Run] = []
+    for rid, commit in reversed(refs):
+        raw = known.get(commit)
+        if raw is None:
+            try:
+                raw = read_file(repo.git, commit, "run.json")
+            except (RecordError, KeyError, ValueError) as exc:
+                print(f"warning: skipping refs/runs/{rid}: {exc}", file=sys.stderr)
+                continue
+            if raw is None:
+                print(f"warning: skipping refs/runs/{rid}: no run.json", file=sys.stderr)
+                continue
+            fresh.append((commit, raw))
+        try:
+            rec = record.loads(raw)
+        except RecordError as exc:
+            print(f"warning: skipping refs/runs/{rid}: {exc}", file=sys.stderr)
+            continue
+        runs.append(Run(rid, commit, rec))
+    cache.put_many(fresh)
+    return runs
+
+
+def resolve(repo: Repo, text: str) -> str:
+    """A full run id from a unique prefix (or ``refs/runs/<id>``, or an exact --name)."""
+    raw = text.strip()
+    if raw.startswith(REF_PREFIX):
+        raw = raw[len(REF_PREFIX):]
+    ids = [rid for rid, _ in iter_refs(repo)]
+    prefix = runid.normalize_prefix(raw)
+    if prefix and all(c in runid.ALPHABET for c in prefix):
+        matches = [rid for rid in ids if rid.startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            abbrev = runid.abbreviations(ids)
+            raise AmbiguousRun(raw, [abbrev[m] for m in reversed(matches)])
+    named = [r.id for r in all_runs(repo) if r.record.get("name") == raw]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        abbrev = runid.abbreviations(ids)
+        raise AmbiguousRun(raw, [abbrev[m] for m in named])
+    if not ids:
+        raise UnknownRun(f"no run matches '{raw}': this repository has no runs yet")
+    raise UnknownRun(f"no run matches '{raw}' (see 'git run ls')")
+
+
+def load(repo: Repo, text: str) -> Run:
+    rid = resolve(repo, text)
+    ref = repo.git.references[ref_name(rid)]
+    commit = str(ref.target)
+    return Run(rid, commit, read_record(repo.git, commit))
