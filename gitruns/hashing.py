@@ -112,6 +112,8 @@ class HashedPath:
     size: int
     digest: str
     files: list[HashedFile] = field(default_factory=list)
+    bytes_read: int = 0
+    cache_hits: int = 0
 
 
 def manifest_bytes(files: list[HashedFile]) -> bytes:
@@ -153,17 +155,20 @@ def hash_path(path: str, cache: StatCache, label: str | None = None) -> HashedPa
     total = sum(fst.st_size for _, fst in entries)
     progress = Progress(f"hashing {label or path}", total)
     files: list[HashedFile] = []
+    read = hits = 0
     for abspath, fst in entries:
         real = os.path.realpath(abspath)
         digest = cache.lookup(real, fst)
         if digest is None:
             digest = digest_file(abspath, progress.advance)
             cache.store(real, fst, digest)
+            read += fst.st_size
         else:
+            hits += 1
             progress.advance(fst.st_size)
         rel = os.path.relpath(abspath, path).replace(os.sep, "/") if abspath != path else ""
         files.append(HashedFile(rel, abspath, fst.st_size, digest, fst.st_mode))
     progress.close()
     if stat.S_ISREG(st.st_mode):
-        return HashedPath("file", st.st_size, files[0].digest, files)
-    return HashedPath("dir", total, digest_bytes(manifest_bytes(files)), files)
+        return HashedPath("file", st.st_size, files[0].digest, files, read, hits)
+    return HashedPath("dir", total, digest_bytes(manifest_bytes(files)), files, read, hits)

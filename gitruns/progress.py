@@ -1,8 +1,15 @@
 """Progress for long work: shown on a terminal, silent when stderr is piped."""
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+
+def trace(message: str) -> None:
+    """With GITRUNS_TRACE=1, say what gitruns did (hashing, caching) on stderr."""
+    if os.environ.get("GITRUNS_TRACE"):
+        print(f"gitruns: trace: {message}", file=sys.stderr)
 
 
 def _human(n: float) -> str:

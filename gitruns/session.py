@@ -22,6 +22,7 @@ from .cache import ArtifactCache
 from .environment import EnvironmentCapture
 from .errors import DirtyTreeRefused, GitrunsError, PathError, UsageError
 from .hashing import HashedPath, StatCache, digest_file, hash_path, manifest_bytes
+from .progress import trace
 from .metricsfile import final_values, read_metrics_file
 from .repo import Repo, open_repo, relative_to_root
 from .settings import Settings, load as load_settings
@@ -191,6 +192,8 @@ class Session:
     def _input_entry(self, path: str, statcache: StatCache) -> dict[str, Any]:
         full = self._abs(path)
         hashed = hash_path(full, statcache, label=path)
+        trace(f"input {path}: {len(hashed.files)} files, {hashed.size} bytes, {hashed.bytes_read} bytes read, "
+              f"{hashed.cache_hits} stat-cache hits")
         rel = relative_to_root(self.root, full)
         tracked = False
         if rel is not None and hashed.kind == "file":

@@ -1,0 +1,131 @@
+"""Fixtures: real git repositories in temporary folders, isolated from this machine's git.
+
+Every test drives the installed ``git-run`` executable through ``git run``, and
+every repository made here is checked with ``git fsck --strict`` afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN_DIR = os.path.dirname(sys.executable)
+_REPOS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    home = tmp_path / "home"
+    home.mkdir()
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for name in list(os.environ):
+        if name.startswith(("GIT_", "GITRUNS_")) or name in ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL",
+                                                              "BUILDKITE", "CIRCLECI", "TRAVIS", "TF_BUILD"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_TEMPLATE_DIR", str(templates))
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Ada Tester")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ada@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Ada Tester")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@example.com")
+    monkeypatch.setenv("PATH", BIN_DIR + os.pathsep + os.environ.get("PATH", ""))
+    subprocess.run(["git", "config", "--global", "init.defaultBranch", "main"], check=True)
+    subprocess.run(["git", "config", "--global", "user.name", "Ada Tester"], check=True)
+    subprocess.run(["git", "config", "--global", "user.email", "ada@example.com"], check=True)
+    subprocess.run(["git", "config", "--global", "protocol.file.allow", "always"], check=True)
+    _REPOS.clear()
+    yield
+    for repo in _REPOS:
+        if (repo / ".git").exists() or (repo / "HEAD").exists():
+            fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo,
+                                  capture_output=True, text=True)
+            assert fsck.returncode == 0, f"git fsck --strict failed in {repo}:\n{fsck.stdout}{fsck.stderr}"
+            assert "error" not in fsck.stderr.lower(), fsck.stderr
+
+
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def gitrun(cwd: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None,
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``git run ARGS`` as a user would."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(["git", "run", *args], cwd=cwd, capture_output=True, text=True,
+                          env=full_env, input=input, timeout=timeout)
+
+
+def make_repo(path: Path, files: dict[str, str] | None = None, commit: bool = True) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    _REPOS.append(path)
+    for name, content in (files or {}).items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    if commit:
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "--allow-empty", "-m", "initial")
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo", {"train.py": "print('training')\n", "README": "demo\n"})
+
+
+def run_ids(repo: Path) -> list[str]:
+    out = git(repo, "for-each-ref", "--format=%(refname)", "refs/runs/")
+    return sorted(line.removeprefix("refs/runs/") for line in out.split())
+
+
+def latest(repo: Path) -> str:
+    ids = run_ids(repo)
+    assert ids, "no run was recorded"
+    return ids[-1]
+
+
+def record(repo: Path, run_id: str | None = None, name: str = "run.json") -> Any:
+    rid = run_id or latest(repo)
+    raw = git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/{name}")
+    return json.loads(raw) if name.endswith(".json") else raw
+
+
+def validate(rec: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema_path = Path(__file__).resolve().parent.parent / "gitruns" / "schema" / "run.schema.json"
+    jsonschema.validate(rec, json.loads(schema_path.read_text()))
+
+
+def state(repo: Path) -> tuple[str, bytes, str, str]:
+    """What gitruns must never change: HEAD, the index file, status and branches."""
+    index = repo / ".git" / "index"
+    return (
+        git(repo, "rev-parse", "HEAD", check=False) + git(repo, "symbolic-ref", "-q", "HEAD", check=False),
+        index.read_bytes() if index.exists() else b"",
+        git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+        git(repo, "for-each-ref", "refs/heads", "refs/tags"),
+    )
+
+
+def python() -> str:
+    return sys.executable
+
+
+def have(program: str) -> bool:
+    return shutil.which(program) is not None
