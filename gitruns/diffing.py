@@ -71,9 +71,9 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
     diff.find_similar()
     out["code"] = {
         "a": ra["code"].get("snapshot_tree"), "b": rb["code"].get("snapshot_tree"),
-        "files": [{"status": d.status_char(), "path": d.delta.new_file.path,
-                   **({"old_path": d.delta.old_file.path} if d.delta.old_file.path != d.delta.new_file.path else {})}
-                  for d in diff if not d.delta.new_file.path.startswith(RECORD_DIR + "/")],
+        "files": [{"status": d.status_char(), "path": d.new_file.path,
+                   **({"old_path": d.old_file.path} if d.old_file.path != d.new_file.path else {})}
+                  for d in diff.deltas if not d.new_file.path.startswith(RECORD_DIR + "/")],
     }
     if patch:
         out["code"]["patch"] = diff.patch or ""

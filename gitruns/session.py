@@ -144,7 +144,8 @@ class Session:
         )
         statcache = StatCache(os.path.join(self.repo.state_dir, "statcache.sqlite"))
         try:
-            code = snapshot.capture(self.repo, self.settings.size("gitruns.untrackedMaxSize"), statcache)
+            outputs = tuple(str(relative_to_root(self.root, p)) for p in self.output_paths)
+            code = snapshot.capture(self.repo, self.settings.size("gitruns.untrackedMaxSize"), statcache, outputs)
             self._dirty_policy(code)
             inputs = [self._input_entry(p, statcache) for p in self.spec.inputs]
         finally:

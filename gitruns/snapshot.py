@@ -119,8 +119,12 @@ def _submodule_head(root: str, rel: str) -> tuple[str | None, bool]:
     return str(sub.head.target), dirty
 
 
-def capture(repo: Repo, untracked_max: int, statcache: StatCache) -> CodeState:
-    """Describe the code at launch and write its exact tree into the object store."""
+def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple[str, ...] = ()) -> CodeState:
+    """Describe the code at launch and write its exact tree into the object store.
+
+    ``exclude`` names paths (relative to the root) of the run's declared
+    outputs: untracked files there are results of earlier runs, not code.
+    """
     root = repo.require_worktree()
     git = repo.git
     head, branch, detached = _head(git)
@@ -149,6 +153,8 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache) -> CodeState:
             changed.append({"path": path, "status": "M"})
             continue  # a submodule's commit is taken from its own HEAD below
         if flags == FS.WT_NEW:
+            if any(path == e or path.startswith(e + "/") for e in exclude):
+                continue
             full = os.path.join(root, path)
             try:
                 st = os.lstat(full)
