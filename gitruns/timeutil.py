@@ -47,6 +47,8 @@ def parse_when(text: str, reference: dt.datetime | None = None) -> dt.datetime:
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, sec = divmod(int(seconds), 60)

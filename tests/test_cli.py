@@ -1,0 +1,142 @@
+"""The command line itself: help, man page, bad input, exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import git, gitrun, latest, make_repo, record
+
+ROOT = Path(__file__).resolve().parent.parent
+VERBS = ["exec", "ls", "show", "log", "diff"]
+
+
+def test_help_lists_the_verbs_and_every_verb_has_h(repo: Path) -> None:
+    proc = gitrun(repo, "-h")
+    assert proc.returncode == 0
+    for verb in VERBS:
+        assert f"\n  {verb} " in proc.stdout
+    for verb in VERBS:
+        sub = gitrun(repo, verb, "-h")
+        assert sub.returncode == 0 and sub.stdout.startswith(f"Usage: git run {verb}")
+
+
+def test_man_page_is_generated_from_the_click_help() -> None:
+    from gitruns.manpage import render
+
+    shipped = (ROOT / "man" / "git-run.1").read_text()
+    assert shipped == render(), "man/git-run.1 is stale: python -m gitruns.manpage > man/git-run.1"
+    for verb in VERBS:
+        assert f".SS git run {verb}" in shipped
+
+
+def test_git_run_help_opens_the_man_page(repo: Path) -> None:
+    installed = Path(sys.prefix) / "share" / "man" / "man1" / "git-run.1"
+    if not installed.exists():
+        pytest.skip("editable install: the man page is installed by 'pip install .' only")
+    env = {"MANPAGER": "cat", "PAGER": "cat", "GIT_PAGER": "cat", "MANWIDTH": "100", "MANPATH": ""}
+    proc = gitrun(repo, "--help", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "git run exec" in proc.stdout and "refs/runs" in proc.stdout
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    for args in (["ls"], ["show", "x"], ["exec", "--", "true"], ["diff", "a", "b"], ["log", "x"]):
+        proc = gitrun(tmp_path, *args)
+        assert proc.returncode == 2, args
+        assert proc.stderr.startswith("git run: error: not a git repository") and proc.stderr.count("\n") == 1
+
+
+def test_bad_usage_is_one_line_and_exit_2(repo: Path) -> None:
+    cases = [
+        (["exec"], "Missing argument"),
+        (["exec", "--tag", "novalue", "--", "true"], "--tag 'novalue': expected key=value"),
+        (["diff", "onlyone"], "Missing argument"),
+        (["nosuchverb"], "No such command"),
+        (["ls", "--limit", "x"], "--limit"),
+    ]
+    for args, text in cases:
+        proc = gitrun(repo, *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and text in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_malformed_git_config_is_reported_in_one_line(repo: Path) -> None:
+    git(repo, "config", "gitruns.dirty", "sometimes")
+    proc = gitrun(repo, "exec", "--", "true")
+    assert proc.returncode == 2
+    assert proc.stderr == "git run: error: gitruns.dirty is 'sometimes'; expected one of warn, allow, refuse\n"
+    git(repo, "config", "gitruns.dirty", "warn")
+    git(repo, "config", "gitruns.logMaxSize", "lots")
+    proc = gitrun(repo, "exec", "--", "true")
+    assert proc.returncode == 2 and "gitruns.logMaxSize: 'lots' is not a size" in proc.stderr
+    good = (repo / ".git" / "config").read_text()
+    (repo / ".git" / "config").write_text("[core\nbroken")
+    # git itself stops at a broken config; git-run called directly must too, in one line.
+    proc = subprocess.run(["git-run", "ls"], cwd=repo, capture_output=True, text=True)
+    (repo / ".git" / "config").write_text(good)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "config" in proc.stderr
+
+
+def test_git_dash_c_and_environment_override_git_config(repo: Path) -> None:
+    (repo / "train.py").write_text("print('dirty')\n")
+    git(repo, "config", "gitruns.dirty", "refuse")
+    assert gitrun(repo, "exec", "--", "python", "train.py").returncode == 1
+    proc = subprocess.run(["git", "-c", "gitruns.dirty=allow", "run", "exec", "--", "python", "train.py"],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert gitrun(repo, "exec", "--", "python", "train.py", env={"GITRUNS_DIRTY": "allow"}).returncode == 0
+
+
+def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
+    gitrun(repo, "exec", "--", "true")
+    rid = latest(repo)
+    rec = record(repo, rid)
+    rec["schema"] = 99
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=json.dumps(rec),
+                          capture_output=True, text=True, check=True).stdout.strip()
+    tree = git(repo, "ls-tree", f"refs/runs/{rid}:.gitruns").replace(
+        git(repo, "rev-parse", f"refs/runs/{rid}:.gitruns/run.json").strip(), blob)
+    sub = subprocess.run(["git", "mktree"], cwd=repo, input=tree, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    top = git(repo, "ls-tree", f"refs/runs/{rid}").replace(
+        git(repo, "rev-parse", f"refs/runs/{rid}:.gitruns").strip(), sub)
+    root = subprocess.run(["git", "mktree"], cwd=repo, input=top, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    commit = git(repo, "commit-tree", root, "-p", f"refs/runs/{rid}", "-m", "future").strip()
+    git(repo, "update-ref", f"refs/runs/{rid}", commit)
+    proc = gitrun(repo, "show", rid)
+    assert proc.returncode == 1
+    assert "schema 99, newer than this gitruns understands (1); upgrade gitruns" in proc.stderr
+    listed = gitrun(repo, "ls")
+    assert listed.returncode == 0 and "skipping" in listed.stderr
+
+
+def test_records_written_by_schema_1_stay_readable(tmp_path: Path) -> None:
+    """tests/data/run-v1.json was written by gitruns 0.1.0; every later reader must accept it."""
+    from gitruns import record as rec_mod
+
+    raw = (ROOT / "tests" / "data" / "run-v1.json").read_bytes()
+    rec = rec_mod.loads(raw)
+    assert rec["schema"] == 1 and rec["status"] == "succeeded"
+    assert rec["metrics"] == {"loss": 0.25}
+    assert rec["code"]["snapshot_tree"]
+    repo = make_repo(tmp_path / "old", commit=False)
+    assert repo.exists()
+
+
+def test_version(repo: Path) -> None:
+    proc = gitrun(repo, "--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("git-run, version ")
+
+
+def test_module_entry_point(repo: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gitruns", "ls", "--json"], cwd=repo, capture_output=True,
+                          text=True, env=dict(os.environ))
+    assert proc.returncode == 0 and proc.stdout == "[]\n"
