@@ -32,17 +32,36 @@ def render() -> str:
         ".B git run",
         "\\fIVERB\\fR [\\fIOPTIONS\\fR] [\\fIARGS\\fR]",
     ]
-    with click.Context(main, info_name="git run") as ctx:
+    with click.Context(main, info_name="git run", **main.context_settings) as ctx:
         lines += [".SH DESCRIPTION", ".nf", _esc(main.get_help(ctx)), ".fi"]
         lines.append(".SH COMMANDS")
         for name in main.list_commands(ctx):
             cmd = main.get_command(ctx, name)
             assert cmd is not None
-            with click.Context(cmd, info_name=f"git run {name}", parent=ctx) as sub:
+            with click.Context(cmd, info_name=name, parent=ctx, **cmd.context_settings) as sub:
                 lines += [f".SS git run {name}", ".nf", _esc(cmd.get_help(sub)), ".fi"]
     lines += [".SH SEE ALSO", "git(1), git-log(1), git-diff(1)"]
     return "\n".join(lines) + "\n"
 
 
+def render_markdown() -> str:
+    """docs/cli.md: the same help text as the man page, for reading on the web."""
+    from .cli import main
+
+    out = ["# Command-line reference", "",
+           "Generated from `--help` by `python -m gitruns.manpage --markdown > docs/cli.md`;",
+           "a test fails when it drifts.", ""]
+    with click.Context(main, info_name="git run", **main.context_settings) as ctx:
+        out += ["## git run", "", "```", main.get_help(ctx), "```", ""]
+        for name in main.list_commands(ctx):
+            cmd = main.get_command(ctx, name)
+            assert cmd is not None
+            with click.Context(cmd, info_name=name, parent=ctx, **cmd.context_settings) as sub:
+                out += [f"## git run {name}", "", "```", cmd.get_help(sub), "```", ""]
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
-    print(render(), end="")
+    import sys
+
+    print(render_markdown() if "--markdown" in sys.argv else render(), end="")

@@ -32,6 +32,10 @@ def test_man_page_is_generated_from_the_click_help() -> None:
     assert shipped == render(), "man/git-run.1 is stale: python -m gitruns.manpage > man/git-run.1"
     for verb in VERBS:
         assert f".SS git run {verb}" in shipped
+    from gitruns.manpage import render_markdown
+
+    assert (ROOT / "docs" / "cli.md").read_text() == render_markdown(), \
+        "docs/cli.md is stale: python -m gitruns.manpage --markdown > docs/cli.md"
 
 
 def test_git_run_help_opens_the_man_page(repo: Path) -> None:

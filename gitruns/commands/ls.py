@@ -13,8 +13,10 @@ def ls(filters: listing.Filters, as_json: bool) -> int:
     runs = store.all_runs(repo)
     chosen = listing.select(runs, filters)
     if as_json:
-        json.dump([listing.as_json(r) for r in chosen], sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        # One record per line: a valid JSON array that is also easy to grep, and
+        # written by the C encoder (indentation would force the slow pure-Python one).
+        body = ",\n".join(json.dumps(listing.as_json(r), ensure_ascii=False) for r in chosen)
+        sys.stdout.write(f"[\n{body}\n]\n" if chosen else "[]\n")
         return 0
     if not chosen:
         print("no runs" + (" match" if runs else " yet: record one with 'git run exec -- CMD'"), file=sys.stderr)
