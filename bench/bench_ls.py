@@ -50,9 +50,9 @@ def main(sizes: tuple[int, ...] = (1000, 10000), repeat: int = 5) -> list[str]:
         cache = os.path.join(repo, ".git", "gitruns", "records.sqlite")
         if os.path.exists(cache):
             os.unlink(cache)
-        ls_json = lambda: run(["git", "run", "ls", "--json"], cwd=repo)  # noqa: E731
-        ls_table = lambda: run(["git", "run", "ls"], cwd=repo)  # noqa: E731
-        peer = lambda: run(["git", "for-each-ref", "refs/runs"], cwd=repo)  # noqa: E731
+        ls_json = lambda r=repo: run(["git", "run", "ls", "--json"], cwd=r)  # noqa: E731
+        ls_table = lambda r=repo: run(["git", "run", "ls"], cwd=r)  # noqa: E731
+        peer = lambda r=repo: run(["git", "for-each-ref", "refs/runs"], cwd=r)  # noqa: E731
         cold = timed(ls_json)
         t_json = median_of(ls_json, repeat)
         t_table = median_of(ls_table, repeat)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pygit2
@@ -40,7 +41,7 @@ def _version_key(v: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
-def _by_path(items: list[dict[str, Any]]) -> dict[str, Any]:
+def _by_path(items: Any) -> dict[str, Any]:
     return {i["path"]: i.get("digest") for i in items or [] if isinstance(i, dict) and "path" in i}
 
 
@@ -67,7 +68,7 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
         if va != vb:
             metrics[name] = {"a": va, "b": vb, "delta": delta}
     out["metrics"] = metrics
-    diff = repo.git.diff(_code_trees(repo, a), _code_trees(repo, b))
+    diff = _code_trees(repo, a).diff_to_tree(_code_trees(repo, b))
     diff.find_similar()
     out["code"] = {
         "a": ra["code"].get("snapshot_tree"), "b": rb["code"].get("snapshot_tree"),
@@ -87,7 +88,7 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
     downgraded = {k: v for k, v in pkgs["changed"].items() if k not in upgraded}
     env: dict[str, Any] = {"packages": {"added": pkgs["added"], "removed": pkgs["removed"],
                                         "upgraded": upgraded, "downgraded": downgraded}}
-    facts = {
+    facts: dict[str, Callable[[dict[str, Any]], Any]] = {
         "python": lambda e: (e.get("python") or {}).get("version"),
         "python_executable": lambda e: (e.get("python") or {}).get("executable"),
         "os": lambda e: f"{(e.get('os') or {}).get('system')} {(e.get('os') or {}).get('release')}",

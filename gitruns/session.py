@@ -22,10 +22,11 @@ from .cache import ArtifactCache
 from .environment import EnvironmentCapture
 from .errors import DirtyTreeRefused, GitrunsError, PathError, UsageError
 from .hashing import HashedPath, StatCache, digest_file, hash_path, manifest_bytes
-from .progress import trace
 from .metricsfile import final_values, read_metrics_file
+from .progress import trace
 from .repo import Repo, open_repo, relative_to_root
-from .settings import Settings, load as load_settings
+from .settings import Settings
+from .settings import load as load_settings
 
 CI_MARKERS = {
     "GITHUB_ACTIONS": "github-actions", "GITLAB_CI": "gitlab-ci", "JENKINS_URL": "jenkins",

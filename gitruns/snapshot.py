@@ -18,7 +18,7 @@ from .errors import GitrunsError
 from .hashing import StatCache, digest_file
 from .repo import Repo
 
-GITLINK = 0o160000
+GITLINK = pygit2.enums.FileMode.COMMIT
 FS = pygit2.enums.FileStatus
 
 
@@ -74,7 +74,7 @@ def _status_letter(flags: int) -> str:
     return "M"
 
 
-def _blob_for(git: pygit2.Repository, root: str, rel: str) -> tuple[pygit2.Oid, int] | None:
+def _blob_for(git: pygit2.Repository, root: str, rel: str) -> tuple[pygit2.Oid, pygit2.enums.FileMode] | None:
     full = os.path.join(root, rel)
     try:
         st = os.lstat(full)

@@ -68,7 +68,7 @@ def write(
         data = record.dumps(rec) if name == "run.json" else files[name]
         sub.insert(name, git.create_blob(data), BLOB)
     try:
-        base = git.TreeBuilder(git[pygit2.Oid(hex=code_tree)])
+        base = git.TreeBuilder(git[pygit2.Oid(hex=code_tree)].peel(pygit2.Tree))
     except (KeyError, ValueError):
         raise GitrunsError(f"code snapshot tree {code_tree} is missing") from None
     base.insert(RECORD_DIR, sub.write(), TREE)

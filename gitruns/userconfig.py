@@ -87,7 +87,7 @@ def effective(files: list[str], overrides: list[str]) -> dict[str, Any]:
 def dump(config: dict[str, Any]) -> str:
     if not config:
         return "{}\n"
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return str(yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True))
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

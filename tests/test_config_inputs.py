@@ -5,7 +5,6 @@ from pathlib import Path
 
 import xxhash
 import yaml
-
 from conftest import git, gitrun, latest, record, run_ids
 
 READ_CONFIG = "import os; print(open(os.environ['GITRUNS_CONFIG_FILE']).read(), end='')"
@@ -183,3 +182,13 @@ def test_secrets_are_redacted_everywhere_in_the_record(repo: Path) -> None:
     assert rec["command"][-3:] == ["--token=<redacted>", "--api-key", "<redacted>"]
     cfg = yaml.safe_load(record(repo, rid, "config.yaml"))
     assert cfg == {"db": {"password": "<redacted>"}, "api_key": "<redacted>", "lr": 0.1}
+
+
+def test_an_input_that_is_not_a_file_or_directory_is_bad_input(repo: Path) -> None:
+    import os
+
+    os.mkfifo(repo / "pipe")
+    proc = gitrun(repo, "exec", "-i", "pipe", "--", "python", "-c", "print('ran')")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "neither a file nor a directory" in proc.stderr
+    assert run_ids(repo) == []

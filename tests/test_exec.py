@@ -5,7 +5,6 @@ import stat
 from pathlib import Path
 
 import xxhash
-
 from conftest import git, gitrun, latest, make_repo, record, run_ids, state, validate
 
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import git, gitrun, latest, make_repo, record, run_ids
 
 
@@ -29,7 +28,7 @@ def test_ls_table_filters_and_json(repo: Path) -> None:
     assert lines[0].split()[-1] == "loss"
     shown = [line.split()[0] for line in lines[1:]]
     assert len(shown) == 3 and all(len(s) >= 8 for s in shown)
-    assert [full.startswith(s) for s, full in zip(shown, [c, b, a])] == [True] * 3  # newest first
+    assert [full.startswith(s) for s, full in zip(shown, [c, b, a], strict=True)] == [True] * 3  # newest first
     assert "failed" in lines[2] and "wider" in lines[2] and "0.25" in lines[1]
 
     def ids(*args: str) -> list[str]:
@@ -61,7 +60,8 @@ def test_ls_in_a_repo_without_runs_or_commits(tmp_path: Path) -> None:
     assert proc.returncode == 0 and proc.stdout == "" and "no runs yet" in proc.stderr
     assert gitrun(repo, "ls", "--json").stdout == "[]\n"
     proc = gitrun(repo, "show", "abc")
-    assert proc.returncode == 2 and proc.stderr == "git run: error: no run matches 'abc': this repository has no runs yet\n"
+    assert proc.returncode == 2
+    assert proc.stderr == "git run: error: no run matches 'abc': this repository has no runs yet\n"
 
 
 def test_show_by_prefix_name_and_ambiguity(repo: Path) -> None:
@@ -183,3 +183,46 @@ def test_nested_run_names_its_parent(repo: Path) -> None:
     outer, inner = run_ids(repo)
     rec = record(repo, inner)
     assert rec["invoked_by"] == "run" and rec["invocation"] == {"parent_run": outer}
+
+
+NVIDIA_SMI = """#!/bin/sh
+# Prints what nvidia-smi 550 prints on a two-GPU machine, for the parser.
+case "$1" in
+  --query-gpu=*)
+    printf 'NVIDIA A100-SXM4-80GB, 550.54.15, 81920, GPU-1111\\n'
+    printf 'NVIDIA A100-SXM4-80GB, 550.54.15, 81920, GPU-2222\\n' ;;
+  *) printf '| NVIDIA-SMI 550.54.15    Driver Version: 550.54.15    CUDA Version: 12.4     |\\n' ;;
+esac
+"""
+
+
+def test_gpus_driver_and_cuda_are_read_from_nvidia_smi(repo: Path, tmp_path: Path) -> None:
+    # No GPU on the test machines: a stand-in nvidia-smi prints the real tool's format.
+    bin_dir = tmp_path / "gpu-bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(NVIDIA_SMI)
+    smi.chmod(0o755)
+    import os
+
+    rid = _run(repo, "--", "python", "-c", "pass", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    env = record(repo, rid, "env.json")
+    assert env["gpu_driver"] == "550.54.15" and env["cuda"] == "12.4"
+    assert [g["uuid"] for g in env["gpus"]] == ["GPU-1111", "GPU-2222"]
+    assert env["gpus"][0] == {"name": "NVIDIA A100-SXM4-80GB", "driver": "550.54.15", "memory_mib": 81920,
+                              "uuid": "GPU-1111"}
+    other = _run(repo, "--", "python", "-c", "pass")
+    data = json.loads(gitrun(repo, "diff", rid, other, "--json").stdout)
+    assert data["environment"]["changed"]["gpu_driver"] == {"a": "550.54.15", "b": None}
+
+
+def test_bare_repository_lists_but_cannot_exec(tmp_path: Path) -> None:
+    src = make_repo(tmp_path / "src", {"a.py": "pass\n"})
+    assert gitrun(src, "exec", "--", "python", "a.py").returncode == 0
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True)
+    git(src, "push", "-q", str(bare), "refs/runs/*:refs/runs/*")
+    listed = json.loads(gitrun(bare, "ls", "--json").stdout)
+    assert [r["id"] for r in listed] == run_ids(src)
+    proc = gitrun(bare, "exec", "--", "true")
+    assert proc.returncode == 2 and "bare" in proc.stderr and proc.stderr.count("\n") == 1

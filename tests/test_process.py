@@ -126,7 +126,7 @@ def test_huge_output_is_capped_in_git_and_kept_whole_in_the_cache(repo: Path) ->
     code = "import sys\nfor i in range(100000): sys.stdout.write('line %06d of a long log\\n' % i)\n"
     proc = gitrun(repo, "exec", "--", "python", "-c", code)
     assert proc.returncode == 0
-    full = "".join("line %06d of a long log\n" % i for i in range(100000))
+    full = "".join(f"line {i:06d} of a long log\n" for i in range(100000))
     assert proc.stdout == full
     rid = latest(repo)
     size = int(git(repo, "cat-file", "-s", f"refs/runs/{rid}:.gitruns/stdout.log"))
