@@ -20,7 +20,7 @@ from typing import Any
 from . import __version__, record, redact, runid, snapshot, store, timeutil, userconfig
 from .cache import ArtifactCache
 from .environment import EnvironmentCapture
-from .errors import DirtyTreeRefused, GitrunsError, PathError, UsageError
+from .errors import ConcurrentUpdate, DirtyTreeRefused, GitrunsError, PathError, UsageError
 from .hashing import HashedPath, StatCache, digest_file, hash_path, manifest_bytes
 from .metricsfile import final_values, read_metrics_file
 from .progress import trace
@@ -215,6 +215,36 @@ class Session:
         error: dict[str, Any] | None,
         stdout_spool: str | None = None,
         stderr_spool: str | None = None,
+    ) -> None:
+        """Write the final record; if folding something in fails, still record the outcome."""
+        try:
+            self._finish(status, exit_code, signal_num, error, stdout_spool, stderr_spool)
+        except ConcurrentUpdate:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the run's outcome must not be lost to a side problem
+            assert self.commit is not None
+            ended = timeutil.now()
+            started = timeutil.parse_iso(self.rec["started_at"])
+            self.rec.update(
+                status=status, exit_code=exit_code,
+                signal=signal_mod.Signals(signal_num).name if signal_num else None,
+                ended_at=timeutil.iso(ended), duration_s=round((ended - started).total_seconds(), 3),
+                error={**(error or {"type": "record"}),
+                       "message": ((error or {}).get("message", "") + "; " if error else "")
+                       + f"gitruns could not complete the record: {type(exc).__name__}: {exc}"},
+            )
+            print(f"gitruns: warning: the record of run {self.run_id[:12]} is incomplete: {exc}; "
+                  f"partial files are kept in {self.run_dir}", file=sys.stderr)
+            self.commit = store.write(self.repo, self.rec, self.files, self.code_tree, [self.commit], self.commit)
+
+    def _finish(
+        self,
+        status: str,
+        exit_code: int | None,
+        signal_num: int | None,
+        error: dict[str, Any] | None,
+        stdout_spool: str | None,
+        stderr_spool: str | None,
     ) -> None:
         assert self.commit is not None
         rec = self.rec

@@ -225,3 +225,25 @@ def test_output_paths_outside_the_working_tree_are_refused(repo: Path, tmp_path:
         assert proc.returncode == 2
         assert proc.stderr.startswith("git run: error: -o") and proc.stderr.count("\n") == 1
     assert run_ids(repo) == []
+
+
+def test_an_unusable_cache_is_recorded_not_a_lost_run(repo: Path) -> None:
+    (repo / "blocker").write_text("a file where the cache directory should be\n")
+    git(repo, "config", "gitruns.cacheDir", str(repo / "blocker" / "cache"))
+    proc = gitrun(repo, "exec", "-o", "model.bin", "--", "python", "-c", "open('model.bin', 'w').write('m')")
+    assert proc.returncode == 0
+    rec = record(repo)
+    validate(rec)
+    assert rec["status"] == "succeeded"
+    assert rec["artifacts"][0]["status"] == "error" and "cannot create artifact cache" in rec["artifacts"][0]["error"]
+    assert rec["error"]["type"] == "record"
+    # A log too big for git needs the cache as well: the outcome is still recorded.
+    git(repo, "config", "gitruns.logMaxSize", "1k")
+    proc = gitrun(repo, "exec", "--", "python", "-c", "print('x' * 10000); raise SystemExit(4)")
+    assert proc.returncode == 4
+    assert "record of run" in proc.stderr and "incomplete" in proc.stderr
+    rec = record(repo)
+    validate(rec)
+    assert rec["status"] == "failed" and rec["exit_code"] == 4
+    assert "gitruns could not complete the record" in rec["error"]["message"]
+    assert rec["error"]["message"].startswith("command exited with code 4")
