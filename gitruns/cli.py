@@ -74,13 +74,19 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="JSON list of records, same keys as run.json.")
+@click.option("--remote", "remote", metavar="REMOTE", help="List the runs on REMOTE (fetched into its tracking refs).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
-           name: str | None, limit: int | None, as_json: bool) -> None:
-    """List runs, newest first."""
+           name: str | None, limit: int | None, as_json: bool, remote: str | None) -> None:
+    """List runs, newest first.
+
+    With remotes, the SHARED column says where each run is: 'local only',
+    'origin' (same there), 'origin+' (local updates not pushed yet), or
+    'origin only' (fetched by a plain 'git fetch', not yet taken in).
+    """
     from .commands.ls import ls
     from .listing import Filters
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit), as_json))
+    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit), as_json, remote))
 
 
 @main.command("show", context_settings=CONTEXT)
@@ -114,6 +120,69 @@ def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
     from .commands.diff import diff
 
     sys.exit(diff(a, b, patch, as_json))
+
+
+@main.command("push", context_settings=CONTEXT)
+@click.argument("remote", required=False)
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+def push_cmd(remote: str | None, ids: tuple[str, ...]) -> None:
+    """Push runs to REMOTE (default: all runs it lacks) and their artifacts to its store.
+
+    Runs never collide (ids are unique); an updated run is a fast-forward; a run
+    changed both here and there is reported, never overwritten.
+    """
+    from .commands.share import push
+
+    sys.exit(push(remote, list(ids)))
+
+
+@main.command("fetch", context_settings=CONTEXT)
+@click.argument("remote", required=False)
+def fetch_cmd(remote: str | None) -> None:
+    """Fetch REMOTE's runs; new ones appear, updated ones fast-forward."""
+    from .commands.share import fetch
+
+    sys.exit(fetch(remote))
+
+
+@main.command("pull", context_settings=CONTEXT)
+@click.argument("remote", required=False)
+def pull_cmd(remote: str | None) -> None:
+    """Fetch runs; their artifacts are downloaded on demand by 'git run checkout'."""
+    from .commands.share import pull
+
+    sys.exit(pull(remote))
+
+
+@main.command("checkout", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--force", "-f", is_flag=True, help="Overwrite files that differ from the run's artifacts.")
+@click.option("--remote", help="Download missing artifacts from this remote's store (default: the usual remote).")
+def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None) -> None:
+    """Restore a run's artifacts (or those under PATH) into the working tree.
+
+    Every file is verified against its digest; paths that would leave the
+    working tree are refused, and modified files are not overwritten without
+    --force.
+    """
+    from .commands.share import checkout
+
+    sys.exit(checkout(run_id, list(paths), force, remote))
+
+
+@main.group("remote", context_settings=CONTEXT)
+def remote_group() -> None:
+    """Set up a git remote to carry runs."""
+
+
+@remote_group.command("setup", context_settings=CONTEXT)
+@click.argument("remote", required=False)
+def remote_setup_cmd(remote: str | None) -> None:
+    """Add refspecs so that plain 'git fetch' and 'git push' carry runs too."""
+    from .commands.share import remote_setup
+
+    sys.exit(remote_setup(remote))
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -45,9 +45,10 @@ def _by_path(items: Any) -> dict[str, Any]:
     return {i["path"]: i.get("digest") for i in items or [] if isinstance(i, dict) and "path" in i}
 
 
-def _code_trees(repo: Repo, run: Run) -> pygit2.Tree:
-    tree = repo.git[pygit2.Oid(hex=run.record["code"]["snapshot_tree"])].peel(pygit2.Tree)
-    return tree
+def _run_tree(repo: Repo, run: Run) -> pygit2.Tree:
+    # The run commit's own tree: the code plus .gitruns/.  (The bare code tree,
+    # code.snapshot_tree, is not reachable from the ref, so a clone lacks it.)
+    return repo.git[pygit2.Oid(hex=run.commit)].peel(pygit2.Tree)
 
 
 def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
@@ -68,16 +69,19 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
         if va != vb:
             metrics[name] = {"a": va, "b": vb, "delta": delta}
     out["metrics"] = metrics
-    diff = _code_trees(repo, a).diff_to_tree(_code_trees(repo, b))
+    diff = _run_tree(repo, a).diff_to_tree(_run_tree(repo, b))
     diff.find_similar()
+    code_patches = [p for p in diff if p is not None and not p.delta.new_file.path.startswith(RECORD_DIR + "/")
+                    and not p.delta.old_file.path.startswith(RECORD_DIR + "/")]
     out["code"] = {
         "a": ra["code"].get("snapshot_tree"), "b": rb["code"].get("snapshot_tree"),
-        "files": [{"status": d.status_char(), "path": d.new_file.path,
-                   **({"old_path": d.old_file.path} if d.old_file.path != d.new_file.path else {})}
-                  for d in diff.deltas if not d.new_file.path.startswith(RECORD_DIR + "/")],
+        "files": [{"status": p.delta.status_char(), "path": p.delta.new_file.path,
+                   **({"old_path": p.delta.old_file.path}
+                      if p.delta.old_file.path != p.delta.new_file.path else {})}
+                  for p in code_patches],
     }
     if patch:
-        out["code"]["patch"] = diff.patch or ""
+        out["code"]["patch"] = "".join(p.text or "" for p in code_patches)
     out["inputs"] = _mapping_diff(_by_path(ra.get("inputs")), _by_path(rb.get("inputs")))
     out["artifacts"] = _mapping_diff(_by_path(ra.get("artifacts")), _by_path(rb.get("artifacts")))
     ea, eb = _env(repo, a), _env(repo, b)

@@ -58,12 +58,26 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     return out
 
 
-def as_json(run: Run) -> dict[str, Any]:
+def as_json(run: Run, shared: dict[str, str] | None = None) -> dict[str, Any]:
     rec = dict(run.record)
     rec["recorded_status"] = rec.get("status")
     rec["status"] = run.status
     rec["commit"] = run.commit
+    if shared is not None or run.source is not None:
+        # Where the run lives: only here, on remotes (same or behind us), or only on a remote.
+        rec["source"] = run.source
+        rec["remotes"] = shared or ({run.source: "same"} if run.source else {})
+        rec["local_only"] = run.source is None and not shared
     return record.ordered(rec)
+
+
+def shared_label(run: Run, shared: dict[str, str]) -> str:
+    if run.source is not None:
+        return f"{run.source} only"
+    if not shared:
+        return "local only"
+    return ",".join(name + ("" if state == "same" else "+" if state == "ahead" else "!")
+                    for name, state in sorted(shared.items()))
 
 
 def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
@@ -75,9 +89,12 @@ def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
     return [name for name, _ in counts.most_common(most)]
 
 
-def table(runs: list[Run], all_ids: list[str], metric_names: list[str]) -> str:
+def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
+          shared: dict[str, dict[str, str]] | None = None) -> str:
     abbrev = runid.abbreviations(all_ids)
     headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "COMMAND", *metric_names]
+    if shared is not None:
+        headers.append("SHARED")
     rows = []
     for run in runs:
         rec = run.record
@@ -90,5 +107,6 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str]) -> str:
             timeutil.human_duration(rec.get("duration_s")),
             clip(" ".join(rec.get("command") or []), 40),
             *(number(metrics.get(m)) for m in metric_names),
+            *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
         ])
     return render(headers, rows, right={4, *range(6, 6 + len(metric_names))})

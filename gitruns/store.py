@@ -91,6 +91,18 @@ def write(
     return str(oid)
 
 
+def move_ref(git: pygit2.Repository, run_id: str, old: str, new: str) -> None:
+    """Move refs/runs/<id> from ``old`` to ``new``, failing if it moved meanwhile."""
+    name = ref_name(run_id)
+    try:
+        ref = git.references[name]
+        if str(ref.target) != old:
+            raise ConcurrentUpdate(f"run {run_id} was updated meanwhile; not overwriting it")
+        ref.set_target(pygit2.Oid(hex=new))
+    except (KeyError, pygit2.GitError) as exc:
+        raise ConcurrentUpdate(f"could not update {name}: {exc}") from None
+
+
 def iter_refs(repo: Repo) -> Iterator[tuple[str, str]]:
     """(run id, commit id) of every local run, oldest first."""
     out = []
@@ -102,6 +114,34 @@ def iter_refs(repo: Repo) -> Iterator[tuple[str, str]]:
                 out.append((rid, str(ref.target)))
     out.sort()
     return iter(out)
+
+
+TRACK_PREFIX = "refs/gitruns/remotes/"
+
+
+def visible_refs(repo: Repo) -> list[tuple[str, str, str | None]]:
+    """(run id, commit, source) of every run this repository can show, oldest first.
+
+    ``source`` is None for a local run (refs/runs/<id>) and a remote's name for a
+    run known only from that remote's tracking refs (a plain `git fetch` with
+    the refspec of `git run remote setup` brings those).
+    """
+    local: dict[str, str] = {}
+    remote: dict[str, tuple[str, str]] = {}
+    for ref in repo.git.references.iterator():
+        name = ref.name
+        if name.startswith(REF_PREFIX):
+            rid = name[len(REF_PREFIX):]
+            if runid.is_valid(rid):
+                local[rid] = str(ref.target)
+        elif name.startswith(TRACK_PREFIX):
+            where, _, rid = name[len(TRACK_PREFIX):].rpartition("/")
+            if where and runid.is_valid(rid) and rid not in remote:
+                remote[rid] = (str(ref.target), where)
+    out: list[tuple[str, str, str | None]] = [(rid, oid, None) for rid, oid in local.items()]
+    out += [(rid, oid, where) for rid, (oid, where) in remote.items() if rid not in local]
+    out.sort()
+    return out
 
 
 def record_files(git: pygit2.Repository, commit_id: str) -> pygit2.Tree:
@@ -133,6 +173,7 @@ class Run:
     id: str
     commit: str
     record: dict[str, Any]
+    source: str | None = None  # None: a local run; else the remote it is only known from
 
     @property
     def status(self) -> str:
@@ -174,16 +215,17 @@ class ListingCache:
             pass
 
 
-def all_runs(repo: Repo) -> list[Run]:
-    """Every local run, newest first; unreadable records are skipped with a warning."""
+def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) -> list[Run]:
+    """Every visible run (or those of ``refs``), newest first; unreadable records are
+    skipped with a warning."""
     import sys
 
-    refs = list(iter_refs(repo))
+    refs = visible_refs(repo) if refs is None else sorted(refs)
     cache = ListingCache(repo)
-    known = cache.get_many([c for _, c in refs])
+    known = cache.get_many([c for _, c, _ in refs])
     fresh: list[tuple[str, bytes]] = []
     runs: list[Run] = []
-    for rid, commit in reversed(refs):
+    for rid, commit, source in reversed(refs):
         raw = known.get(commit)
         if raw is None:
             try:
@@ -194,13 +236,16 @@ def all_runs(repo: Repo) -> list[Run]:
             if raw is None:
                 print(f"warning: skipping refs/runs/{rid}: no run.json", file=sys.stderr)
                 continue
-            fresh.append((commit, raw))
         try:
             rec = record.loads(raw)
+            if source is not None and commit not in known:
+                validate_untrusted(rec, rid)
         except RecordError as exc:
-            print(f"warning: skipping refs/runs/{rid}: {exc}", file=sys.stderr)
+            print(f"warning: skipping run {rid}: {exc}", file=sys.stderr)
             continue
-        runs.append(Run(rid, commit, rec))
+        if commit not in known:
+            fresh.append((commit, raw))
+        runs.append(Run(rid, commit, rec, source))
     cache.put_many(fresh)
     return runs
 
@@ -210,7 +255,7 @@ def resolve(repo: Repo, text: str) -> str:
     raw = text.strip()
     if raw.startswith(REF_PREFIX):
         raw = raw[len(REF_PREFIX):]
-    ids = [rid for rid, _ in iter_refs(repo)]
+    ids = [rid for rid, _, _ in visible_refs(repo)]
     prefix = runid.normalize_prefix(raw)
     if prefix and all(c in runid.ALPHABET for c in prefix):
         matches = [rid for rid in ids if rid.startswith(prefix)]
@@ -232,6 +277,22 @@ def resolve(repo: Repo, text: str) -> str:
 
 def load(repo: Repo, text: str) -> Run:
     rid = resolve(repo, text)
-    ref = repo.git.references[ref_name(rid)]
-    commit = str(ref.target)
-    return Run(rid, commit, read_record(repo.git, commit))
+    found = {r: (c, s) for r, c, s in visible_refs(repo)}
+    commit, source = found[rid]
+    rec = read_record(repo.git, commit)
+    if source is not None:
+        validate_untrusted(rec, rid)
+    return Run(rid, commit, rec, source)
+
+
+def validate_untrusted(rec: dict[str, Any], run_id: str) -> None:
+    """A record fetched from elsewhere is untrusted input: check it against the schema."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(rec, record.schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "record"
+        raise RecordError(f"run {run_id}: invalid record at {where}: {exc.message}") from None
+    if rec.get("id") != run_id:
+        raise RecordError(f"run {run_id}: its record says it is run {rec.get('id')}")

@@ -15,6 +15,6 @@ def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
         json.dump(result, sys.stdout, indent=2, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
     else:
-        abbrev = runid.abbreviations([rid for rid, _ in store.iter_refs(repo)])
+        abbrev = runid.abbreviations([rid for rid, _, _ in store.visible_refs(repo)])
         sys.stdout.write(diffing.human(result, abbrev))
     return 0

@@ -1,0 +1,186 @@
+"""Remote artifact stores: a directory, an sftp location, or S3-compatible storage.
+
+The layout is the local cache's (``xxh3_128/<2 hex>/<30 hex>``).  Transports
+come from fsspec (its sftp implementation over paramiko, and s3fs), so users'
+keys, agents and AWS credentials work as those libraries read them.  Which store
+belongs to a git remote is git config:
+
+    git config remote.origin.gitrunsStore s3://bucket/prefix
+    git config remote.origin.gitrunsStoreEndpoint http://minio.local:9000   # S3-compatible
+
+A remote that is a local path (or file://) has a default store inside that
+repository: ``<its git dir>/gitruns/cache``.
+
+An upload goes to a temporary name and is renamed into place (S3: a PUT or a
+completed multipart upload is atomic), so a half-uploaded object is never
+visible under its digest.  Transfers are retried with backoff.
+"""
+from __future__ import annotations
+
+import os
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import GitrunsError, UsageError
+from .hashing import digest_file, split_digest
+from .progress import Progress
+from .redact import scrub_text
+from .repo import Repo
+
+T = TypeVar("T")
+ATTEMPTS = 4
+
+
+class _Callback:
+    """An fsspec callback that drives our progress line."""
+
+    def __init__(self, progress: Progress) -> None:
+        import fsspec.callbacks
+
+        class CB(fsspec.callbacks.Callback):  # type: ignore[misc]
+            def call(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+            def relative_update(self, inc: int = 1) -> None:
+                progress.advance(inc)
+
+        self.cb = CB()
+
+
+class RemoteStore:
+    def __init__(self, url: str, endpoint: str | None = None) -> None:
+        import fsspec
+
+        self.url = url
+        self.shown = scrub_text(url)
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        self.atomic_put = False
+        self._connect: Callable[[], Any] = lambda: None
+        if scheme in ("", "file"):
+            path = parts.path if scheme == "file" else url
+            self.fs = fsspec.filesystem("file")
+            self.root = os.path.abspath(os.path.expanduser(path))
+        elif scheme in ("sftp", "ssh"):
+            if not parts.hostname:
+                raise UsageError(f"artifact store {self.shown}: no host")
+            kwargs: dict[str, Any] = {"host": parts.hostname, "port": parts.port or 22}
+            if parts.username:
+                kwargs["username"] = urllib.parse.unquote(parts.username)
+            if parts.password:
+                kwargs["password"] = urllib.parse.unquote(parts.password)
+            self._connect = lambda: fsspec.filesystem("sftp", skip_instance_cache=True, **kwargs)
+            self.fs = None
+            self.root = parts.path or "."
+        elif scheme == "s3":
+            options: dict[str, Any] = {}
+            if endpoint:
+                options["endpoint_url"] = endpoint
+            self.fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+            self.root = f"{parts.netloc}{parts.path}".rstrip("/")
+            self.atomic_put = True
+        else:
+            raise UsageError(f"artifact store {self.shown}: unsupported scheme '{scheme}' "
+                             "(use a path, file://, sftp:// or s3://)")
+
+    def _filesystem(self) -> Any:
+        if self.fs is None:
+            try:
+                self.fs = self._connect()
+            except Exception as exc:  # noqa: BLE001 - paramiko raises many kinds
+                raise GitrunsError(f"cannot reach artifact store {self.shown}: {exc}") from None
+        return self.fs
+
+    def key(self, digest: str) -> str:
+        algo, hexpart = split_digest(digest)
+        return f"{self.root}/{algo}/{hexpart[:2]}/{hexpart[2:]}"
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        delay = 0.5
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn()
+            except GitrunsError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - transports raise OSError, botocore and paramiko errors
+                if attempt == ATTEMPTS:
+                    raise GitrunsError(f"{what} failed after {ATTEMPTS} attempts: {scrub_text(str(exc))}") from None
+                if self.fs is not None and self.url.startswith(("sftp:", "ssh:")):
+                    self.fs = None  # reconnect on a dropped connection
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def has(self, digest: str) -> bool:
+        return bool(self._retry(f"looking up {digest} in {self.shown}",
+                                lambda: self._filesystem().exists(self.key(digest))))
+
+    def upload(self, local: str, digest: str) -> None:
+        size = os.path.getsize(local)
+        dest = self.key(digest)
+
+        def attempt() -> None:
+            fs = self._filesystem()
+            progress = Progress(f"uploading {digest[9:21]}", size)
+            cb = _Callback(progress).cb
+            if self.atomic_put:
+                fs.put_file(local, dest, callback=cb)
+            else:
+                tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
+                fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+                fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+                try:
+                    fs.put_file(local, tmp, callback=cb)
+                    fs.mv(tmp, dest)
+                except BaseException:
+                    try:
+                        fs.rm_file(tmp)
+                    except Exception:  # noqa: BLE001, S110 - best effort clean-up
+                        pass
+                    raise
+            progress.close()
+
+        self._retry(f"uploading {digest} to {self.shown}", attempt)
+
+    def download(self, digest: str, dest: str) -> None:
+        """Fetch an object to ``dest`` (replaced atomically) and verify its digest."""
+        tmp = f"{dest}.part-{uuid.uuid4().hex[:8]}"
+
+        def attempt() -> None:
+            fs = self._filesystem()
+            try:
+                size = int(fs.size(self.key(digest)) or 0)
+            except FileNotFoundError:
+                raise GitrunsError(f"{digest} is not in artifact store {self.shown}") from None
+            progress = Progress(f"downloading {digest[9:21]}", size)
+            fs.get_file(self.key(digest), tmp, callback=_Callback(progress).cb)
+            progress.close()
+
+        try:
+            self._retry(f"downloading {digest} from {self.shown}", attempt)
+            if digest_file(tmp) != digest:
+                raise GitrunsError(f"{digest} from {self.shown} does not match its digest; not used")
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def store_for(repo: Repo, remote: str) -> RemoteStore | None:
+    """The artifact store of a git remote, or None when it has none."""
+    from .remote import local_path_of, remote_url
+
+    config = repo.git.config
+    key = f"remote.{remote}.gitrunsStore"
+    if key in config:
+        endpoint_key = f"remote.{remote}.gitrunsStoreEndpoint"
+        endpoint = str(config[endpoint_key]) if endpoint_key in config else None
+        return RemoteStore(str(config[key]), endpoint)
+    path = local_path_of(remote_url(repo, remote), repo.root or repo.git_dir)
+    if path is None:
+        return None
+    git_dir = os.path.join(path, ".git") if os.path.isdir(os.path.join(path, ".git")) else path
+    return RemoteStore(os.path.join(git_dir, "gitruns", "cache"))
