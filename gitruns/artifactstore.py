@@ -50,6 +50,33 @@ class _Callback:
         self.cb = CB()
 
 
+def _known_hosts_policy() -> Any:
+    """Accept a server only if ~/.ssh/known_hosts knows its key, as ssh does by default.
+
+    (fsspec's default would trust any key on first use.)  Connect once with
+    ``ssh`` to add a new host.
+    """
+    import paramiko
+
+    class KnownHosts(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            known = paramiko.HostKeys()
+            for path in ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"):
+                try:
+                    known.load(os.path.expanduser(path))
+                except (OSError, paramiko.SSHException):
+                    continue
+            entry = known.lookup(hostname)
+            if entry is not None and key.get_name() in entry:
+                if entry[key.get_name()] == key:
+                    return
+                raise paramiko.SSHException(f"host key for {hostname} does not match known_hosts")
+            raise paramiko.SSHException(
+                f"{hostname} is not in ~/.ssh/known_hosts; connect once with ssh to check and add its key")
+
+    return KnownHosts()
+
+
 class RemoteStore:
     def __init__(self, url: str, endpoint: str | None = None) -> None:
         import fsspec
@@ -72,6 +99,7 @@ class RemoteStore:
                 kwargs["username"] = urllib.parse.unquote(parts.username)
             if parts.password:
                 kwargs["password"] = urllib.parse.unquote(parts.password)
+            kwargs["host_key_policy"] = _known_hosts_policy()
             self._connect = lambda: fsspec.filesystem("sftp", skip_instance_cache=True, **kwargs)
             self.fs = None
             self.root = parts.path or "."
