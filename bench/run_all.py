@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_exec  # noqa: E402
 import bench_inputs  # noqa: E402
 import bench_ls  # noqa: E402
+import bench_share  # noqa: E402
 from common import machine  # noqa: E402
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "benchmarks.md")
@@ -59,6 +60,21 @@ def main() -> None:
         "is dominated by reading 40,000 objects through pygit2 (commit, two trees and the",
         "run.json blob per run) and parsing the JSON; every later listing, and every",
         "listing after new runs are added (only they are read), is under the target.",
+        "",
+        "## Sharing (issue 3)",
+        "",
+        *bench_share.runs_rows(),
+        "",
+        "`git run push` first asks the remote for its run refs (`git ls-remote`), reads",
+        "each record to find the artifacts to upload, then pushes only the refs the",
+        "remote lacks, without force. `git run fetch` fetches into tracking refs and",
+        "validates every new record against the JSON Schema before taking it in.",
+        "",
+        *bench_share.artifact_rows(),
+        "",
+        "The directory store copies with fsspec's local filesystem (`shutil.copyfile`,",
+        "which lets the kernel copy); the download also re-hashes the file to verify it.",
+        "On this virtual machine's disk the figures vary by a factor of two between runs.",
         "",
     ]
     text = "\n".join(sections)

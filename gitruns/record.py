@@ -7,6 +7,7 @@ version ships in ``gitruns/schema/run.schema.json``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -76,9 +77,22 @@ def loads(raw: bytes) -> dict[str, Any]:
     return upgrade(data)
 
 
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return resources.files("gitruns").joinpath("schema/run.schema.json").read_text(encoding="utf-8")
+
+
 def schema() -> dict[str, Any]:
-    text = resources.files("gitruns").joinpath("schema/run.schema.json").read_text(encoding="utf-8")
-    return dict(json.loads(text))
+    return dict(json.loads(_schema_text()))
+
+
+@functools.lru_cache(maxsize=1)
+def validator() -> Any:
+    """A JSON Schema validator of run.json, built once (building checks the schema itself)."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema())
 
 
 # -- crash detection -------------------------------------------------------

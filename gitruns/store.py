@@ -289,10 +289,9 @@ def validate_untrusted(rec: dict[str, Any], run_id: str) -> None:
     """A record fetched from elsewhere is untrusted input: check it against the schema."""
     import jsonschema
 
-    try:
-        jsonschema.validate(rec, record.schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "record"
-        raise RecordError(f"run {run_id}: invalid record at {where}: {exc.message}") from None
+    error = jsonschema.exceptions.best_match(record.validator().iter_errors(rec))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "record"
+        raise RecordError(f"run {run_id}: invalid record at {where}: {error.message}")
     if rec.get("id") != run_id:
         raise RecordError(f"run {run_id}: its record says it is run {rec.get('id')}")
