@@ -116,10 +116,7 @@ class RemoteStore:
 
     def _filesystem(self) -> Any:
         if self.fs is None:
-            try:
-                self.fs = self._connect()
-            except Exception as exc:  # noqa: BLE001 - paramiko raises many kinds
-                raise GitrunsError(f"cannot reach artifact store {self.shown}: {exc}") from None
+            self.fs = self._connect()  # errors are retried by _retry, then reported
         return self.fs
 
     def key(self, digest: str) -> str:

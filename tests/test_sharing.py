@@ -84,18 +84,23 @@ def key_scenario(url: str, tmp_path: Path, store: tuple[str, str | None] | None 
     assert "\r" not in proc.stderr  # no progress drawing when piped
     assert {r["name"]: r["remotes"] for r in ls_json(a)} == {n: {"origin": "same"} for n in ids}
     assert gitrun(a, "push").stdout.startswith("origin: pushed 0 run(s), 3 already there")
+    # The same artifact again: the store has it, so nothing is uploaded.
+    assert gitrun(a, "exec", "--name", "again", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
+    again = gitrun(a, "push").stdout
+    assert "pushed 1 run(s)" in again and "uploaded 0 object(s)" in again
+    ids["again"] = run_ids(a)[-1]
 
     b = clone(url, tmp_path / "b")
     if store:
         git(b, "config", "remote.origin.gitrunsStore", store[0])
         if store[1]:
             git(b, "config", "remote.origin.gitrunsStoreEndpoint", store[1])
-    proc = gitrun(b, "fetch")
+    proc = gitrun(b, "pull" if store is None else "fetch")
     assert proc.returncode == 0, proc.stderr
-    assert "3 new run(s)" in proc.stdout
+    assert "4 new run(s)" in proc.stdout
     theirs = {r["id"]: (r["name"], r["status"]) for r in ls_json(b)}
     assert theirs == {ids["dirty"]: ("dirty", "succeeded"), ids["failed"]: ("failed", "failed"),
-                      ids["model"]: ("model", "succeeded")}
+                      ids["model"]: ("model", "succeeded"), ids["again"]: ("again", "succeeded")}
     for rid in ids.values():
         assert git(b, "rev-parse", f"refs/runs/{rid}") == git(a, "rev-parse", f"refs/runs/{rid}")
         validate(record(b, rid))
@@ -262,6 +267,14 @@ def test_fetched_records_are_untrusted(tmp_path: Path) -> None:
     proc = gitrun(b, "checkout", evil)
     assert proc.returncode == 2 and "refusing artifact path '../escape.bin'" in proc.stderr
     assert not (tmp_path / "escape.bin").exists()
+    for bad in (str(tmp_path / "abs.bin"), ".git/hooks/pre-commit", "a/./../../x.bin"):
+        amend(a, evil, {"artifacts": [{"path": bad, "source": "output", "status": "stored",
+                                      "kind": "file", "size": 1_000_000, "digest": digest}]})
+        git(a, "push", "-q", "origin", f"refs/runs/{evil}")
+        gitrun(b, "fetch")
+        proc = gitrun(b, "checkout", evil)
+        assert proc.returncode == 2 and f"refusing artifact path '{bad}'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "abs.bin").exists() and not (b / ".git" / "hooks" / "pre-commit").exists()
     # A symlink in the working tree must not carry a restore outside it.
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -296,3 +309,40 @@ def test_checkout_never_overwrites_a_modified_file_without_force(tmp_path: Path)
 def test_no_remote_is_one_line(repo: Path, args: list[str]) -> None:
     proc = gitrun(repo, *args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no remotes" in proc.stderr
+
+
+def _stderr_on_a_terminal(cwd: Path, *args: str) -> tuple[int, str]:
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["git", "run", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=slave,
+                            stdin=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=120), seen.decode(errors="replace")
+
+
+def test_long_work_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    url, _ = origin(tmp_path)
+    a = clone(url, tmp_path / "a")
+    (a / "big.bin").write_bytes(os.urandom(1024 * 1024) * 70)
+    git(a, "config", "gitruns.dirty", "allow")
+    code, err = _stderr_on_a_terminal(a, "exec", "-i", "big.bin", "-o", "big.bin", "--", "python", "-c", "pass")
+    assert code == 0 and "hashing big.bin: " in err and "70.0 MiB, done" in err
+    code, err = _stderr_on_a_terminal(a, "push")
+    assert code == 0 and "uploading " in err and "\r" in err
+    # Piped, the same work is silent.
+    assert gitrun(a, "exec", "-i", "big.bin", "--", "python", "-c", "pass").stderr == ""
