@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["servers"]  # git daemon, sshd and S3 fixtures
+
 BIN_DIR = os.path.dirname(sys.executable)
 _REPOS: list[Path] = []
 

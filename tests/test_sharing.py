@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import xxhash
-
 from conftest import _REPOS, git, gitrun, make_repo, record, run_ids, validate
-from servers import S3, Sshd, git_daemon, s3_server, sshd  # noqa: F401 - fixtures
+from servers import S3, Sshd
 
 MODEL = "import random; random.seed(1); open('model.bin', 'wb').write(random.randbytes(1_000_000))"
 
