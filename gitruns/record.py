@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import RecordError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "succeeded", "failed", "canceled")
 DERIVED_STATUSES = STATUSES + ("crashed",)
 INVOKERS = ("manual", "rerun", "pipeline", "hook", "ci", "run")
@@ -62,11 +62,22 @@ def upgrade(data: Any) -> dict[str, Any]:
             f"run {data.get('id', '?')} has record schema {version}, newer than this gitruns "
             f"understands ({SCHEMA_VERSION}); upgrade gitruns"
         )
-    # Version 1 is the first; later versions add a step per bump here, e.g.
-    # if version == 1: data = _v1_to_v2(data)
+    if version == 1:
+        data = _v1_to_v2(data)
     rec = new(str(data.get("id", "")))
     rec.update(data)
     return rec
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added ``code.reproducible_from``: the commit whose tree is exactly
+    the run's code, noted after the fact by the post-commit hook."""
+    out = dict(data)
+    code = dict(out.get("code") or {})
+    code.setdefault("reproducible_from", None)
+    out["code"] = code
+    out["schema"] = 2
+    return out
 
 
 def loads(raw: bytes) -> dict[str, Any]:
@@ -77,22 +88,24 @@ def loads(raw: bytes) -> dict[str, Any]:
     return upgrade(data)
 
 
-@functools.lru_cache(maxsize=1)
-def _schema_text() -> str:
-    return resources.files("gitruns").joinpath("schema/run.schema.json").read_text(encoding="utf-8")
+@functools.lru_cache(maxsize=4)
+def _schema_text(version: int) -> str:
+    name = "run.schema.json" if version == SCHEMA_VERSION else f"run.schema.v{version}.json"
+    return resources.files("gitruns").joinpath(f"schema/{name}").read_text(encoding="utf-8")
 
 
-def schema() -> dict[str, Any]:
-    return dict(json.loads(_schema_text()))
+def schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON Schema of run.json as written by schema ``version``."""
+    return dict(json.loads(_schema_text(version)))
 
 
-@functools.lru_cache(maxsize=1)
-def validator() -> Any:
+@functools.lru_cache(maxsize=4)
+def validator(version: int = SCHEMA_VERSION) -> Any:
     """A JSON Schema validator of run.json, built once (building checks the schema itself)."""
     import jsonschema
 
-    cls = jsonschema.validators.validator_for(schema())
-    return cls(schema())
+    cls = jsonschema.validators.validator_for(schema(version))
+    return cls(schema(version))
 
 
 # -- crash detection -------------------------------------------------------

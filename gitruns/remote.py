@@ -128,7 +128,7 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
             report.unchanged.append(rid)
             continue
         try:
-            store.validate_untrusted(store.read_record(git, oid), rid)
+            store.read_untrusted(git, oid, rid)
         except (RecordError, KeyError, ValueError) as exc:
             report.invalid.append(f"{rid}: {exc}")
             continue

@@ -45,6 +45,7 @@ class CodeState:
             "untracked_large": self.untracked_large,
             "submodules": self.submodules,
             "snapshot_tree": self.snapshot_tree,
+            "reproducible_from": None,
         }
 
 

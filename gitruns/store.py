@@ -7,6 +7,7 @@ fast-forward.
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -168,6 +169,19 @@ def read_record(git: pygit2.Repository, commit_id: str) -> dict[str, Any]:
     return record.loads(raw)
 
 
+def read_untrusted(git: pygit2.Repository, commit_id: str, run_id: str) -> dict[str, Any]:
+    """A record from elsewhere: validated, as written, against its version's schema."""
+    raw = read_file(git, commit_id, "run.json")
+    if raw is None:
+        raise RecordError(f"run {run_id}: commit {commit_id[:12]} has no run.json")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise RecordError(f"run {run_id}: run.json is not valid JSON: {exc}") from None
+    validate_untrusted(data, run_id)
+    return record.upgrade(data)
+
+
 @dataclass
 class Run:
     id: str
@@ -237,10 +251,10 @@ def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) 
                 print(f"warning: skipping refs/runs/{rid}: no run.json", file=sys.stderr)
                 continue
         try:
-            rec = record.loads(raw)
             if source is not None and commit not in known:
-                validate_untrusted(rec, rid)
-        except RecordError as exc:
+                validate_untrusted(json.loads(raw), rid)
+            rec = record.loads(raw)
+        except (RecordError, ValueError) as exc:
             print(f"warning: skipping run {rid}: {exc}", file=sys.stderr)
             continue
         if commit not in known:
@@ -279,19 +293,21 @@ def load(repo: Repo, text: str) -> Run:
     rid = resolve(repo, text)
     found = {r: (c, s) for r, c, s in visible_refs(repo)}
     commit, source = found[rid]
-    rec = read_record(repo.git, commit)
-    if source is not None:
-        validate_untrusted(rec, rid)
+    rec = read_record(repo.git, commit) if source is None else read_untrusted(repo.git, commit, rid)
     return Run(rid, commit, rec, source)
 
 
-def validate_untrusted(rec: dict[str, Any], run_id: str) -> None:
-    """A record fetched from elsewhere is untrusted input: check it against the schema."""
+def validate_untrusted(data: Any, run_id: str) -> None:
+    """A record fetched from elsewhere is untrusted input: check it, as written,
+    against the schema of the version it claims."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(record.validator().iter_errors(rec))
+    version = data.get("schema") if isinstance(data, dict) else None
+    if not isinstance(version, int) or not 1 <= version <= record.SCHEMA_VERSION:
+        raise RecordError(f"run {run_id}: unknown record schema {version!r}")
+    error = jsonschema.exceptions.best_match(record.validator(version).iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "record"
         raise RecordError(f"run {run_id}: invalid record at {where}: {error.message}")
-    if rec.get("id") != run_id:
-        raise RecordError(f"run {run_id}: its record says it is run {rec.get('id')}")
+    if data.get("id") != run_id:
+        raise RecordError(f"run {run_id}: its record says it is run {data.get('id')}")

@@ -116,7 +116,7 @@ def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
     git(repo, "update-ref", f"refs/runs/{rid}", commit)
     proc = gitrun(repo, "show", rid)
     assert proc.returncode == 1
-    assert "schema 99, newer than this gitruns understands (1); upgrade gitruns" in proc.stderr
+    assert "schema 99, newer than this gitruns understands (2); upgrade gitruns" in proc.stderr
     listed = gitrun(repo, "ls")
     assert listed.returncode == 0 and "skipping" in listed.stderr
 
@@ -127,11 +127,32 @@ def test_records_written_by_schema_1_stay_readable(tmp_path: Path) -> None:
 
     raw = (ROOT / "tests" / "data" / "run-v1.json").read_bytes()
     rec = rec_mod.loads(raw)
-    assert rec["schema"] == 1 and rec["status"] == "succeeded"
+    assert rec["schema"] == 2 and rec["status"] == "succeeded"  # read into today's shape
+    assert rec["code"]["reproducible_from"] is None
     assert rec["metrics"] == {"loss": 0.25}
     assert rec["code"]["snapshot_tree"]
-    repo = make_repo(tmp_path / "old", commit=False)
-    assert repo.exists()
+    # As a run in a repository, and fetched from a remote (validated against the v1 schema).
+    repo = make_repo(tmp_path / "old", {"a.py": "pass\n"})
+    old = json.loads(raw)
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=raw, capture_output=True,
+                          check=True).stdout.decode().strip()
+    sub = subprocess.run(["git", "mktree"], cwd=repo, input=f"100644 blob {blob}\trun.json\n", capture_output=True,
+                         text=True, check=True).stdout.strip()
+    top = git(repo, "ls-tree", "HEAD") + f"040000 tree {sub}\t.gitruns\n"
+    tree = subprocess.run(["git", "mktree"], cwd=repo, input=top, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "a run written by gitruns 0.1.0").strip()
+    git(repo, "update-ref", f"refs/runs/{old['id']}", commit)
+    listed = json.loads(gitrun(repo, "ls", "--json").stdout)
+    assert [(r["id"], r["schema"], r["code"]["reproducible_from"]) for r in listed] == [(old["id"], 2, None)]
+    assert gitrun(repo, "show", old["id"][:10]).returncode == 0
+    bare = tmp_path / "old.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    git(repo, "push", "-q", str(bare), "refs/runs/*:refs/runs/*")
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(bare), str(other)], check=True)
+    proc = gitrun(other, "fetch")
+    assert proc.returncode == 0 and "1 new run(s)" in proc.stdout, proc.stderr
 
 
 def test_version(repo: Path) -> None:
