@@ -185,6 +185,46 @@ def remote_setup_cmd(remote: str | None) -> None:
     sys.exit(remote_setup(remote))
 
 
+@main.group("hooks", context_settings=CONTEXT)
+def hooks_group() -> None:
+    """Git hooks: warn before commits about runs on uncommitted code; note reproducible runs after."""
+
+
+def _hook_flags(fn: Any) -> Any:
+    fn = click.option("--post-commit", "post_commit", is_flag=True,
+                      help="Only the after-commit check (post-commit and post-merge).")(fn)
+    return click.option("--pre-commit", "pre_commit", is_flag=True,
+                        help="Only the before-commit check (pre-commit and pre-merge-commit).")(fn)
+
+
+@hooks_group.command("install", context_settings=CONTEXT)
+@_hook_flags
+def hooks_install_cmd(pre_commit: bool, post_commit: bool) -> None:
+    """Install the hooks (both by default), chaining any hook already there."""
+    from .commands.hooks import install
+
+    sys.exit(install(pre_commit, post_commit))
+
+
+@hooks_group.command("uninstall", context_settings=CONTEXT)
+@_hook_flags
+def hooks_uninstall_cmd(pre_commit: bool, post_commit: bool) -> None:
+    """Remove the hooks and put back what was there before."""
+    from .commands.hooks import uninstall
+
+    sys.exit(uninstall(pre_commit, post_commit))
+
+
+@hooks_group.command("run", context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("name", type=click.Choice(["pre-commit", "post-commit", "pre-merge-commit", "post-merge"]))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hooks_run_cmd(name: str, args: tuple[str, ...]) -> None:
+    """Run one hook's check (what the installed hooks and the pre-commit framework call)."""
+    from .commands.hooks import run
+
+    sys.exit(run(name))
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the git-run executable."""
     try:

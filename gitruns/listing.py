@@ -80,6 +80,15 @@ def shared_label(run: Run, shared: dict[str, str]) -> str:
                     for name, state in sorted(shared.items()))
 
 
+def code_label(code: dict[str, Any]) -> str:
+    """The commit the code is (clean, or noted later by the post-commit hook), or 'dirty'."""
+    if code.get("reproducible_from"):
+        return str(code["reproducible_from"])[:8]
+    if not code.get("dirty") and code.get("commit"):
+        return str(code["commit"])[:8]
+    return "dirty"
+
+
 def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
     if wanted:
         return wanted
@@ -92,7 +101,7 @@ def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
 def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
           shared: dict[str, dict[str, str]] | None = None) -> str:
     abbrev = runid.abbreviations(all_ids)
-    headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "COMMAND", *metric_names]
+    headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "CODE", "COMMAND", *metric_names]
     if shared is not None:
         headers.append("SHARED")
     rows = []
@@ -105,8 +114,9 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
             run.status,
             timeutil.human_local(rec.get("started_at")),
             timeutil.human_duration(rec.get("duration_s")),
+            code_label(rec.get("code") or {}),
             clip(" ".join(rec.get("command") or []), 40),
             *(number(metrics.get(m)) for m in metric_names),
             *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
         ])
-    return render(headers, rows, right={4, *range(6, 6 + len(metric_names))})
+    return render(headers, rows, right={4, *range(7, 7 + len(metric_names))})

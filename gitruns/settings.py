@@ -47,6 +47,11 @@ KEYS: dict[str, tuple[str, str, str, str]] = {
         "Extra environment variable names or prefixes (ending in *) recorded in env.json, "
         "besides the built-in list.",
     ),
+    "gitruns.hooks.block": (
+        "GITRUNS_HOOKS_BLOCK", "false", "bool",
+        "When true, the pre-commit hook's warnings stop the commit (exit 1) instead of only "
+        "being printed.",
+    ),
     "gitruns.lsMetrics": (
         "GITRUNS_LS_METRICS", "", "list",
         "Metric names shown as columns by 'git run ls' (default: the most common ones).",
@@ -90,6 +95,9 @@ class Settings:
     def size(self, key: str) -> int:
         return parse_size(self.values[key], key)
 
+    def flag(self, key: str) -> bool:
+        return self.values[key].lower() in ("true", "yes", "on", "1")
+
     def items(self, key: str) -> list[str]:
         return [p.strip() for p in self.values[key].replace(",", " ").split() if p.strip()]
 
@@ -119,5 +127,7 @@ def load(git: pygit2.Repository | None) -> Settings:
                 raise ConfigError(f"{key} is '{value}'; expected one of {', '.join(allowed)}")
         elif kind == "size":
             parse_size(value, key)
+        elif kind == "bool" and value.lower() not in ("true", "false", "yes", "no", "on", "off", "1", "0", ""):
+            raise ConfigError(f"{key} is '{value}'; expected true or false")
         values[key] = value
     return Settings(values)

@@ -29,7 +29,8 @@ def _code_line(code: dict[str, Any]) -> str:
     commit = (code.get("commit") or "")[:12] or "(no commits yet)"
     where = code.get("branch") or ("detached HEAD" if code.get("detached") else "-")
     if code.get("reproducible_from"):
-        return f"code = commit {code['reproducible_from'][:12]} ({where})"
+        return (f"code = commit {code['reproducible_from'][:12]} (committed after the run, which was "
+                f"launched from uncommitted changes on {commit}, {where})")
     if not code.get("dirty"):
         return f"code = commit {commit} ({where}), clean"
     n_changed = len(code.get("changed_files") or [])

@@ -44,11 +44,11 @@ def signature(git: pygit2.Repository) -> pygit2.Signature:
         return pygit2.Signature(user, f"{user}@{socket.gethostname()}")
 
 
-def commit_message(rec: dict[str, Any]) -> str:
+def commit_message(rec: dict[str, Any], note: str | None = None) -> str:
     cmd = " ".join(rec.get("command") or [])
     if len(cmd) > 60:
         cmd = cmd[:57] + "..."
-    title = f"run {rec['id'][:12]}: {rec['status']}"
+    title = f"run {rec['id'][:12]}: {note or rec['status']}"
     if rec.get("name"):
         title += f" ({rec['name']})"
     return f"{title}: {cmd}\n\nRun-Id: {rec['id']}\nRun-Status: {rec['status']}\n"
@@ -61,8 +61,12 @@ def write(
     code_tree: str,
     parents: list[str],
     previous: str | None,
+    title: str | None = None,
 ) -> str:
-    """Write one commit of a run and move its ref from ``previous`` to it."""
+    """Write one commit of a run and move its ref from ``previous`` to it.
+
+    ``code_tree`` is the code's tree id; the commit's tree is it plus .gitruns/.
+    """
     git = repo.git
     sub = git.TreeBuilder()
     for name in sorted({"run.json", *files}):
@@ -75,7 +79,7 @@ def write(
     base.insert(RECORD_DIR, sub.write(), TREE)
     tree = base.write()
     sig = signature(git)
-    oid = git.create_commit(None, sig, sig, commit_message(rec), tree, [pygit2.Oid(hex=p) for p in parents])
+    oid = git.create_commit(None, sig, sig, commit_message(rec, title), tree, [pygit2.Oid(hex=p) for p in parents])
     name = ref_name(rec["id"])
     try:
         if previous is None:
@@ -118,6 +122,14 @@ def iter_refs(repo: Repo) -> Iterator[tuple[str, str]]:
 
 
 TRACK_PREFIX = "refs/gitruns/remotes/"
+
+
+def code_tree_of(git: pygit2.Repository, run_tree: pygit2.Tree) -> str:
+    """The code part of a run commit's tree (everything but .gitruns/), written if needed."""
+    builder = git.TreeBuilder(run_tree)
+    if builder.get(RECORD_DIR) is not None:
+        builder.remove(RECORD_DIR)
+    return str(builder.write())
 
 
 def visible_refs(repo: Repo) -> list[tuple[str, str, str | None]]:

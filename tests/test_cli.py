@@ -11,7 +11,7 @@ import pytest
 from conftest import git, gitrun, latest, make_repo, record
 
 ROOT = Path(__file__).resolve().parent.parent
-VERBS = ["exec", "ls", "show", "log", "diff", "push", "fetch", "pull", "checkout", "remote"]
+VERBS = ["exec", "ls", "show", "log", "diff", "push", "fetch", "pull", "checkout", "remote", "hooks"]
 
 
 def test_help_lists_the_verbs_and_every_verb_has_h(repo: Path) -> None:

@@ -24,7 +24,7 @@ def test_ls_table_filters_and_json(repo: Path) -> None:
     proc = gitrun(repo, "ls")
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:6] == ["ID", "NAME", "STATUS", "STARTED", "DURATION", "COMMAND"]
+    assert lines[0].split()[:7] == ["ID", "NAME", "STATUS", "STARTED", "DURATION", "CODE", "COMMAND"]
     assert lines[0].split()[-1] == "loss"
     shown = [line.split()[0] for line in lines[1:]]
     assert len(shown) == 3 and all(len(s) >= 8 for s in shown)
