@@ -13,12 +13,16 @@ import subprocess
 from common import env, median_of, run, scratch_repo, timed
 
 
-def populate(repo: str, count: int) -> None:
+def populate(repo: str, count: int, dirty: bool = False) -> None:
+    """``count`` runs; with ``dirty``, all made from an uncommitted change on HEAD."""
     import pygit2
 
     from gitruns import record, runid, store
     from gitruns.repo import open_repo
 
+    if dirty:
+        with open(os.path.join(repo, "module_0.py"), "a") as fh:
+            fh.write("TUNED = True\n")
     run(["git", "run", "exec", "--name", "template", "--", "python", "-c",
          "import gitruns; gitruns.log_metric('loss', 0.5)"], cwd=repo)
     r = open_repo(repo)

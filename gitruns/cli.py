@@ -263,3 +263,4 @@ def run(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(run())
+

@@ -71,15 +71,20 @@ def pre_commit(repo: Repo) -> Warnings:
     staged = _staged_tree(repo)
     runs = [r for r in store.all_runs(repo) if r.source is None]
 
+    verdicts: dict[str, str | None] = {}  # snapshot tree -> first path the commit lacks
     for run in runs:
         code = run.record.get("code") or {}
         if code.get("commit") != head_id or not code.get("dirty") or code.get("reproducible_from"):
             continue
-        run_tree = git[pygit2.Oid(hex=run.commit)].peel(pygit2.Tree)
-        for path in _run_code_paths(run.record):
-            if _blob_at(run_tree, path) != _blob_at(staged, path):
-                out.uncontained.append((run.id, path))
-                break
+        snapshot = str(code.get("snapshot_tree"))
+        if snapshot not in verdicts:
+            # Runs from the same code share a verdict: judge each distinct snapshot once.
+            run_tree = git[pygit2.Oid(hex=run.commit)].peel(pygit2.Tree)
+            verdicts[snapshot] = next((p for p in _run_code_paths(run.record)
+                                       if _blob_at(run_tree, p) != _blob_at(staged, p)), None)
+        missing = verdicts[snapshot]
+        if missing is not None:
+            out.uncontained.append((run.id, missing))
 
     try:
         if head is not None and not git.head_is_detached:
