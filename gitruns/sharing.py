@@ -110,7 +110,7 @@ def _safe_target(root: str, rel: str) -> str:
     if not rel or os.path.isabs(rel) or rel.startswith(("/", "\\")) or "\0" in rel:
         raise PathError(f"refusing artifact path '{rel}': not a relative path")
     parts = rel.replace("\\", "/").split("/")
-    if any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+    if any(p in ("", ".", "..") for p in parts) or any(p.lower() == ".git" for p in parts):
         raise PathError(f"refusing artifact path '{rel}': it would leave the working tree")
     real_root = os.path.realpath(root)
     current = real_root

@@ -266,7 +266,7 @@ def test_fetched_records_are_untrusted(tmp_path: Path) -> None:
     proc = gitrun(b, "checkout", evil)
     assert proc.returncode == 2 and "refusing artifact path '../escape.bin'" in proc.stderr
     assert not (tmp_path / "escape.bin").exists()
-    for bad in (str(tmp_path / "abs.bin"), ".git/hooks/pre-commit", "a/./../../x.bin"):
+    for bad in (str(tmp_path / "abs.bin"), ".git/hooks/pre-commit", "sub/.GIT/config", "a/./../../x.bin"):
         amend(a, evil, {"artifacts": [{"path": bad, "source": "output", "status": "stored",
                                       "kind": "file", "size": 1_000_000, "digest": digest}]})
         git(a, "push", "-q", "origin", f"refs/runs/{evil}")
