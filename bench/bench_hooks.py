@@ -19,9 +19,9 @@ def main(count: int = 1000, repeat: int = 11) -> list[str]:
     with_hooks, without = [], []
     for i in range(repeat):
         run(["git", "run", "hooks", "install"], cwd=repo)
-        with_hooks.append(timed(lambda: run(["git", "commit", "-q", "--allow-empty", "-m", f"h{i}"], cwd=repo)))
+        with_hooks.append(timed(lambda i=i: run(["git", "commit", "-q", "--allow-empty", "-m", f"h{i}"], cwd=repo)))
         run(["git", "run", "hooks", "uninstall"], cwd=repo)
-        without.append(timed(lambda: run(["git", "commit", "-q", "--allow-empty", "-m", f"n{i}"], cwd=repo)))
+        without.append(timed(lambda i=i: run(["git", "commit", "-q", "--allow-empty", "-m", f"n{i}"], cwd=repo)))
     t_with, t_without = statistics.median(with_hooks), statistics.median(without)
     return [
         f"| {count:,} runs | median |",

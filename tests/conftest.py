@@ -125,6 +125,34 @@ def state(repo: Path) -> tuple[str, bytes, str, str]:
     )
 
 
+def on_a_terminal(cwd: Path, argv: list[str], stdout: bool, stderr: bool,
+                  timeout: float = 120) -> tuple[int, bytes]:
+    """Run argv with stdout and/or stderr on a pseudo-terminal (the rest discarded);
+    return its exit status and everything written to the terminal."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=slave if stdout else subprocess.DEVNULL,
+                            stderr=slave if stderr else subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=timeout), seen
+
+
 def python() -> str:
     return sys.executable
 

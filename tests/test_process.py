@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import git, gitrun, latest, record, run_ids, validate
+from conftest import git, gitrun, latest, on_a_terminal, record, run_ids, validate
 
 WAIT_FOR_GO = (
     "import os, sys, time\n"
@@ -53,25 +51,9 @@ def test_output_streams_while_the_command_runs(repo: Path) -> None:
 
 
 def test_a_terminal_stays_a_terminal_and_colours_survive(repo: Path) -> None:
-    master, slave = pty.openpty()
     code = "import sys; print('tty=%s' % sys.stdout.isatty()); print('\\x1b[31mred\\x1b[0m')"
-    proc = subprocess.Popen(["git", "run", "exec", "--", "python", "-c", code], cwd=repo,
-                            stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(timeout=60)
-    os.close(master)
+    status, seen = on_a_terminal(repo, ["git", "run", "exec", "--", "python", "-c", code], stdout=True, stderr=True)
+    assert status == 0
     assert b"tty=True" in seen and b"\x1b[31mred\x1b[0m" in seen
     log = record(repo, name="stdout.log")
     assert "tty=True" in log and "\x1b[31mred\x1b[0m" in log

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from conftest import _REPOS, git, gitrun, make_repo, record, run_ids, validate
+from conftest import _REPOS, git, gitrun, make_repo, on_a_terminal, record, run_ids, validate
 from servers import S3, Sshd
 
 MODEL = "import random; random.seed(1); open('model.bin', 'wb').write(random.randbytes(1_000_000))"
@@ -311,27 +311,8 @@ def test_no_remote_is_one_line(repo: Path, args: list[str]) -> None:
 
 
 def _stderr_on_a_terminal(cwd: Path, *args: str) -> tuple[int, str]:
-    import pty
-    import select
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(["git", "run", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=slave,
-                            stdin=subprocess.DEVNULL)
-    os.close(slave)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 120)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    return proc.wait(timeout=120), seen.decode(errors="replace")
+    status, seen = on_a_terminal(cwd, ["git", "run", *args], stdout=False, stderr=True)
+    return status, seen.decode(errors="replace")
 
 
 def test_long_work_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
