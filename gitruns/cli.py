@@ -20,7 +20,14 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 BUG_EXIT = 3
 
 
-@click.group(context_settings=CONTEXT)
+class _InOrder(click.Group):
+    """Lists verbs in the order a user meets them, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_InOrder, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="git-run")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def main(debug: bool) -> None:
