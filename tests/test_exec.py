@@ -247,3 +247,23 @@ def test_an_unusable_cache_is_recorded_not_a_lost_run(repo: Path) -> None:
     assert rec["status"] == "failed" and rec["exit_code"] == 4
     assert "gitruns could not complete the record" in rec["error"]["message"]
     assert rec["error"]["message"].startswith("command exited with code 4")
+
+
+def test_snapshot_keeps_symlinks_unicode_names_and_attributes_filters(repo: Path) -> None:
+    (repo / "data link").symlink_to("README")
+    (repo / "résumé ✓.txt").write_text("unicode name\n")
+    (repo / ".gitattributes").write_text("*.txt text eol=lf\n")
+    (repo / "crlf.txt").write_bytes(b"line one\r\nline two\r\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-qm", "attributes")
+    before = state(repo)
+    proc = gitrun(repo, "exec", "--", "python", "-c", "pass")
+    assert proc.returncode == 0, proc.stderr
+    assert state(repo) == before
+    rid = latest(repo)
+    assert "120000 blob" in git(repo, "ls-tree", f"refs/runs/{rid}", "data link")
+    assert git(repo, "cat-file", "-p", f"refs/runs/{rid}:data link") == "README"
+    assert git(repo, "show", f"refs/runs/{rid}:résumé ✓.txt") == "unicode name\n"
+    # Stored as `git add` would store it: the eol=lf attribute applies.
+    assert git(repo, "cat-file", "-p", f"refs/runs/{rid}:crlf.txt") == "line one\nline two\n"
+    assert sorted(record(repo, rid)["code"]["untracked_files"]) == ["crlf.txt", "data link", "résumé ✓.txt"]
