@@ -97,6 +97,35 @@ def fetch(repo: Repo, remote: str | None) -> tuple[str, remote_mod.SyncReport]:
     return name, remote_mod.fetch(repo, name)
 
 
+def _store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStore | None:
+    if not remote and not remote_mod.remotes(repo):
+        return None
+    try:
+        return store_for(repo, remote_mod.default_remote(repo, remote))
+    except GitrunsError:
+        if remote:
+            raise
+        return None
+
+
+def fetch_logs(repo: Repo, run: store.Run, cache: ArtifactCache) -> None:
+    """Bring a run's full logs (kept outside git when large) into the local cache,
+    from the usual remote's store; without one, git's head and tail are shown."""
+    wanted = [m["digest"] for m in (run.record.get("logs") or {}).values()
+              if isinstance(m, dict) and m.get("truncated") and m.get("digest") and not cache.has(m["digest"])]
+    if not wanted:
+        return
+    remote_store = _store_of_default_remote(repo)
+    if remote_store is None:
+        return
+    for digest in wanted:
+        try:
+            if remote_store.has(digest):
+                fetch_into_cache(cache, remote_store, digest)
+        except GitrunsError:
+            pass  # the head and tail in git are still there to show
+
+
 @dataclass
 class Restore:
     path: str  # relative to the working tree root
@@ -132,9 +161,11 @@ def plan_checkout(repo: Repo, run: store.Run, paths: list[str], cache: ArtifactC
     out: list[Restore] = []
     matched: set[str] = set()
     for art in run.record.get("artifacts") or []:
+        apath = str(art.get("path"))
         if art.get("status") != "stored" or not art.get("digest"):
+            if apath in chosen:
+                raise PathError(f"run {run.id[:12]} declared {apath} but did not store it ({art.get('status')})")
             continue
-        apath = str(art["path"])
         if chosen:
             hits = [c for c in chosen if apath == c or apath.startswith(c + "/") or c.startswith(apath + "/")]
             if not hits:
@@ -165,14 +196,7 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
     root = repo.require_worktree()
     run = store.load(repo, run_id)
     cache = local_cache(repo)
-    remote_store = None
-    names = remote_mod.remotes(repo)
-    if remote or names:
-        try:
-            remote_store = store_for(repo, remote_mod.default_remote(repo, remote))
-        except GitrunsError:
-            if remote:
-                raise
+    remote_store = _store_of_default_remote(repo, remote)
     plan = plan_checkout(repo, run, paths, cache, remote_store)
     targets = [(item, _safe_target(root, item.path)) for item in plan]
     # Refuse before writing anything, as git checkout does.

@@ -326,3 +326,18 @@ def test_long_work_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     assert code == 0 and "uploading " in err and "\r" in err
     # Piped, the same work is silent.
     assert gitrun(a, "exec", "-i", "big.bin", "--", "python", "-c", "pass").stderr == ""
+
+
+def test_full_logs_and_missing_outputs_across_clones(tmp_path: Path) -> None:
+    url, _ = origin(tmp_path)
+    a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
+    git(a, "config", "gitruns.logMaxSize", "8k")
+    code = "for i in range(5000): print(f'step {i:05d}')"
+    assert gitrun(a, "exec", "-o", "never.bin", "--", "python", "-c", code).returncode == 0
+    rid = run_ids(a)[0]
+    assert gitrun(a, "push").returncode == 0
+    assert gitrun(b, "fetch").returncode == 0
+    full = "".join(f"step {i:05d}\n" for i in range(5000))
+    assert gitrun(b, "log", rid, "--stdout").stdout == full  # the whole stream, from the store
+    proc = gitrun(b, "checkout", rid, "never.bin")
+    assert proc.returncode == 2 and "declared never.bin but did not store it (missing)" in proc.stderr

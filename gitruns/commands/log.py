@@ -1,20 +1,17 @@
 from __future__ import annotations
 
-import os
 import sys
 
-from .. import showing, store
-from ..cache import ArtifactCache
+from .. import sharing, showing, store
 from ..repo import open_repo
-from ..settings import load as load_settings
 
 
 def log(run_id: str, stdout: bool, stderr: bool) -> int:
     """Replay captured output: stdout to stdout and stderr to stderr, or one stream to stdout."""
     repo = open_repo()
     run = store.load(repo, run_id)
-    settings = load_settings(repo.git)
-    cache = ArtifactCache(settings.get("gitruns.cacheDir") or os.path.join(repo.state_dir, "cache"))
+    cache = sharing.local_cache(repo)
+    sharing.fetch_logs(repo, run, cache)  # full logs kept outside git come from the store if need be
     sys.stdout.flush()
     if stdout or stderr:
         for stream, wanted in (("stdout", stdout), ("stderr", stderr)):
