@@ -249,10 +249,12 @@ def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) 
     refs = visible_refs(repo) if refs is None else sorted(refs)
     cache = ListingCache(repo)
     known = cache.get_many([c for _, c, _ in refs])
+    unknown = [c for _, c, _ in refs if c not in known]
+    batch = _read_records_batch(repo, unknown) if len(unknown) >= BATCH_FROM else {}
     fresh: list[tuple[str, bytes]] = []
     runs: list[Run] = []
     for rid, commit, source in reversed(refs):
-        raw = known.get(commit)
+        raw = known.get(commit) or batch.get(commit)
         if raw is None:
             try:
                 raw = read_file(repo.git, commit, "run.json")
@@ -274,6 +276,38 @@ def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) 
         runs.append(Run(rid, commit, rec, source))
     cache.put_many(fresh)
     return runs
+
+
+# From this many records unknown to the listing cache, one `git cat-file --batch`
+# reads them about three times faster than object-by-object lookups.
+BATCH_FROM = 500
+
+
+def _read_records_batch(repo: Repo, commits: list[str]) -> dict[str, bytes]:
+    """commit -> its .gitruns/run.json, read through one `git cat-file --batch`."""
+    import subprocess
+
+    spec = "".join(f"{c}:{RECORD_DIR}/run.json\n" for c in commits).encode()
+    try:
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=repo.git_dir, input=spec,
+                              capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return {}  # the object-by-object path still works
+    out: dict[str, bytes] = {}
+    data = proc.stdout
+    pos = 0
+    for commit in commits:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            break
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue  # "<spec> missing": read the slow way, which reports why
+        size = int(header[2])
+        out[commit] = data[pos:pos + size]
+        pos += size + 1
+    return out
 
 
 def resolve(repo: Repo, text: str) -> str:

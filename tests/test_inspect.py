@@ -226,3 +226,33 @@ def test_bare_repository_lists_but_cannot_exec(tmp_path: Path) -> None:
     assert [r["id"] for r in listed] == run_ids(src)
     proc = gitrun(bare, "exec", "--", "true")
     assert proc.returncode == 2 and "bare" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_many_runs_list_the_same_cold_and_warm(repo: Path) -> None:
+    """Past 500 runs unknown to the listing cache, records are read in one batch."""
+    import copy
+
+    from gitruns import runid, store
+    from gitruns.repo import open_repo
+    from gitruns.store import BATCH_FROM
+
+    template_id = _run(repo, "--name", "template", "--", "python", "-c", "pass")
+    r = open_repo(str(repo))
+    commit = git(repo, "rev-parse", f"refs/runs/{template_id}").strip()
+    template = store.read_record(r.git, commit)
+    files = {name: git(repo, "cat-file", "-p", f"{commit}:.gitruns/{name}").encode()
+             for name in ("config.yaml", "env.json", "stdout.log")}
+    base = runid.timestamp_ms(template_id)
+    for i in range(BATCH_FROM + 20):
+        rec = copy.deepcopy(template)
+        rec["id"] = runid.new_id(base - (i + 1) * 1000)
+        rec["name"] = f"copy-{i}"
+        store.write(r, rec, files, template["code"]["snapshot_tree"], [commit], None)
+    cache = repo / ".git" / "gitruns" / "records.sqlite"
+    cache.unlink(missing_ok=True)  # nothing listed yet: the first listing is cold
+    cold = gitrun(repo, "ls", "--json")
+    warm = gitrun(repo, "ls", "--json")
+    assert cold.returncode == 0 and cold.stdout == warm.stdout
+    listed = json.loads(cold.stdout)
+    assert len(listed) == BATCH_FROM + 21
+    assert listed[0]["name"] == "template" and listed[-1]["name"] == f"copy-{BATCH_FROM + 19}"
