@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+import pygit2
+
 from . import __version__, record, redact, runid, snapshot, store, timeutil, userconfig
 from .cache import ArtifactCache
 from .environment import EnvironmentCapture
@@ -288,6 +290,7 @@ class Session:
             error = {"type": "record", "message": "; ".join(problems)}
         elif problems and error is not None:
             error["record_problems"] = problems
+        self._note_commit_made_meanwhile()
         started = timeutil.parse_iso(rec["started_at"])
         rec.update(
             status=status,
@@ -303,6 +306,22 @@ class Session:
         )
         self.commit = store.write(self.repo, rec, self.files, self.code_tree, [self.commit], self.commit)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _note_commit_made_meanwhile(self) -> None:
+        """If the user committed exactly this run's code while it ran, say so now:
+        the post-commit hook leaves running runs alone."""
+        code = self.rec.get("code") or {}
+        if not code.get("dirty") or code.get("reproducible_from"):
+            return
+        try:
+            git = self.repo.git
+            if git.head_is_unborn:
+                return
+            head = git.head.peel(pygit2.Commit)
+            if str(head.tree_id) == code.get("snapshot_tree"):
+                self.rec["code"] = dict(code, reproducible_from=str(head.id))
+        except Exception:  # noqa: BLE001, S110 - only a note; never fail the record over it
+            pass
 
     def _read_jsonl(self, name: str) -> list[dict[str, Any]]:
         out = []

@@ -236,3 +236,21 @@ def test_the_pre_commit_framework_installs_and_runs_the_hooks(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 run(s) now reproducible from this commit" in proc.stdout + proc.stderr
     assert record(repo, rid2)["code"]["reproducible_from"] == git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_a_commit_made_while_the_run_runs_is_noted_when_it_ends(repo: Path) -> None:
+    assert gitrun(repo, "hooks", "install").returncode == 0
+    (repo / "train.py").write_text("print('long training')\n")
+    wait = ("import os, time\nprint('ready', flush=True)\n"
+            "for _ in range(600):\n    if os.path.exists('go'): break\n    time.sleep(0.05)\n")
+    proc = subprocess.Popen(["git", "run", "exec", "--", "python", "-c", wait], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    rid = run_ids(repo)[-1]
+    assert commit(repo, "-am", "the code of the running run").returncode == 0
+    assert record(repo, rid)["status"] == "running"  # the hook left the running run alone
+    (repo / "go").write_text("")
+    proc.communicate(timeout=60)
+    rec = record(repo, rid)
+    assert rec["status"] == "succeeded"
+    assert rec["code"]["reproducible_from"] == git(repo, "rev-parse", "HEAD").strip()
