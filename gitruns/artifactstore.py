@@ -50,6 +50,15 @@ class _Callback:
         self.cb = CB()
 
 
+def _permanent(exc: BaseException) -> bool:
+    """Errors that another attempt cannot fix: refused keys or credentials, no permission."""
+    if isinstance(exc, PermissionError):
+        return True
+    name = type(exc).__name__
+    return name in ("AuthenticationException", "BadHostKeyException", "NoCredentialsError") or \
+        "known_hosts" in str(exc)
+
+
 def _known_hosts_policy() -> Any:
     """Accept a server only if ~/.ssh/known_hosts knows its key, as ssh does by default.
 
@@ -131,6 +140,8 @@ class RemoteStore:
             except GitrunsError:
                 raise
             except Exception as exc:  # noqa: BLE001 - transports raise OSError, botocore and paramiko errors
+                if _permanent(exc):
+                    raise GitrunsError(f"{what} failed: {scrub_text(str(exc))}") from None
                 if attempt == ATTEMPTS:
                     raise GitrunsError(f"{what} failed after {ATTEMPTS} attempts: {scrub_text(str(exc))}") from None
                 if self.fs is not None and self.url.startswith(("sftp:", "ssh:")):
