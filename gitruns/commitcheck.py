@@ -156,15 +156,8 @@ def post_commit(repo: Repo) -> list[str]:
             continue  # exec still owns the ref; it will be noted at the next commit
         rec = dict(run.record)
         rec["code"] = dict(code, reproducible_from=str(head.id))
-        files = {}
-        for entry in store.record_files(git, run.commit):
-            if entry.name is not None and entry.name != "run.json":
-                files[entry.name] = bytes(git[entry.id].peel(pygit2.Blob).data)
-        run_tree = git[pygit2.Oid(hex=run.commit)].peel(pygit2.Tree)
-        code_tree = store.code_tree_of(git, run_tree)
         try:
-            store.write(repo, rec, files, code_tree, [run.commit], run.commit,
-                        title=f"code = commit {str(head.id)[:12]}")
+            store.update_record(repo, run.commit, rec, f"code = commit {str(head.id)[:12]}")
         except ConcurrentUpdate:
             continue
         noted.append(run.id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pygit2
 
 from . import gitcmd, runid, store
-from .errors import GitCommandError, GitrunsError, RecordError, UsageError
+from .errors import GitCommandError, RecordError, UsageError
 from .repo import Repo
 
 TRACK_PREFIX = store.TRACK_PREFIX
@@ -54,26 +54,12 @@ def default_remote(repo: Repo, given: str | None = None) -> str:
 
 def tracked(repo: Repo, remote: str) -> dict[str, str]:
     """run id -> commit id, as last seen on ``remote``."""
-    prefix = f"{TRACK_PREFIX}{remote}/"
-    out = {}
-    for ref in repo.git.references.iterator():
-        if ref.name.startswith(prefix):
-            rid = ref.name[len(prefix):]
-            if runid.is_valid(rid):
-                out[rid] = str(ref.target)
-    return out
+    return store.scan_refs(repo)[1].get(remote, {})
 
 
 def all_tracked(repo: Repo) -> dict[str, dict[str, str]]:
     """remote -> (run id -> commit id) for every remote with tracking refs."""
-    out: dict[str, dict[str, str]] = {}
-    for ref in repo.git.references.iterator():
-        if ref.name.startswith(TRACK_PREFIX):
-            rest = ref.name[len(TRACK_PREFIX):]
-            remote, _, rid = rest.rpartition("/")
-            if remote and runid.is_valid(rid):
-                out.setdefault(remote, {})[rid] = str(ref.target)
-    return out
+    return store.scan_refs(repo)[1]
 
 
 @dataclass
@@ -252,8 +238,3 @@ def local_path_of(url: str, base: str) -> str | None:
     if "://" in url or (":" in url.split("/", 1)[0] and not os.path.exists(url)):
         return None  # a URL or scp-like host:path
     return os.path.normpath(os.path.join(base, url))
-
-
-def check_remote_exists(repo: Repo, remote: str) -> None:
-    if remote not in remotes(repo):
-        raise GitrunsError(f"no remote named '{remote}'")

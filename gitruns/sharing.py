@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,7 @@ def parse_manifest(data: bytes) -> list[tuple[str, int, bool, str]]:
     return out
 
 
-def run_objects(rec: dict[str, Any], cache: ArtifactCache, fetch_missing: RemoteStore | None = None) -> list[str]:
+def run_objects(rec: dict[str, Any], cache: ArtifactCache) -> list[str]:
     """Every cache object a run's record refers to: artifacts, directory manifests
     and their files, and full logs kept outside git."""
     digests: list[str] = []
@@ -40,8 +39,6 @@ def run_objects(rec: dict[str, Any], cache: ArtifactCache, fetch_missing: Remote
             continue
         digests.append(art["digest"])
         if art.get("kind") == "dir":
-            if not cache.has(art["digest"]) and fetch_missing is not None:
-                fetch_into_cache(cache, fetch_missing, art["digest"])
             if cache.has(art["digest"]):
                 digests += [d for d, _, _, _ in parse_manifest(cache.read_bytes(art["digest"]))]
     for meta in (rec.get("logs") or {}).values():
@@ -245,7 +242,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def is_readonly(path: str) -> bool:
-    return not stat.S_IMODE(os.stat(path).st_mode) & 0o222

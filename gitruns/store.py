@@ -61,11 +61,11 @@ def write(
     code_tree: str,
     parents: list[str],
     previous: str | None,
-    title: str | None = None,
 ) -> str:
     """Write one commit of a run and move its ref from ``previous`` to it.
 
-    ``code_tree`` is the code's tree id; the commit's tree is it plus .gitruns/.
+    ``code_tree`` is the code's tree id; the commit's tree is it plus .gitruns/
+    holding run.json and ``files``.
     """
     git = repo.git
     sub = git.TreeBuilder()
@@ -77,22 +77,35 @@ def write(
     except (KeyError, ValueError):
         raise GitrunsError(f"code snapshot tree {code_tree} is missing") from None
     base.insert(RECORD_DIR, sub.write(), TREE)
-    tree = base.write()
+    return _commit(repo, rec, base.write(), parents, previous, None)
+
+
+def update_record(repo: Repo, commit_id: str, rec: dict[str, Any], note: str) -> str:
+    """A further commit of a run that changes only run.json (code and other files
+    stay as they are); ``note`` is its title, like "code = commit abc"."""
+    git = repo.git
+    run_tree = git[pygit2.Oid(hex=commit_id)].peel(pygit2.Tree)
+    sub = git.TreeBuilder(record_files(git, commit_id))
+    sub.insert("run.json", git.create_blob(record.dumps(rec)), BLOB)
+    base = git.TreeBuilder(run_tree)
+    base.insert(RECORD_DIR, sub.write(), TREE)
+    return _commit(repo, rec, base.write(), [commit_id], commit_id, note)
+
+
+def _commit(repo: Repo, rec: dict[str, Any], tree: pygit2.Oid, parents: list[str], previous: str | None,
+            note: str | None) -> str:
+    git = repo.git
     sig = signature(git)
-    oid = git.create_commit(None, sig, sig, commit_message(rec, title), tree, [pygit2.Oid(hex=p) for p in parents])
-    name = ref_name(rec["id"])
+    oid = git.create_commit(None, sig, sig, commit_message(rec, note), tree, [pygit2.Oid(hex=p) for p in parents])
+    if previous is not None:
+        move_ref(git, rec["id"], previous, str(oid))
+        return str(oid)
     try:
-        if previous is None:
-            git.references.create(name, oid, force=False)
-        else:
-            ref = git.references[name]
-            if str(ref.target) != previous:
-                raise ConcurrentUpdate(f"run {rec['id']} was updated elsewhere; not overwriting it")
-            ref.set_target(oid)  # libgit2 refuses if the ref moved since it was read
+        git.references.create(ref_name(rec["id"]), oid, force=False)
     except pygit2.AlreadyExistsError:
         raise ConcurrentUpdate(f"run {rec['id']} already exists") from None
     except pygit2.GitError as exc:
-        raise ConcurrentUpdate(f"could not update {name}: {exc}") from None
+        raise ConcurrentUpdate(f"could not create {ref_name(rec['id'])}: {exc}") from None
     return str(oid)
 
 
@@ -102,34 +115,36 @@ def move_ref(git: pygit2.Repository, run_id: str, old: str, new: str) -> None:
     try:
         ref = git.references[name]
         if str(ref.target) != old:
-            raise ConcurrentUpdate(f"run {run_id} was updated meanwhile; not overwriting it")
-        ref.set_target(pygit2.Oid(hex=new))
+            raise ConcurrentUpdate(f"run {run_id} was updated elsewhere; not overwriting it")
+        ref.set_target(pygit2.Oid(hex=new))  # libgit2 refuses if the ref moved since it was read
     except (KeyError, pygit2.GitError) as exc:
         raise ConcurrentUpdate(f"could not update {name}: {exc}") from None
-
-
-def iter_refs(repo: Repo) -> Iterator[tuple[str, str]]:
-    """(run id, commit id) of every local run, oldest first."""
-    out = []
-    for ref in repo.git.references.iterator():
-        name = ref.name
-        if name.startswith(REF_PREFIX):
-            rid = name[len(REF_PREFIX):]
-            if runid.is_valid(rid):
-                out.append((rid, str(ref.target)))
-    out.sort()
-    return iter(out)
 
 
 TRACK_PREFIX = "refs/gitruns/remotes/"
 
 
-def code_tree_of(git: pygit2.Repository, run_tree: pygit2.Tree) -> str:
-    """The code part of a run commit's tree (everything but .gitruns/), written if needed."""
-    builder = git.TreeBuilder(run_tree)
-    if builder.get(RECORD_DIR) is not None:
-        builder.remove(RECORD_DIR)
-    return str(builder.write())
+def scan_refs(repo: Repo) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """One pass over the refs: local runs (id -> commit) and, per remote, the runs
+    last seen there (remote -> id -> commit, from refs/gitruns/remotes/<remote>/<id>)."""
+    local: dict[str, str] = {}
+    tracking: dict[str, dict[str, str]] = {}
+    for ref in repo.git.references.iterator():
+        name = ref.name
+        if name.startswith(REF_PREFIX):
+            rid = name[len(REF_PREFIX):]
+            if runid.is_valid(rid):
+                local[rid] = str(ref.target)
+        elif name.startswith(TRACK_PREFIX):
+            where, _, rid = name[len(TRACK_PREFIX):].rpartition("/")
+            if where and runid.is_valid(rid):
+                tracking.setdefault(where, {})[rid] = str(ref.target)
+    return local, tracking
+
+
+def iter_refs(repo: Repo) -> Iterator[tuple[str, str]]:
+    """(run id, commit id) of every local run, oldest first."""
+    return iter(sorted(scan_refs(repo)[0].items()))
 
 
 def visible_refs(repo: Repo) -> list[tuple[str, str, str | None]]:
@@ -139,20 +154,14 @@ def visible_refs(repo: Repo) -> list[tuple[str, str, str | None]]:
     run known only from that remote's tracking refs (a plain `git fetch` with
     the refspec of `git run remote setup` brings those).
     """
-    local: dict[str, str] = {}
-    remote: dict[str, tuple[str, str]] = {}
-    for ref in repo.git.references.iterator():
-        name = ref.name
-        if name.startswith(REF_PREFIX):
-            rid = name[len(REF_PREFIX):]
-            if runid.is_valid(rid):
-                local[rid] = str(ref.target)
-        elif name.startswith(TRACK_PREFIX):
-            where, _, rid = name[len(TRACK_PREFIX):].rpartition("/")
-            if where and runid.is_valid(rid) and rid not in remote:
-                remote[rid] = (str(ref.target), where)
+    local, tracking = scan_refs(repo)
     out: list[tuple[str, str, str | None]] = [(rid, oid, None) for rid, oid in local.items()]
-    out += [(rid, oid, where) for rid, (oid, where) in remote.items() if rid not in local]
+    seen = set(local)
+    for where in sorted(tracking):
+        for rid, oid in tracking[where].items():
+            if rid not in seen:
+                seen.add(rid)
+                out.append((rid, oid, where))
     out.sort()
     return out
 
@@ -266,8 +275,11 @@ def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) 
                 continue
         try:
             if source is not None and commit not in known:
-                validate_untrusted(json.loads(raw), rid)
-            rec = record.loads(raw)
+                data = json.loads(raw)
+                validate_untrusted(data, rid)
+                rec = record.upgrade(data)
+            else:
+                rec = record.loads(raw)
         except (RecordError, ValueError) as exc:
             print(f"warning: skipping run {rid}: {exc}", file=sys.stderr)
             continue
@@ -310,12 +322,13 @@ def _read_records_batch(repo: Repo, commits: list[str]) -> dict[str, bytes]:
     return out
 
 
-def resolve(repo: Repo, text: str) -> str:
+def resolve(repo: Repo, text: str, refs: list[tuple[str, str, str | None]] | None = None) -> str:
     """A full run id from a unique prefix (or ``refs/runs/<id>``, or an exact --name)."""
     raw = text.strip()
     if raw.startswith(REF_PREFIX):
         raw = raw[len(REF_PREFIX):]
-    ids = [rid for rid, _, _ in visible_refs(repo)]
+    refs = visible_refs(repo) if refs is None else refs
+    ids = [rid for rid, _, _ in refs]
     prefix = runid.normalize_prefix(raw)
     if prefix and all(c in runid.ALPHABET for c in prefix):
         matches = [rid for rid in ids if rid.startswith(prefix)]
@@ -324,7 +337,7 @@ def resolve(repo: Repo, text: str) -> str:
         if len(matches) > 1:
             abbrev = runid.abbreviations(ids)
             raise AmbiguousRun(raw, [abbrev[m] for m in reversed(matches)])
-    named = [r.id for r in all_runs(repo) if r.record.get("name") == raw]
+    named = [r.id for r in all_runs(repo, refs) if r.record.get("name") == raw]
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
@@ -336,8 +349,9 @@ def resolve(repo: Repo, text: str) -> str:
 
 
 def load(repo: Repo, text: str) -> Run:
-    rid = resolve(repo, text)
-    found = {r: (c, s) for r, c, s in visible_refs(repo)}
+    refs = visible_refs(repo)
+    rid = resolve(repo, text, refs)
+    found = {r: (c, s) for r, c, s in refs}
     commit, source = found[rid]
     rec = read_record(repo.git, commit) if source is None else read_untrusted(repo.git, commit, rid)
     return Run(rid, commit, rec, source)
