@@ -15,8 +15,16 @@ import tempfile
 
 from .errors import GitrunsError, PathError
 from .hashing import digest_bytes, digest_file, split_digest
+from .repo import Repo
+from .settings import Settings
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def for_repo(repo: Repo, settings: Settings) -> ArtifactCache:
+    """The repository's cache: gitruns.cacheDir, else gitruns/cache in the common git dir."""
+    return ArtifactCache(settings.get("gitruns.cacheDir") or os.path.join(repo.state_dir, "cache"),
+                         settings.items("gitruns.linkType"))
 
 
 class ArtifactCache:

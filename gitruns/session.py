@@ -20,7 +20,7 @@ from typing import Any
 import pygit2
 
 from . import __version__, record, redact, runid, snapshot, store, timeutil, userconfig
-from .cache import ArtifactCache
+from .cache import for_repo as cache_for_repo
 from .environment import EnvironmentCapture
 from .errors import ConcurrentUpdate, DirtyTreeRefused, GitrunsError, PathError, UsageError
 from .hashing import HashedPath, StatCache, digest_file, hash_path, manifest_bytes
@@ -102,10 +102,7 @@ class Session:
                 raise PathError(f"input {path} does not exist")
         self.run_id = runid.new_id()
         self.run_dir = os.path.join(self.repo.state_dir, "work", self.run_id)
-        self.cache = ArtifactCache(
-            self.settings.get("gitruns.cacheDir") or os.path.join(self.repo.state_dir, "cache"),
-            self.settings.items("gitruns.linkType"),
-        )
+        self.cache = cache_for_repo(self.repo, self.settings)
         self.rec = record.new(self.run_id)
         self.code_tree = ""
         self.commit: str | None = None

@@ -9,6 +9,7 @@ from . import remote as remote_mod
 from . import store
 from .artifactstore import RemoteStore, store_for
 from .cache import ArtifactCache
+from .cache import for_repo as cache_for_repo
 from .errors import GitrunsError, PathError
 from .hashing import digest_file
 from .repo import Repo
@@ -16,9 +17,7 @@ from .settings import load as load_settings
 
 
 def local_cache(repo: Repo) -> ArtifactCache:
-    settings = load_settings(repo.git)
-    return ArtifactCache(settings.get("gitruns.cacheDir") or os.path.join(repo.state_dir, "cache"),
-                         settings.items("gitruns.linkType"))
+    return cache_for_repo(repo, load_settings(repo.git))
 
 
 def parse_manifest(data: bytes) -> list[tuple[str, int, bool, str]]:
