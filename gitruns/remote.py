@@ -142,11 +142,12 @@ def remote_refs(repo: Repo, remote: str) -> dict[str, str]:
     return refs
 
 
-def plan_push(repo: Repo, remote: str, ids: list[str] | None) -> tuple[list[str], SyncReport]:
-    """Which runs to push: those whose local commit the remote does not have yet."""
+def plan_push(repo: Repo, remote: str, local: dict[str, str],
+              ids: list[str] | None) -> tuple[list[str], SyncReport]:
+    """Which of the ``local`` runs (id -> commit) to push: those whose commit the
+    remote does not have yet."""
     git = repo.git
     theirs = remote_refs(repo, remote)
-    local = dict(store.iter_refs(repo))
     report = SyncReport()
     todo = []
     for rid in ids if ids is not None else sorted(local):
@@ -166,9 +167,9 @@ def plan_push(repo: Repo, remote: str, ids: list[str] | None) -> tuple[list[str]
     return todo, report
 
 
-def push_refs(repo: Repo, remote: str, ids: list[str], report: SyncReport, batch: int = 400) -> None:
+def push_refs(repo: Repo, remote: str, local: dict[str, str], ids: list[str], report: SyncReport,
+              batch: int = 400) -> None:
     """Push run refs without force; record what the remote took and what it rejected."""
-    local = dict(store.iter_refs(repo))
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
         proc = gitcmd.run(["git", "push", "--porcelain", remote,

@@ -10,7 +10,7 @@ from . import store
 from .artifactstore import RemoteStore, store_for
 from .cache import ArtifactCache
 from .cache import for_repo as cache_for_repo
-from .errors import GitrunsError, PathError
+from .errors import GitrunsError, PathError, UsageError
 from .hashing import digest_file
 from .repo import Repo
 from .settings import load as load_settings
@@ -65,14 +65,17 @@ class PushResult:
 
 def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
     name = remote_mod.default_remote(repo, remote)
+    local = dict(store.iter_refs(repo))
     wanted = [store.resolve(repo, i) for i in ids] if ids else None
-    todo, report = remote_mod.plan_push(repo, name, wanted)
+    for rid in wanted or []:
+        if rid not in local:
+            raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
+    todo, report = remote_mod.plan_push(repo, name, local, wanted)
     result = PushResult(name, report)
     remote_store = store_for(repo, name)
     cache = local_cache(repo)
     if todo and remote_store is not None:
         result.store = remote_store.shown
-        local = dict(store.iter_refs(repo))
         for rid in todo:
             rec = store.read_record(repo.git, local[rid])
             for digest in run_objects(rec, cache):
@@ -84,7 +87,7 @@ def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
                     result.uploaded += 1
                     result.upload_bytes += os.path.getsize(cache.object_path(digest))
     # Artifacts first, then the records that point at them.
-    remote_mod.push_refs(repo, name, todo, report)
+    remote_mod.push_refs(repo, name, local, todo, report)
     return result
 
 

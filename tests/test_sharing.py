@@ -230,6 +230,8 @@ def test_remote_setup_lets_plain_git_carry_runs(tmp_path: Path) -> None:
     assert [(r["id"], r["source"]) for r in listed] == [(rid, "origin")]
     assert "origin only" in gitrun(b, "ls").stdout
     assert gitrun(b, "show", "plain").returncode == 0
+    proc = gitrun(b, "push", "origin", rid[:10])
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "only from a remote" in proc.stderr
     assert "1 new run(s)" in gitrun(b, "fetch").stdout
     assert run_ids(b) == [rid]
 
