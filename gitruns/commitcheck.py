@@ -35,6 +35,7 @@ class Warnings:
     unpushed: list[str] = field(default_factory=list)
     upstream: str | None = None
     staged_outputs: list[tuple[str, str]] = field(default_factory=list)  # (path, run id)
+    all_ids: list[str] = field(default_factory=list)  # every visible run, for abbreviating ids
 
     def any(self) -> bool:
         return bool(self.uncontained or self.unpushed or self.staged_outputs)
@@ -69,7 +70,9 @@ def pre_commit(repo: Repo) -> Warnings:
     head = None if git.head_is_unborn else git.head.peel(pygit2.Commit)
     head_id = str(head.id) if head is not None else None
     staged = _staged_tree(repo)
-    runs = [r for r in store.all_runs(repo) if r.source is None]
+    visible = store.all_runs(repo)
+    out.all_ids = [r.id for r in visible]
+    runs = [r for r in visible if r.source is None]
 
     verdicts: dict[str, str | None] = {}  # snapshot tree -> first path the commit lacks
     for run in runs:
@@ -119,8 +122,8 @@ def _ids(ids: list[str], abbrev: dict[str, str]) -> str:
     return shown + (f" and {len(ids) - NEWEST} more" if len(ids) > NEWEST else "")
 
 
-def render(w: Warnings, all_ids: list[str]) -> list[str]:
-    abbrev = runid.abbreviations(all_ids)
+def render(w: Warnings) -> list[str]:
+    abbrev = runid.abbreviations(w.all_ids)
     lines = []
     if w.uncontained:
         first_id, first_path = w.uncontained[0]

@@ -44,6 +44,16 @@ def digest_file(path: str, advance: Callable[[int], None] | None = None) -> str:
     return PREFIX + h.hexdigest()
 
 
+def copy_and_digest(src: str, dest: str) -> str:
+    """Copy ``src`` to ``dest`` and return the digest of the bytes copied (one pass)."""
+    h = xxhash.xxh3_128()
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            h.update(chunk)
+            fout.write(chunk)
+    return PREFIX + h.hexdigest()
+
+
 def split_digest(digest: str) -> tuple[str, str]:
     algo, _, hexpart = digest.partition(":")
     if algo != "xxh3_128" or len(hexpart) != 32 or any(c not in "0123456789abcdef" for c in hexpart):

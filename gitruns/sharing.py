@@ -11,7 +11,7 @@ from .artifactstore import RemoteStore, store_for
 from .cache import ArtifactCache
 from .cache import for_repo as cache_for_repo
 from .errors import GitrunsError, PathError, UsageError
-from .hashing import digest_file
+from .hashing import copy_and_digest, digest_file
 from .repo import Repo
 from .settings import load as load_settings
 
@@ -222,19 +222,14 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
                 raise GitrunsError(f"{item.path} ({item.digest}) is not in the local cache and no "
                                    "artifact store is configured for a remote")
             fetch_into_cache(cache, remote_store, item.digest)
-        source = cache.object_path(item.digest)
-        if digest_file(source) != item.digest:
-            raise GitrunsError(f"cache object {item.digest} is corrupt; not restoring {item.path}")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         tmp = f"{target}.gitruns-tmp"
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1024 * 1024):
-                dst.write(chunk)
+        # One pass: hash the bytes as they are copied, and publish only a match.
+        if copy_and_digest(cache.object_path(item.digest), tmp) != item.digest:
+            os.unlink(tmp)
+            raise GitrunsError(f"cache object {item.digest} is corrupt; not restoring {item.path}")
         mode = 0o755 if item.executable else 0o644
         os.chmod(tmp, mode & ~_umask())
-        if digest_file(tmp) != item.digest:
-            os.unlink(tmp)
-            raise GitrunsError(f"{item.path}: written file does not match {item.digest}")
         os.replace(tmp, target)
         written.append(item.path)
     return written

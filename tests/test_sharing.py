@@ -304,6 +304,15 @@ def test_checkout_never_overwrites_a_modified_file_without_force(tmp_path: Path)
     assert gitrun(a, "checkout", rid, "model.bin").stdout == "restored model.bin\n"
     proc = gitrun(a, "checkout", rid, "nope.bin")
     assert proc.returncode == 2 and "has no artifact at nope.bin" in proc.stderr
+    # A damaged cache object is never restored.
+    digest = record(a, rid)["artifacts"][0]["digest"].split(":")[1]
+    obj = a / ".git" / "gitruns" / "cache" / "xxh3_128" / digest[:2] / digest[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"bit rot")
+    (a / "model.bin").unlink()
+    proc = gitrun(a, "checkout", rid)
+    assert proc.returncode == 1 and "is corrupt; not restoring model.bin" in proc.stderr
+    assert not (a / "model.bin").exists() and not (a / "model.bin.gitruns-tmp").exists()
 
 
 @pytest.mark.parametrize("args", [["push"], ["fetch"], ["pull"]])

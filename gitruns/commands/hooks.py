@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import commitcheck, hookinstall, store
+from .. import commitcheck, hookinstall
 from ..repo import open_repo
 from ..settings import load as load_settings
 
@@ -37,7 +37,7 @@ def run(name: str) -> int:
         repo = open_repo()
         if name == "pre-commit":
             warnings = commitcheck.pre_commit(repo)
-            for line in commitcheck.render(warnings, [rid for rid, _, _ in store.visible_refs(repo)]):
+            for line in commitcheck.render(warnings):
                 print(line, file=sys.stderr)
             if warnings.any() and load_settings(repo.git).flag("gitruns.hooks.block"):
                 print("gitruns: commit stopped (gitruns.hooks.block is true)", file=sys.stderr)
