@@ -72,7 +72,6 @@ def execute(spec: LaunchSpec) -> int:
 
 
 def _run_child(session: Session, signals: _Signals) -> int:
-    os.makedirs(session.run_dir, exist_ok=True)
     out_spool = os.path.join(session.run_dir, "stdout.spool")
     err_spool = os.path.join(session.run_dir, "stderr.spool")
     if signals.received:  # canceled before the command could start

@@ -261,16 +261,20 @@ class Session:
         artifacts: list[dict[str, Any]] = []
         seen: set[str] = set()
         logged = [p["path"] for p in self._read_jsonl("artifacts.jsonl") if isinstance(p.get("path"), str)]
-        for full, source in [(p, "output") for p in self.output_paths] + [(p, "logged") for p in logged]:
-            if full in seen:
-                continue
-            seen.add(full)
-            try:
-                artifacts.append(self._artifact_entry(full, source))
-            except GitrunsError as exc:
-                problems.append(str(exc))
-                artifacts.append({"path": self._display(full), "source": source, "status": "error",
-                                  "kind": None, "size": None, "digest": None, "error": str(exc)})
+        statcache = self._statcache()
+        try:
+            for full, source in [(p, "output") for p in self.output_paths] + [(p, "logged") for p in logged]:
+                if full in seen:
+                    continue
+                seen.add(full)
+                try:
+                    artifacts.append(self._artifact_entry(full, source, statcache))
+                except GitrunsError as exc:
+                    problems.append(str(exc))
+                    artifacts.append({"path": self._display(full), "source": source, "status": "error",
+                                      "kind": None, "size": None, "digest": None, "error": str(exc)})
+        finally:
+            statcache.close()
         logs: dict[str, Any] = {}
         cap = self.settings.size("gitruns.logMaxSize")
         for stream, spool in (("stdout", stdout_spool), ("stderr", stderr_spool)):
@@ -335,16 +339,15 @@ class Session:
             pass
         return out
 
-    def _artifact_entry(self, full: str, source: str) -> dict[str, Any]:
+    def _statcache(self) -> StatCache:
+        return StatCache(os.path.join(self.repo.state_dir, "statcache.sqlite"))
+
+    def _artifact_entry(self, full: str, source: str, statcache: StatCache) -> dict[str, Any]:
         shown = self._display(full)
         if not os.path.exists(full):
             return {"path": shown, "source": source, "status": "missing", "kind": None,
                     "size": None, "digest": None}
-        statcache = StatCache(os.path.join(self.repo.state_dir, "statcache.sqlite"))
-        try:
-            hashed: HashedPath = hash_path(full, statcache, label=shown)
-        finally:
-            statcache.close()
+        hashed: HashedPath = hash_path(full, statcache, label=shown)
         methods = {self.cache.store_file(f.abspath, f.digest) for f in hashed.files}
         if hashed.kind == "dir":
             self.cache.store_bytes(manifest_bytes(hashed.files))
