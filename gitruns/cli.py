@@ -223,7 +223,8 @@ def hooks_uninstall_cmd(pre_commit: bool, post_commit: bool) -> None:
 
 
 @hooks_group.command("run", context_settings={**CONTEXT, "ignore_unknown_options": True})
-@click.argument("name", type=click.Choice(["pre-commit", "post-commit", "pre-merge-commit", "post-merge"]))
+@click.argument("name", metavar="NAME",
+                type=click.Choice(["pre-commit", "post-commit", "pre-merge-commit", "post-merge"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hooks_run_cmd(name: str, args: tuple[str, ...]) -> None:
     """Run one hook's check (what the installed hooks and the pre-commit framework call)."""
@@ -242,7 +243,7 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
-        hint = f" (see 'git run {exc.ctx.info_name} -h')" if exc.ctx and exc.ctx.parent else " (see 'git run -h')"
+        hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx and exc.ctx.parent else " (see 'git run -h')"
         print(f"git run: error: {exc.format_message()}{hint}", file=sys.stderr)
         return 2
     except click.Abort:
