@@ -56,7 +56,7 @@ class CaptureProblems:
                 return  # the first problem is the one to tell; the other stream's follows from it
             self.type = "disk_full" if exc.errno in _DISK_FULL else "capture"
             self.message = (f"output capture stopped: cannot write {path}: {exc.strerror or exc}; "
-                            "the command's output still goes to the terminal, the record keeps what fit")
+                            "the command runs on and its output is still passed through; the record keeps what fit")
         if self._report is not None:
             self._report(self.message)
 
@@ -134,6 +134,10 @@ class StreamCapture:
                     self._drain()
                     return
                 if self._read_once() < 0:
+                    if self.reader_gone:
+                        # Keep what the command's writes already delivered into the
+                        # pipe; its writes after we close our end fail, as in a pipeline.
+                        self._drain()
                     return
         finally:
             _close(self.read_fd)  # the command's next write now gets SIGPIPE (or EIO on a pty)

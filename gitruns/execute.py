@@ -159,6 +159,10 @@ def _capture_outcome(status: str, error: dict[str, Any] | None, problems: Captur
         names = " and ".join("stdout" if s.spool_path.endswith("stdout.spool") else "stderr" for s in held)
         notes.append(f"output capture stopped {CAPTURE_DEADLINE_S:g} s after the command exited: {names} "
                      "still held open by another process (a background child?); its later output is not recorded")
+    if problems.type is not None and status == "canceled" and error is not None:
+        # Canceled stays the reason; the capture problem is told alongside it.
+        return status, {**error, "message": "; ".join([str(error.get("message")),
+                                                       problems.message or "output capture failed", *notes])}
     if problems.type is not None:
         message = problems.message or "output capture failed"
         if error is not None:
@@ -166,7 +170,7 @@ def _capture_outcome(status: str, error: dict[str, Any] | None, problems: Captur
         new_error: dict[str, Any] = {"type": problems.type, "message": "; ".join([message, *notes])}
         if error is not None and error.get("stderr_tail"):
             new_error["stderr_tail"] = error["stderr_tail"]
-        return ("canceled" if status == "canceled" else "failed"), new_error
+        return "failed", new_error
     if notes:
         if error is None:
             return status, {"type": "capture", "message": "; ".join(notes)}
