@@ -201,10 +201,12 @@ class StreamCapture:
                 continue
             except BlockingIOError:
                 # Someone made our stream non-blocking: wait until it takes more.
+                waiter = select.poll()
+                waiter.register(self.our_fd, select.POLLOUT)
                 try:
-                    select.select([], [self.our_fd], [])
-                except (OSError, ValueError):
-                    return False
+                    waiter.poll()
+                except InterruptedError:
+                    pass
                 continue
             except OSError:
                 return False  # EPIPE, EIO: our reader went away
