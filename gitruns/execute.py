@@ -11,14 +11,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from types import FrameType
 from typing import Any
 
-from .capture import StreamCapture
+from .capture import CaptureProblems, StreamCapture
 from .session import LaunchSpec, Session
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-PUMP_GRACE_S = 5.0
+# After the command exits, stdout and stderr together get this long to reach
+# end-of-file; a background process still holding them is then left behind.
+CAPTURE_DEADLINE_S = 5.0
 
 
 class _Signals:
@@ -79,8 +82,9 @@ def _run_child(session: Session, signals: _Signals) -> int:
         session.finish("canceled", 128 + sig, None,
                        {"type": "canceled", "message": f"{signal.Signals(sig).name} before the command started"})
         return 128 + sig
-    out = StreamCapture(sys.stdout.fileno(), out_spool)
-    err = StreamCapture(sys.stderr.fileno(), err_spool)
+    problems = CaptureProblems(report=_say)
+    out = StreamCapture(sys.stdout.fileno(), out_spool, problems)
+    err = StreamCapture(sys.stderr.fileno(), err_spool, problems)
     try:
         child = subprocess.Popen(
             session.spec.argv, cwd=session.spec.cwd, env=session.command_env(),
@@ -105,8 +109,9 @@ def _run_child(session: Session, signals: _Signals) -> int:
             break
         except KeyboardInterrupt:  # pragma: no cover - handlers are installed
             continue
-    out.finish(PUMP_GRACE_S)
-    err.finish(PUMP_GRACE_S)
+    deadline = time.monotonic() + CAPTURE_DEADLINE_S  # one deadline for both streams
+    out.finish(deadline - time.monotonic())
+    err.finish(deadline - time.monotonic())
     canceled_by = next((s for s in signals.received), None)
     signal_num = -returncode if returncode < 0 else None
     exit_code = 128 + signal_num if signal_num else returncode
@@ -123,9 +128,54 @@ def _run_child(session: Session, signals: _Signals) -> int:
             message = f"command killed by signal {signal.Signals(signal_num).name}"
         else:
             message = f"command exited with code {returncode}"
+        if out.reader_gone or err.reader_gone:
+            message += " (the reader of git run's output went away)"
         error = {"type": "exit", "message": message, "stderr_tail": _tail(err_spool)}
+    status, error = _capture_outcome(status, error, problems, [s for s in (out, err) if s.cut_short])
     session.finish(status, exit_code, signal_num, error, out_spool, err_spool)
     return exit_code
+
+
+def _say(message: str) -> None:
+    """A capture problem, told once on our stderr as it happens (from a pump thread)."""
+    try:
+        sys.stderr.write(f"gitruns: error: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # our stderr is gone too; the record still says it
+
+
+def _capture_outcome(status: str, error: dict[str, Any] | None, problems: CaptureProblems,
+                     held: list[StreamCapture]) -> tuple[str, dict[str, Any] | None]:
+    """Fold what went wrong while capturing into the run's status and error.
+
+    A spool that could not be written makes the run failed (its record lacks
+    output), with error.type "disk_full" when the disk was full.  A stream still
+    held open at the deadline leaves the status alone: everything the command
+    printed before it exited was taken; the note says output after that is not.
+    """
+    notes = []
+    if held:
+        names = " and ".join("stdout" if s.spool_path.endswith("stdout.spool") else "stderr" for s in held)
+        notes.append(f"output capture stopped {CAPTURE_DEADLINE_S:g} s after the command exited: {names} "
+                     "still held open by another process (a background child?); its later output is not recorded")
+    if problems.type is not None and status == "canceled" and error is not None:
+        # Canceled stays the reason; the capture problem is told alongside it.
+        return status, {**error, "message": "; ".join([str(error.get("message")),
+                                                       problems.message or "output capture failed", *notes])}
+    if problems.type is not None:
+        message = problems.message or "output capture failed"
+        if error is not None:
+            message = f"{message}; {error.get('message')}"
+        new_error: dict[str, Any] = {"type": problems.type, "message": "; ".join([message, *notes])}
+        if error is not None and error.get("stderr_tail"):
+            new_error["stderr_tail"] = error["stderr_tail"]
+        return "failed", new_error
+    if notes:
+        if error is None:
+            return status, {"type": "capture", "message": "; ".join(notes)}
+        return status, {**error, "message": "; ".join([str(error.get("message")), *notes])}
+    return status, error
 
 
 def _tail(path: str, lines: int = 20, limit: int = 4096) -> str:

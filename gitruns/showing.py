@@ -100,8 +100,7 @@ def human(repo: Repo, run: Run) -> str:
 
 
 def log_bytes(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> bytes:
-    """A captured stream: the full one from the cache when git holds only head and tail."""
-    meta = (run.record.get("logs") or {}).get(stream) or {}
-    if meta.get("truncated") and meta.get("digest") and cache.has(meta["digest"]):
-        return cache.read_bytes(meta["digest"])
-    return store.read_file(repo.git, run.commit, f"{stream}.log") or b""
+    """A captured stream, whole, in memory (``git run log`` streams it with ``logs.chunks``)."""
+    from .logs import chunks
+
+    return b"".join(chunks(repo, run, stream, cache))

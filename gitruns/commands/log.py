@@ -2,25 +2,28 @@ from __future__ import annotations
 
 import sys
 
-from .. import sharing, showing, store
+from .. import logs, sharing, store
 from ..repo import open_repo
 
 
 def log(run_id: str, stdout: bool, stderr: bool) -> int:
-    """Replay captured output: stdout to stdout and stderr to stderr, or one stream to stdout."""
+    """Replay captured output: stdout to stdout and stderr to stderr, or one stream to stdout.
+
+    Streamed in 1 MiB chunks straight to the file descriptors, so a log of any
+    size costs little memory and every byte is written; a reader that goes
+    away (``| head``) ends us quietly (the CLI maps EPIPE to exit 141)."""
     repo = open_repo()
     run = store.load(repo, run_id)
     cache = sharing.local_cache(repo)
     sharing.fetch_logs(repo, run, cache)  # full logs kept outside git come from the store if need be
     sys.stdout.flush()
+    sys.stderr.flush()
+    out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
     if stdout or stderr:
-        for stream, wanted in (("stdout", stdout), ("stderr", stderr)):
-            if wanted:
-                sys.stdout.buffer.write(showing.log_bytes(repo, run, stream, cache))
-        sys.stdout.buffer.flush()
-        return 0
-    sys.stdout.buffer.write(showing.log_bytes(repo, run, "stdout", cache))
-    sys.stdout.buffer.flush()
-    sys.stderr.buffer.write(showing.log_bytes(repo, run, "stderr", cache))
-    sys.stderr.buffer.flush()
+        plan = [(stream, out_fd) for stream, wanted in (("stdout", stdout), ("stderr", stderr)) if wanted]
+    else:
+        plan = [("stdout", out_fd), ("stderr", err_fd)]
+    for stream, fd in plan:
+        for chunk in logs.chunks(repo, run, stream, cache):
+            logs.write_all(fd, chunk)
     return 0

@@ -1,0 +1,74 @@
+"""A run's captured output, read in chunks so that a log of any size costs
+the same little memory.
+
+Where a stream comes from, in order:
+
+- the full log in the artifact cache, when git holds only its head and tail
+  (logs larger than ``gitruns.logMaxSize``);
+- the capture spool in ``<git common dir>/gitruns/work/<id>/``, for a run of
+  this host whose record has no logs yet (still running, or ``crashed``: its
+  ``git-run`` was killed, and what the command printed so far is there);
+- the ``stdout.log``/``stderr.log`` blob of the record.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+from . import runid, store
+from .cache import ArtifactCache
+from .repo import Repo
+from .store import Run
+
+CHUNK = 1 << 20
+
+
+def spool_path(repo: Repo, run: Run, stream: str) -> str | None:
+    """The live capture spool of a run of this host that has no logs recorded, if it exists."""
+    rec = run.record
+    if run.source is not None or rec.get("logs") or rec.get("host") != socket.gethostname():
+        return None
+    if not runid.is_valid(run.id):  # never a path built from an odd id
+        return None
+    path = os.path.join(repo.state_dir, "work", run.id, f"{stream}.spool")
+    return path if os.path.isfile(path) else None
+
+
+def chunks(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> Iterator[bytes]:
+    """The captured ``stream`` ("stdout" or "stderr"), in chunks of at most 1 MiB."""
+    meta = (run.record.get("logs") or {}).get(stream) or {}
+    path = None
+    if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest") and cache.has(str(meta["digest"])):
+        path = cache.object_path(str(meta["digest"]))
+    else:
+        path = spool_path(repo, run, stream)
+    if path is not None:
+        yield from _file_chunks(path)
+        return
+    # In git: at most gitruns.logMaxSize when this host wrote it.
+    data = store.read_file(repo.git, run.commit, f"{stream}.log") or b""
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK):
+        yield bytes(view[start:start + CHUNK])
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator holds it across yields
+    except OSError:
+        return
+    with fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte to ``fd`` (os.write may take less than asked)."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
