@@ -263,8 +263,6 @@ class Session:
                        "message": ((error or {}).get("message", "") + "; " if error else "")
                        + f"gitruns could not complete the record: {detail}"},
             )
-            print(f"gitruns: warning: the record of run {self.run_id[:12]} is incomplete: {detail}; "
-                  f"partial files are kept in {self.run_dir}", file=sys.stderr)
             try:
                 self.rec = json_safe(self.rec)
                 self.commit = store.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
@@ -274,7 +272,10 @@ class Session:
             except Exception as again:  # noqa: BLE001 - e.g. the git directory itself is full or read-only
                 why = " ".join(f"{type(again).__name__}: {again}".split())
                 print(f"gitruns: error: could not write the final record of run {self.run_id[:12]}: {why}; "
-                      "it will show as crashed", file=sys.stderr)
+                      f"it will show as crashed, and what it printed is kept in {self.run_dir}", file=sys.stderr)
+                return
+            print(f"gitruns: warning: the record of run {self.run_id[:12]} is incomplete: {detail}; "
+                  f"partial files are kept in {self.run_dir}", file=sys.stderr)
 
     def _finish(
         self,

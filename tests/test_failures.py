@@ -171,6 +171,33 @@ def test_a_state_directory_that_cannot_be_made_is_one_line_before_the_command_st
     assert run_ids(repo) == []
 
 
+def test_a_git_directory_that_turns_read_only_during_the_run_still_exits_with_the_commands_code(
+        repo: Path, tmp_path: Path) -> None:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    _read_only(probe)  # skips here when this machine allows no mounts
+    _umount(probe)
+    objects = repo / ".git" / "objects"
+    # The command itself takes the object store away, as a full disk or a remount would.
+    code = (f"import subprocess, sys\n"
+            f"subprocess.run(['mount', '--bind', {str(objects)!r}, {str(objects)!r}], check=True)\n"
+            f"subprocess.run(['mount', '-o', 'remount,bind,ro', {str(objects)!r}], check=True)\n"
+            "print('trained'); sys.exit(6)\n")
+    try:
+        proc = gitrun(repo, "exec", "--", "python", "-c", code)
+    finally:
+        _umount(objects)
+    assert proc.returncode == 6, proc.stderr
+    assert proc.stdout == "trained\n"
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    errors = _error_lines(proc.stderr)
+    assert len(errors) == 1 and errors[0].startswith("gitruns: error: could not write the final record"), proc.stderr
+    rid = latest(repo)
+    assert record(repo, rid)["status"] == "running"  # only the launch record could be written
+    listed = json.loads(gitrun(repo, "ls", "--json").stdout)
+    assert [r["status"] for r in listed] == ["crashed"]
+
+
 # -- 4. an output that cannot be stored --------------------------------------------
 
 def test_an_output_that_is_not_a_regular_file_is_reported_at_the_end(repo: Path) -> None:
