@@ -294,6 +294,7 @@ class Session:
         # "storage" and "disk_full" ones (something the run declared to keep, and
         # that exists, was not kept) make a succeeded run failed.
         problems: list[tuple[str, str]] = []
+        command_succeeded = status == "succeeded"
         points = [json_safe(p) for p in self._read_jsonl("metrics.jsonl")]
         for path in self.spec.metrics_files:
             try:
@@ -354,10 +355,13 @@ class Session:
         self.commit = store.write(self.repo, rec, self.files, self.code_tree, [self.commit], self.commit)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         # Said at the end, after the command's own output, one line each; the
-        # record holds the same text in its error.
+        # record holds the same text in its error.  A metrics file or an output
+        # missing after a failed command is its consequence, not news.
         for kind, message in problems:
-            level = "error" if kind in ("storage", "disk_full") else "warning"
-            print(f"gitruns: {level}: {' '.join(message.split())}", file=sys.stderr)
+            if kind in ("storage", "disk_full"):
+                print(f"gitruns: error: {' '.join(message.split())}", file=sys.stderr)
+            elif command_succeeded:
+                print(f"gitruns: warning: {' '.join(message.split())}", file=sys.stderr)
 
     def _note_commit_made_meanwhile(self) -> None:
         """If the user committed exactly this run's code while it ran, say so now:

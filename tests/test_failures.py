@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import xxhash
-from conftest import git, gitrun, latest, record, run_ids, state, validate
+from conftest import git, gitrun, latest, make_repo, record, run_ids, state, validate
 
 
 def _strict_json(text: str) -> Any:
@@ -213,6 +213,50 @@ def test_an_output_that_is_not_a_regular_file_is_reported_at_the_end(repo: Path)
     assert arts["pipe.out"]["status"] == "error" and arts["pipe.out"]["digest"] is None
     assert arts["ok.txt"]["status"] == "stored"
     assert rec["status"] == "failed" and rec["error"]["type"] == "storage"
+
+
+def test_an_output_its_user_cannot_read_is_reported_at_the_end(tmp_path: Path) -> None:
+    """As an unprivileged user (root reads everything): an output left mode 000."""
+    import pwd
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run git run as an unprivileged user")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no 'nobody' user")
+    # pytest's tmp_path lies under a 0700 directory of root: use one the user can reach.
+    base = Path(tempfile.mkdtemp(prefix="gitruns-nobody-"))
+    try:
+        base.chmod(0o755)
+        repo = make_repo(base / "repo", {"train.py": "print('training')\n"})
+        home = base / "home"
+        home.mkdir()
+        subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(base)], check=True)
+        script = "echo weights > secret.bin; chmod 000 secret.bin; echo ok > ok.txt; test $(id -u) != 0"
+        env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+        as_nobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        # git-run itself rather than 'git run': git, as another user, refuses to exec a
+        # script whose interpreter lies under root's home here; the program is the same.
+        exec_argv = [shutil.which("git-run") or "git-run", "exec", "-o", "secret.bin", "-o", "ok.txt", "--",
+                     "sh", "-c", script]
+        proc = subprocess.run(as_nobody + exec_argv, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+        subprocess.run(["chown", "-R", "0:0", str(base)], check=True)  # for the checks below, and fsck
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        errors = _error_lines(proc.stderr)
+        assert len(errors) == 1 and "secret.bin" in errors[0] and "Permission denied" in errors[0], proc.stderr
+        rec = record(repo)
+        validate(rec)
+        arts = {a["path"]: a for a in rec["artifacts"]}
+        assert arts["secret.bin"]["status"] == "error" and arts["secret.bin"]["digest"] is None
+        assert arts["ok.txt"]["status"] == "stored"
+        assert rec["status"] == "failed" and rec["error"]["type"] == "storage" and rec["exit_code"] == 0
+    finally:
+        subprocess.run(["chown", "-R", "0:0", str(base)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # -- 5. metrics files missing or malformed ----------------------------------------
