@@ -83,8 +83,64 @@ def log_params(params: dict[str, Any] | None = None, **kwargs: Any) -> None:
 
 
 def log_artifact(path: str) -> None:
-    """Store a file or directory in the artifact cache when the run ends."""
-    _append("artifacts.jsonl", {"path": os.path.abspath(path)})
+    """Store a file or directory in the artifact cache when the run ends.
+
+    Raises ValueError for a path outside the working tree or inside the git
+    directory (under any spelling, through symlinks too): such a path is a bug
+    in the calling code, and failing at the call shows it on the first run
+    rather than as a note in the record.
+    """
+    full = os.path.abspath(path)
+    root = _repo_root()
+    if root is not None:
+        reason = path_refusal(full, root, _git_dirs())
+        if reason is not None:
+            raise ValueError(f"gitruns.log_artifact({path!r}): {reason}; artifacts must be inside the "
+                             "working tree and outside the git directory")
+    _append("artifacts.jsonl", {"path": full})
+
+
+def _repo_root() -> str | None:
+    if _started is not None:
+        return str(_started.root)
+    return os.environ.get("GITRUNS_REPO_ROOT") or None
+
+
+def _git_dirs() -> list[str]:
+    # Inside exec only the working tree root is known here (this module needs no
+    # git); a git directory named .git is caught by name, and exec checks every
+    # logged path again against the repository's real git directories at the end.
+    if _started is not None:
+        return [str(_started.repo.git_dir), str(_started.repo.common_dir)]
+    return []
+
+
+def path_refusal(full: str, root: str, git_dirs: list[str]) -> str | None:
+    """Why ``full`` may not be an output of a run in the working tree ``root``, or None.
+
+    Refused: anything outside the working tree, the root itself, and anything in
+    a git directory: a path with a ``.git`` component (any case, as git itself
+    refuses ``.GIT``), before or after resolving symlinks, or one inside or
+    containing one of ``git_dirs`` (a linked worktree's or a separate git dir).
+    """
+    real_root = os.path.realpath(root)
+    lexical = os.path.relpath(os.path.normpath(full), os.path.normpath(root))
+    real = os.path.realpath(full)
+    if real == real_root:
+        return "the working tree root itself"
+    if not real.startswith(real_root + os.sep):
+        return f"outside the working tree {root}"
+    resolved = os.path.relpath(real, real_root)
+    for rel in (lexical, resolved):
+        if any(part.lower() == ".git" for part in rel.split(os.sep)):
+            return "inside the git directory"
+    for git_dir in git_dirs:
+        real_git = os.path.realpath(git_dir)
+        if real == real_git or real.startswith(real_git + os.sep):
+            return f"inside the git directory {git_dir}"
+        if real_git.startswith(real + os.sep):
+            return f"a directory holding the git directory {git_dir}"
+    return None
 
 
 def start_run(argv: list[str] | None = None, name: str | None = None, **kwargs: Any) -> Any:

@@ -13,12 +13,25 @@ import shutil
 import stat
 import tempfile
 
-from .errors import GitrunsError, PathError
+from .errors import GitrunsError
 from .hashing import digest_bytes, digest_file, split_digest
 from .repo import Repo
 from .settings import Settings
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+class StoreError(GitrunsError):
+    """Something could not be put into the cache; ``errno`` says why when the OS did
+    (ENOSPC or EDQUOT: the disk is full)."""
+
+    def __init__(self, message: str, err: int | None) -> None:
+        super().__init__(message)
+        self.errno = err
+
+    @property
+    def disk_full(self) -> bool:
+        return self.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def for_repo(repo: Repo, settings: Settings) -> ArtifactCache:
@@ -58,47 +71,70 @@ class ArtifactCache:
 
     def store_bytes(self, data: bytes) -> str:
         digest = digest_bytes(data)
-        if not self.has(digest):
+        if self.has(digest):
+            return digest
+        tmp = None
+        try:
             tmp = self._tmp()
             with open(tmp, "wb") as fh:
                 fh.write(data)
             self._publish(tmp, digest)
+        except OSError as exc:
+            if tmp is not None:
+                _unlink_quiet(tmp)
+            raise StoreError(f"cannot write into the artifact cache {self.root}: {exc.strerror or exc}",
+                             exc.errno) from None
         return digest
 
     def store_file(self, src: str, digest: str) -> str:
-        """Put ``src`` (whose digest is known) into the cache; return the method used."""
+        """Put ``src`` (whose digest is known) into the cache; return the method used.
+
+        The user's file is never changed, except by ``hardlink``: then it *is* the
+        cache object and shares its read-only mode.  Any failure is a
+        :class:`StoreError` (with the errno, so a full disk can be told apart) and
+        leaves no partial object or temporary file behind.
+        """
         if self.has(digest):
             return "present"
         try:
             os.makedirs(self.root, exist_ok=True)
         except OSError as exc:
-            raise GitrunsError(f"cannot create artifact cache {self.root}: {exc.strerror}") from None
+            raise StoreError(f"cannot create artifact cache {self.root}: {exc.strerror}", exc.errno) from None
         for method in self.link_types:
             if method == "hardlink":
                 dest = self.object_path(digest)
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
                 try:
-                    os.chmod(src, stat.S_IMODE(os.stat(src).st_mode) & ~0o222)
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
                     os.link(src, dest)
-                    return "hardlink"
                 except FileExistsError:
                     return "present"
                 except OSError:
-                    continue
-            tmp = self._tmp()
+                    continue  # another filesystem, or links not allowed: the next method
+                # Only now that the link exists does the user's file become the
+                # read-only object; a failed link leaves its mode alone.
+                try:
+                    os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) & ~0o222)
+                except OSError as exc:
+                    _unlink_quiet(dest)
+                    raise StoreError(f"cannot make {src} read-only in the cache: {exc.strerror or exc}",
+                                     exc.errno) from None
+                return "hardlink"
+            tmp = None
             try:
+                tmp = self._tmp()
                 if method == "reflink":
                     if not _reflink(src, tmp):
                         os.unlink(tmp)
                         continue
                 else:
                     shutil.copyfile(src, tmp)
+                self._publish(tmp, digest)
             except OSError as exc:
-                _unlink_quiet(tmp)
-                raise PathError(f"cannot copy {src} into the cache: {exc.strerror or exc}") from None
-            self._publish(tmp, digest)
+                if tmp is not None:
+                    _unlink_quiet(tmp)
+                raise StoreError(f"cannot copy {src} into the cache: {exc.strerror or exc}", exc.errno) from None
             return method
-        raise GitrunsError(f"could not store {src} in the cache with {', '.join(self.link_types)}")
+        raise StoreError(f"could not store {src} in the cache with {', '.join(self.link_types)}", None)
 
     def read_bytes(self, digest: str) -> bytes:
         with open(self.object_path(digest), "rb") as fh:

@@ -20,11 +20,13 @@ from typing import Any
 import pygit2
 
 from . import __version__, record, redact, runid, snapshot, store, timeutil, userconfig
+from .api import path_refusal
+from .cache import StoreError
 from .cache import for_repo as cache_for_repo
 from .environment import EnvironmentCapture
 from .errors import ConcurrentUpdate, DirtyTreeRefused, GitrunsError, PathError, UsageError
 from .hashing import HashedPath, StatCache, digest_file, hash_path, manifest_bytes
-from .metricsfile import final_values, read_metrics_file
+from .metricsfile import final_values, json_safe, read_metrics_file
 from .progress import trace
 from .repo import Repo, open_repo, relative_to_root
 from .settings import Settings
@@ -114,9 +116,15 @@ class Session:
 
     def _inside(self, path: str, flag: str) -> str:
         full = self._abs(path)
-        if relative_to_root(self.root, full) in (None, "."):
-            raise PathError(f"{flag} {path}: outputs must be inside the working tree {self.root}")
+        reason = self._refusal(full)
+        if reason is not None:
+            raise PathError(f"{flag} {path}: {reason}; outputs must be inside the working tree "
+                            f"{self.root} and outside the git directory")
         return full
+
+    def _refusal(self, full: str) -> str | None:
+        """Why ``full`` may not be stored as an output (see :func:`gitruns.api.path_refusal`)."""
+        return path_refusal(full, self.root, [self.repo.git_dir, self.repo.common_dir])
 
     def _display(self, full: str) -> str:
         rel = relative_to_root(self.root, full)
@@ -134,6 +142,23 @@ class Session:
         return env
 
     def launch(self, pid: int | None = None) -> None:
+        """Write the launch record.  A repository that cannot be written (read-only,
+        full, a file where a directory should be) is one :class:`GitrunsError`,
+        raised before the command could start, with nothing half-made left."""
+        try:
+            self._launch(pid)
+        except BaseException as exc:
+            # No run was recorded: leave no working directory behind either.
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if not isinstance(exc, (OSError, pygit2.GitError)):
+                raise
+            if isinstance(exc, OSError) and exc.strerror:
+                detail = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+            else:
+                detail = " ".join(str(exc).split())  # one line, whatever libgit2 said
+            raise GitrunsError(f"cannot record the run, so the command was not started: {detail}") from None
+
+    def _launch(self, pid: int | None) -> None:
         os.makedirs(self.run_dir, exist_ok=True)
         with open(os.path.join(self.run_dir, "config.yaml"), "w", encoding="utf-8") as fh:
             fh.write(userconfig.dump(self.config))
@@ -215,13 +240,19 @@ class Session:
         stdout_spool: str | None = None,
         stderr_spool: str | None = None,
     ) -> None:
-        """Write the final record; if folding something in fails, still record the outcome."""
+        """Write the final record; if folding something in fails, still record the outcome.
+
+        Never raises for a problem around the command (only :class:`ConcurrentUpdate`,
+        when someone else moved the run's ref), so exec always exits with the
+        command's own code; a record that cannot be written at all is one line on stderr.
+        """
         try:
             self._finish(status, exit_code, signal_num, error, stdout_spool, stderr_spool)
         except ConcurrentUpdate:
             raise
         except Exception as exc:  # noqa: BLE001 - the run's outcome must not be lost to a side problem
             assert self.commit is not None
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())
             ended = timeutil.now()
             started = timeutil.parse_iso(self.rec["started_at"])
             self.rec.update(
@@ -230,11 +261,21 @@ class Session:
                 ended_at=timeutil.iso(ended), duration_s=round((ended - started).total_seconds(), 3),
                 error={**(error or {"type": "record"}),
                        "message": ((error or {}).get("message", "") + "; " if error else "")
-                       + f"gitruns could not complete the record: {type(exc).__name__}: {exc}"},
+                       + f"gitruns could not complete the record: {detail}"},
             )
-            print(f"gitruns: warning: the record of run {self.run_id[:12]} is incomplete: {exc}; "
+            try:
+                self.rec = json_safe(self.rec)
+                self.commit = store.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
+                                          self.commit)
+            except ConcurrentUpdate:
+                raise
+            except Exception as again:  # noqa: BLE001 - e.g. the git directory itself is full or read-only
+                why = " ".join(f"{type(again).__name__}: {again}".split())
+                print(f"gitruns: error: could not write the final record of run {self.run_id[:12]}: {why}; "
+                      f"it will show as crashed, and what it printed is kept in {self.run_dir}", file=sys.stderr)
+                return
+            print(f"gitruns: warning: the record of run {self.run_id[:12]} is incomplete: {detail}; "
                   f"partial files are kept in {self.run_dir}", file=sys.stderr)
-            self.commit = store.write(self.repo, self.rec, self.files, self.code_tree, [self.commit], self.commit)
 
     def _finish(
         self,
@@ -248,16 +289,21 @@ class Session:
         assert self.commit is not None
         rec = self.rec
         ended = timeutil.now()
-        problems: list[str] = []
-        points = self._read_jsonl("metrics.jsonl")
+        # What could not be recorded: "record" and "missing" problems (a metrics file
+        # or an output the command did not write) leave the outcome as it is;
+        # "storage" and "disk_full" ones (something the run declared to keep, and
+        # that exists, was not kept) make a succeeded run failed.
+        problems: list[tuple[str, str]] = []
+        command_succeeded = status == "succeeded"
+        points = [json_safe(p) for p in self._read_jsonl("metrics.jsonl")]
         for path in self.spec.metrics_files:
             try:
-                points.extend(read_metrics_file(self._abs(path)))
+                points.extend(read_metrics_file(self._abs(path), label=path))
             except GitrunsError as exc:
-                problems.append(str(exc))
+                problems.append(("record", str(exc)))
         params: dict[str, Any] = {}
         for item in self._read_jsonl("params.jsonl"):
-            params = userconfig.deep_merge(params, item)
+            params = userconfig.deep_merge(params, json_safe(item))
         artifacts: list[dict[str, Any]] = []
         seen: set[str] = set()
         logged = [p["path"] for p in self._read_jsonl("artifacts.jsonl") if isinstance(p.get("path"), str)]
@@ -267,18 +313,13 @@ class Session:
                 if full in seen:
                     continue
                 seen.add(full)
-                try:
-                    artifacts.append(self._artifact_entry(full, source, statcache))
-                except GitrunsError as exc:
-                    problems.append(str(exc))
-                    artifacts.append({"path": self._display(full), "source": source, "status": "error",
-                                      "kind": None, "size": None, "digest": None, "error": str(exc)})
+                artifacts.append(self._artifact_entry(full, source, statcache, problems))
         finally:
             statcache.close()
         logs: dict[str, Any] = {}
         cap = self.settings.size("gitruns.logMaxSize")
         for stream, spool in (("stdout", stdout_spool), ("stderr", stderr_spool)):
-            data, meta = self._log(spool, cap)
+            data, meta = self._log(stream, spool, cap, problems)
             self.files[f"{stream}.log"] = data
             logs[stream] = meta
         self.files["metrics.jsonl"] = "".join(
@@ -287,10 +328,16 @@ class Session:
         if params:
             merged = userconfig.deep_merge(self.config, params)
             self.files["config.yaml"] = userconfig.dump(redact.mapping(merged)).encode()
+        messages = [message for _, message in problems]
+        kinds = {kind for kind, _ in problems}
         if problems and error is None and status == "succeeded":
-            error = {"type": "record", "message": "; ".join(problems)}
+            if kinds & {"storage", "disk_full"}:
+                status = "failed"
+                error = {"type": "disk_full" if "disk_full" in kinds else "storage", "message": "; ".join(messages)}
+            else:
+                error = {"type": "record", "message": "; ".join(messages)}
         elif problems and error is not None:
-            error["record_problems"] = problems
+            error["record_problems"] = messages
         self._note_commit_made_meanwhile()
         started = timeutil.parse_iso(rec["started_at"])
         rec.update(
@@ -307,6 +354,14 @@ class Session:
         )
         self.commit = store.write(self.repo, rec, self.files, self.code_tree, [self.commit], self.commit)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        # Said at the end, after the command's own output, one line each; the
+        # record holds the same text in its error.  A metrics file or an output
+        # missing after a failed command is its consequence, not news.
+        for kind, message in problems:
+            if kind in ("storage", "disk_full"):
+                print(f"gitruns: error: {' '.join(message.split())}", file=sys.stderr)
+            elif command_succeeded:
+                print(f"gitruns: warning: {' '.join(message.split())}", file=sys.stderr)
 
     def _note_commit_made_meanwhile(self) -> None:
         """If the user committed exactly this run's code while it ran, say so now:
@@ -342,20 +397,46 @@ class Session:
     def _statcache(self) -> StatCache:
         return StatCache(os.path.join(self.repo.state_dir, "statcache.sqlite"))
 
-    def _artifact_entry(self, full: str, source: str, statcache: StatCache) -> dict[str, Any]:
+    def _artifact_entry(self, full: str, source: str, statcache: StatCache,
+                        problems: list[tuple[str, str]]) -> dict[str, Any]:
+        """One artifact of the record; what goes wrong is added to ``problems`` and the
+        entry says how far it got (a digest computed before the cache failed is kept)."""
         shown = self._display(full)
+        what = f"output {shown}" if source == "output" else f"logged artifact {shown}"
+        entry: dict[str, Any] = {"path": shown, "source": source, "status": "error", "kind": None,
+                                 "size": None, "digest": None}
+        reason = self._refusal(full)
+        if reason is not None:
+            # Checked again here: a path logged from code, or an output the command
+            # turned into a symlink into .git, must never be read into the cache.
+            message = f"{what} is {reason}; it was not stored"
+            problems.append(("storage", message))
+            return {**entry, "error": message}
         if not os.path.exists(full):
-            return {"path": shown, "source": source, "status": "missing", "kind": None,
-                    "size": None, "digest": None}
-        hashed: HashedPath = hash_path(full, statcache, label=shown)
-        methods = {self.cache.store_file(f.abspath, f.digest) for f in hashed.files}
-        if hashed.kind == "dir":
-            self.cache.store_bytes(manifest_bytes(hashed.files))
-        return {"path": shown, "source": source, "status": "stored", "kind": hashed.kind,
-                "size": hashed.size, "digest": hashed.digest, "files": len(hashed.files),
-                "stored_by": sorted(methods)}
+            if source == "output":
+                problems.append(("missing", f"output {shown} was not written by the command"))
+            return {**entry, "status": "missing"}
+        try:
+            hashed: HashedPath = hash_path(full, statcache, label=shown)
+        except GitrunsError as exc:
+            message = f"{what} could not be stored: {exc}"
+            problems.append(("storage", message))
+            return {**entry, "error": message}
+        entry.update(kind=hashed.kind, size=hashed.size, digest=hashed.digest, files=len(hashed.files))
+        methods: set[str] = set()
+        try:
+            for f in hashed.files:
+                methods.add(self.cache.store_file(f.abspath, f.digest))
+            if hashed.kind == "dir":
+                self.cache.store_bytes(manifest_bytes(hashed.files))
+        except StoreError as exc:
+            message = f"{what} was not stored: {exc}"
+            problems.append(("disk_full" if exc.disk_full else "storage", message))
+            return {**entry, "error": message, "stored_by": sorted(methods)}
+        return {**entry, "status": "stored", "stored_by": sorted(methods)}
 
-    def _log(self, spool: str | None, cap: int) -> tuple[bytes, dict[str, Any]]:
+    def _log(self, stream: str, spool: str | None, cap: int,
+             problems: list[tuple[str, str]]) -> tuple[bytes, dict[str, Any]]:
         if spool is None or not os.path.exists(spool):
             return b"", {"size": 0, "digest": None, "truncated": False}
         size = os.path.getsize(spool)
@@ -365,14 +446,20 @@ class Session:
                 return fh.read(), {"size": size, "digest": digest, "truncated": False}
         # Keep the head and the tail in git (errors are usually at the end);
         # the whole stream goes to the artifact cache.
-        self.cache.store_file(spool, digest)
+        try:
+            self.cache.store_file(spool, digest)
+            where = f"is {digest} in the artifact cache; 'git run log' prints it"
+        except StoreError as exc:
+            problems.append(("disk_full" if exc.disk_full else "storage",
+                             f"the full {stream} ({size} bytes) was not stored: {exc}"))
+            where = f"({digest}) could not be stored in the artifact cache"
         half = cap // 2
         with open(spool, "rb") as fh:
             head = fh.read(half)
             fh.seek(size - half)
             tail = fh.read(half)
         marker = (f"\n[gitruns: {size - 2 * half} bytes omitted here; the full log ({size} bytes) "
-                  f"is {digest} in the artifact cache; 'git run log' prints it]\n").encode()
+                  f"{where}]\n").encode()
         return head + marker + tail, {"size": size, "digest": digest, "truncated": True}
 
 

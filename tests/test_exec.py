@@ -234,19 +234,23 @@ def test_an_unusable_cache_is_recorded_not_a_lost_run(repo: Path) -> None:
     assert proc.returncode == 0
     rec = record(repo)
     validate(rec)
-    assert rec["status"] == "succeeded"
+    # An output that was declared but could not be kept fails the run; the command's code stays.
+    assert rec["status"] == "failed" and rec["exit_code"] == 0
     assert rec["artifacts"][0]["status"] == "error" and "cannot create artifact cache" in rec["artifacts"][0]["error"]
-    assert rec["error"]["type"] == "record"
+    assert rec["artifacts"][0]["digest"] == "xxh3_128:" + xxhash.xxh3_128_hexdigest(b"m")
+    assert rec["error"]["type"] == "storage"
+    assert "gitruns: error: output model.bin was not stored" in proc.stderr
     # A log too big for git needs the cache as well: the outcome is still recorded.
     git(repo, "config", "gitruns.logMaxSize", "1k")
     proc = gitrun(repo, "exec", "--", "python", "-c", "print('x' * 10000); raise SystemExit(4)")
     assert proc.returncode == 4
-    assert "record of run" in proc.stderr and "incomplete" in proc.stderr
+    assert "gitruns: error: the full stdout (10001 bytes) was not stored" in proc.stderr
     rec = record(repo)
     validate(rec)
     assert rec["status"] == "failed" and rec["exit_code"] == 4
-    assert "gitruns could not complete the record" in rec["error"]["message"]
     assert rec["error"]["message"].startswith("command exited with code 4")
+    assert "cannot create artifact cache" in rec["error"]["record_problems"][0]
+    assert rec["logs"]["stdout"]["truncated"] is True
 
 
 def test_snapshot_keeps_symlinks_unicode_names_and_attributes_filters(repo: Path) -> None:
