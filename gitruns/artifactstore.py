@@ -234,8 +234,12 @@ class RemoteStore:
                 return []
             return [str(n) for n in names]
 
+        try:
+            names = self._retry(f"listing {self.shown}/quarantine", attempt)
+        except GitrunsError:
+            return []  # a store we may not list: nothing to repair from here
         out = []
-        for name in self._retry(f"listing {self.shown}/quarantine", attempt):
+        for name in names:
             hexpart = name.rstrip("/").rsplit("/", 1)[-1][:32]
             try:
                 split_digest(f"xxh3_128:{hexpart}")

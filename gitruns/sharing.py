@@ -303,6 +303,10 @@ def check_path(rel: str) -> list[str]:
     shown = _shown(rel)
     if not rel or os.path.isabs(rel) or rel.startswith(("/", "\\")) or "\0" in rel:
         raise PathError(f"refusing artifact path '{shown}': not a relative path")
+    try:
+        os.fsencode(rel)
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        raise PathError(f"refusing artifact path '{shown}': not a valid file name") from None
     # A backslash is a separator on Windows: treat it as one, as git does with protectNTFS.
     parts = rel.replace("\\", "/").split("/")
     if any(_names_git_dir(p) for p in parts):
@@ -327,15 +331,17 @@ class _Tree:
     directory under another name (a separate or linked git dir) is refused, and no
     component can be swapped for a symlink between the check and the write."""
 
-    def __init__(self, root: str, forbidden: list[str]) -> None:
+    def __init__(self, root: str, forbidden: dict[str, str]) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.forbidden: set[tuple[int, int]] = set()
-        for path in forbidden:
+        # Directories never written into, by identity (device, inode), whatever they are
+        # called and however they are reached: path -> what it is.
+        self.forbidden: dict[tuple[int, int], str] = {}
+        for path, what in forbidden.items():
             try:
                 st = os.stat(path)
             except OSError:
                 continue
-            self.forbidden.add((st.st_dev, st.st_ino))
+            self.forbidden.setdefault((st.st_dev, st.st_ino), what)
 
     def close(self) -> None:
         os.close(self.root_fd)
@@ -370,7 +376,8 @@ class _Tree:
                 fd = sub
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) in self.forbidden:
-                    raise PathError(f"refusing artifact path '{shown}': {where} is the git directory")
+                    raise PathError(f"refusing artifact path '{shown}': {where} is "
+                                    f"{self.forbidden[(st.st_dev, st.st_ino)]}")
             return fd
         except BaseException:
             os.close(fd)
@@ -442,40 +449,15 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
     cache = local_cache(repo)
     remote_store = _store_of_default_remote(repo, remote)
     plan = plan_checkout(repo, run, paths, cache, remote_store)
-    tree = _Tree(root, [repo.git_dir, repo.common_dir, cache.root])
+    tree = _Tree(root, _forbidden_dirs(repo, root, cache))
     try:
         # Refuse before writing anything, as git checkout does.
-        conflicts = []
-        todo = []
-        for item in plan:
-            fd = tree.parent(item, create=False)
-            if fd is None:
-                todo.append(item)
-                continue
-            try:
-                name = item.parts[-1]
-                try:
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    todo.append(item)
-                    continue
-                if stat.S_ISLNK(st.st_mode):
-                    raise PathError(f"refusing artifact path '{_shown(item.path)}': the working tree has "
-                                    "a symlink there (checkout never writes through one)")
-                if stat.S_ISDIR(st.st_mode):
-                    conflicts.append(f"{_shown(item.path)} (a directory)")
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    conflicts.append(f"{_shown(item.path)} (not a regular file)")
-                    continue
-                if _digest_at(fd, name) == item.digest:
-                    continue
-                if not force:
-                    conflicts.append(_shown(item.path))
-                    continue
-                todo.append(item)
-            finally:
-                os.close(fd)
+        conflicts: list[str] = []
+        todo: list[Restore] = []
+        try:
+            _check_targets(tree, plan, force, conflicts, todo)
+        except OSError as exc:
+            raise GitrunsError(f"cannot check the working tree: {exc.strerror or exc}") from None
         if conflicts:
             raise GitrunsError(f"would overwrite modified files (use --force): {', '.join(conflicts[:5])}"
                                + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""))
@@ -486,6 +468,62 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
         return written
     finally:
         tree.close()
+
+
+def _forbidden_dirs(repo: Repo, root: str, cache: ArtifactCache) -> dict[str, str]:
+    """Directories checkout never writes into: the git directory (this worktree's and the
+    common one, wherever they are), the artifact cache, and the hooks directory when
+    core.hooksPath puts it in the working tree (a restored file there would run at the
+    next commit)."""
+    out = {repo.git_dir: "the git directory", repo.common_dir: "the git directory",
+           cache.root: "the artifact cache"}
+    try:
+        hooks = repo.git.config["core.hooksPath"]
+    except (KeyError, ValueError):
+        hooks = None
+    if hooks:
+        out[os.path.join(root, os.path.expanduser(str(hooks)))] = "the hooks directory (core.hooksPath)"
+    return out
+
+
+def _check_targets(tree: _Tree, plan: list[Restore], force: bool, conflicts: list[str],
+                   todo: list[Restore]) -> None:
+    """Sort the plan into what to write (``todo``) and what is in the way (``conflicts``);
+    refuse a symlink at any final name."""
+    name_max = os.fpathconf(tree.root_fd, "PC_NAME_MAX")
+    for item in plan:
+        # Checked here, or a directory made for it would be left behind by the failed write.
+        if any(len(os.fsencode(part)) > name_max for part in item.parts):
+            raise PathError(f"cannot restore {_shown(item.path)}: a name in it is longer than the "
+                            f"filesystem allows ({name_max} bytes)")
+        fd = tree.parent(item, create=False)
+        if fd is None:
+            todo.append(item)
+            continue
+        try:
+            name = item.parts[-1]
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                todo.append(item)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                raise PathError(f"refusing artifact path '{_shown(item.path)}': the working tree has "
+                                "a symlink there (checkout never writes through one)")
+            if stat.S_ISDIR(st.st_mode):
+                conflicts.append(f"{_shown(item.path)} (a directory)")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                conflicts.append(f"{_shown(item.path)} (not a regular file)")
+                continue
+            if _digest_at(fd, name) == item.digest:
+                continue
+            if not force:
+                conflicts.append(_shown(item.path))
+                continue
+            todo.append(item)
+        finally:
+            os.close(fd)
 
 
 def _restore(tree: _Tree, item: Restore, cache: ArtifactCache, remote_store: RemoteStore | None) -> None:
@@ -499,7 +537,10 @@ def _restore(tree: _Tree, item: Restore, cache: ArtifactCache, remote_store: Rem
                 raise GitrunsError(f"{shown} ({item.digest}) is not in the local cache and no "
                                    "artifact store is configured for a remote")
             fetch_into_cache(cache, remote_store, item.digest, shown)
-        fd = tree.parent(item, create=True)
+        try:
+            fd = tree.parent(item, create=True)
+        except OSError as exc:
+            raise GitrunsError(f"cannot restore {shown}: {exc.strerror or exc}") from None
         assert fd is not None
         tmp = f".gitruns-tmp-{secrets.token_hex(8)}"
         try:

@@ -226,3 +226,28 @@ def test_a_file_and_a_directory_at_the_same_place_are_refused_before_writing(tmp
     proc = gitrun(repo, "checkout", rid)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "m/inner.bin" in proc.stderr, proc.stderr
     assert not (repo / "m").exists()
+
+
+def test_the_hooks_directory_named_by_core_hookspath_is_refused(tmp_path: Path) -> None:
+    """Many repositories keep hooks in the tree (`core.hooksPath=.githooks`, husky): a file
+    restored there would run at the next commit."""
+    repo, rid, digest = _victim(tmp_path)
+    (repo / ".githooks").mkdir()
+    git(repo, "config", "core.hooksPath", ".githooks")
+    amend(repo, rid, _file_artifact(".githooks/pre-commit", digest))
+    proc = gitrun(repo, "checkout", rid)
+    _assert_refused(proc)
+    assert "core.hooksPath" in proc.stderr
+    assert list((repo / ".githooks").iterdir()) == []
+
+
+def test_a_name_the_filesystem_cannot_hold_is_one_error_line(tmp_path: Path) -> None:
+    repo, rid, digest = _victim(tmp_path)
+    amend(repo, rid, _file_artifact("d/" + "x" * 300 + "/m.bin", digest))
+    proc = gitrun(repo, "checkout", rid)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "longer than the filesystem allows" \
+        in proc.stderr, proc.stderr
+    assert not (repo / "d").exists()
+    amend(repo, rid, _file_artifact("a\ud800b.bin", digest))  # a lone surrogate, valid JSON
+    proc = gitrun(repo, "checkout", rid)
+    _assert_refused(proc, "not a valid file name")
