@@ -85,7 +85,10 @@ def _objects(rec: dict[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]
     for stream, meta in (rec.get("logs") or {}).items():
         if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest"):
             out.append((meta["digest"], f"full {stream} log"))
-    return list({d: (d, what) for d, what in reversed(out)}.values())[::-1]
+    first: dict[str, str] = {}
+    for digest, what in out:
+        first.setdefault(digest, what)  # an object shared by several artifacts is named once
+    return list(first.items())
 
 
 def run_objects(rec: dict[str, Any], cache: ArtifactCache) -> list[str]:

@@ -12,7 +12,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 import xxhash
 from conftest import git, gitrun, make_repo, record, run_ids
 from test_sharing import MODEL, amend, clone, origin
