@@ -11,6 +11,7 @@ from pathlib import Path
 
 import xxhash
 from conftest import git, gitrun, record, run_ids
+from servers import S3
 from test_sharing import MODEL, clone, origin
 
 
@@ -120,3 +121,29 @@ def test_push_uploads_what_the_store_lacks_for_runs_the_remote_already_has(tmp_p
     git(b, "config", "remote.origin.gitrunsStore", str(late))
     proc = gitrun(b, "push")
     assert proc.returncode == 0 and "uploaded" not in proc.stdout, proc.stdout
+
+
+def test_quarantine_and_repair_through_an_s3_store(tmp_path: Path, s3_server: S3) -> None:
+    import boto3
+
+    url, _ = origin(tmp_path)
+    a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
+    for repo in (a, b):
+        git(repo, "config", "remote.origin.gitrunsStore", f"s3://{s3_server.bucket}/gitruns")
+        git(repo, "config", "remote.origin.gitrunsStoreEndpoint", s3_server.endpoint)
+    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
+    rid = run_ids(a)[0]
+    hexd = record(a, rid)["artifacts"][0]["digest"].split(":")[1]
+    assert gitrun(a, "push").returncode == 0
+    s3 = boto3.client("s3", endpoint_url=s3_server.endpoint)
+    key = f"gitruns/xxh3_128/{hexd[:2]}/{hexd[2:]}"
+    s3.put_object(Bucket=s3_server.bucket, Key=key, Body=b"bit rot")
+    assert gitrun(b, "fetch").returncode == 0
+    proc = gitrun(b, "checkout", rid)
+    assert proc.returncode == 1 and "git run push" in proc.stderr, proc.stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_server.bucket, Prefix="gitruns/")["Contents"]]
+    assert key not in keys and any(k.startswith(f"gitruns/quarantine/{hexd}") for k in keys)
+    proc = gitrun(a, "push")
+    assert proc.returncode == 0 and "uploaded 1 object(s)" in proc.stdout, (proc.stdout, proc.stderr)
+    assert s3.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read() == (a / "model.bin").read_bytes()
+    assert gitrun(b, "checkout", rid).stdout == "restored model.bin\n"
