@@ -198,11 +198,64 @@ class RemoteStore:
         try:
             self._retry(f"downloading {digest} from {self.shown}", attempt)
             if digest_file(tmp) != digest:
-                raise GitrunsError(f"{digest} from {self.shown} does not match its digest; not used")
+                # The caller quarantines the bad copy (kept for inspection) and decides
+                # whether to try again.
+                bad, tmp = tmp, ""
+                raise CorruptObject(digest, self.shown, bad)
             os.replace(tmp, dest)
         finally:
-            if os.path.exists(tmp):
+            if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def quarantine(self, digest: str) -> str | None:
+        """Move the store's copy of ``digest`` aside, into ``<store>/quarantine/``, so that a
+        later ``git run push`` from a clone with a good copy uploads it again (push skips
+        objects the store has).  Returns where it went (as shown), or None."""
+        _, hexpart = split_digest(digest)
+        aside = f"{self.root}/quarantine/{hexpart}-{uuid.uuid4().hex[:12]}"
+
+        def attempt() -> None:
+            fs = self._filesystem()
+            fs.makedirs(f"{self.root}/quarantine", exist_ok=True)
+            fs.mv(self.key(digest), aside)
+
+        try:
+            self._retry(f"moving the corrupt {digest} aside in {self.shown}", attempt)
+        except GitrunsError:
+            return None  # gone already (another clone moved it), or no permission: the error says the rest
+        return scrub_text(aside)
+
+    def quarantined(self) -> list[str]:
+        """Digests of objects moved aside as corrupt (one listing), for push to repair."""
+        def attempt() -> list[str]:
+            try:
+                names = self._filesystem().ls(f"{self.root}/quarantine", detail=False)
+            except FileNotFoundError:
+                return []
+            return [str(n) for n in names]
+
+        try:
+            names = self._retry(f"listing {self.shown}/quarantine", attempt)
+        except GitrunsError:
+            return []  # a store we may not list: nothing to repair from here
+        out = []
+        for name in names:
+            hexpart = name.rstrip("/").rsplit("/", 1)[-1][:32]
+            try:
+                split_digest(f"xxh3_128:{hexpart}")
+            except ValueError:
+                continue
+            out.append(f"xxh3_128:{hexpart}")
+        return sorted(set(out))
+
+
+class CorruptObject(GitrunsError):
+    """A downloaded object does not match its digest; ``path`` holds the bad bytes."""
+
+    def __init__(self, digest: str, shown: str, path: str) -> None:
+        super().__init__(f"{digest} from {shown} does not match its digest; not used")
+        self.digest = digest
+        self.path = path
 
 
 def store_for(repo: Repo, remote: str) -> RemoteStore | None:

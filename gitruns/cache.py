@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 
 from .errors import GitrunsError
 from .hashing import digest_bytes, digest_file, split_digest
@@ -143,6 +144,37 @@ class ArtifactCache:
     def verify(self, digest: str) -> bool:
         path = self.object_path(digest)
         return os.path.exists(path) and digest_file(path) == digest
+
+    def read_verified(self, digest: str, limit: int) -> bytes | None:
+        """An object's bytes if it holds what its digest says; a bad one is
+        quarantined and None returned (as for an absent one)."""
+        path = self.object_path(digest)
+        try:
+            size = os.path.getsize(path)
+        except FileNotFoundError:
+            return None
+        if size > limit:
+            raise GitrunsError(f"cache object {digest} is {size} bytes, more than the {limit} allowed here")
+        data = self.read_bytes(digest)
+        if digest_bytes(data) != digest:
+            self.quarantine(digest)
+            return None
+        return data
+
+    def quarantine(self, digest: str, path: str | None = None) -> str | None:
+        """Move a bad copy of ``digest`` (the cache's own object, or ``path``) aside into
+        ``<root>/quarantine/``, where it can be inspected; it is never deleted silently.
+        Inside the cache root, so the move is a rename on the same filesystem.
+        Returns where it went, or None when there was nothing to move."""
+        src = path or self.object_path(digest)
+        qdir = os.path.join(self.root, "quarantine")
+        os.makedirs(qdir, exist_ok=True)
+        dest = os.path.join(qdir, f"{split_digest(digest)[1]}-{time.time_ns()}-{os.getpid()}")
+        try:
+            os.replace(src, dest)
+        except FileNotFoundError:
+            return None
+        return dest
 
 
 def _reflink(src: str, dest: str) -> bool:

@@ -44,10 +44,12 @@ def digest_file(path: str, advance: Callable[[int], None] | None = None) -> str:
     return PREFIX + h.hexdigest()
 
 
-def copy_and_digest(src: str, dest: str) -> str:
-    """Copy ``src`` to ``dest`` and return the digest of the bytes copied (one pass)."""
+def copy_and_digest(src: str, dest: int) -> str:
+    """Copy ``src`` into the open file descriptor ``dest`` and return the digest of
+    the bytes copied (one pass).  The caller opens ``dest`` itself (exclusively, not
+    following symlinks) and keeps ownership of the descriptor."""
     h = xxhash.xxh3_128()
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
+    with open(src, "rb") as fin, os.fdopen(dest, "wb", closefd=False) as fout:
         while chunk := fin.read(CHUNK):
             h.update(chunk)
             fout.write(chunk)

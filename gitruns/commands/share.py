@@ -27,14 +27,15 @@ def push(remote: str | None, ids: list[str]) -> int:
     print(f"{result.remote}: pushed {len(rep.pushed)} run(s), {len(rep.unchanged)} already there"
           + (f", {len(rep.behind)} newer there (git run fetch)" if rep.behind else ""))
     if result.store:
-        print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to {result.store}")
+        print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to {result.store}"
+              + (f" ({result.repaired} in place of corrupt ones)" if result.repaired else ""))
     elif rep.pushed:
         print("artifacts: no store for this remote, they stay in the local cache "
               f"(git config remote.{result.remote}.gitrunsStore URL)", file=sys.stderr)
     if result.missing_locally:
         print(f"warning: {len(result.missing_locally)} artifact object(s) not in the local cache, not uploaded",
               file=sys.stderr)
-    problems = _report_lines(rep)
+    problems = _report_lines(rep) + result.corrupt
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
     return 1 if problems else 0
