@@ -38,7 +38,7 @@ _SECRET_SUFFIXES = ("password", "passwd", "passphrase", "secret", "apikey")
 # "token" is a secret (hf_token, GITHUB_TOKEN, --token) when it ends the name, or is
 # followed only by words that still name its value; but in language models tokens
 # are data: pad_token, eos_token_id, max_token, token_type are hyperparameters.
-_TOKEN_VALUE_WORDS = frozenset({"value", "secret", "string", "str", "b64", "base64", "raw"})
+_TOKEN_VALUE_WORDS = frozenset({"value", "secret", "string", "str", "base64", "raw"})
 _TOKEN_NOT_SECRET_BEFORE = frozenset({
     "pad", "bos", "eos", "unk", "sep", "cls", "mask", "start", "end", "begin", "special", "image",
     "audio", "video", "vision", "placeholder", "new", "added", "max", "min", "num", "n", "first",
@@ -54,13 +54,16 @@ _KEY_QUALIFIERS = frozenset({
     "subscription", "consumer", "session", "sas", "shared", "webhook", "gpg", "pgp", "hmac",
     "jwt", "crypto", "app", "admin", "root", "host", "server", "priv",
 })
-_KEY_VALUE_WORDS = frozenset({"id", "value", "secret", "string", "str", "b64", "base64", "pem", "hex", "data", "raw"})
+_KEY_VALUE_WORDS = frozenset({"id", "value", "secret", "string", "str", "base64", "pem", "hex", "data", "raw"})
 _SESSION_SECRET_WORDS = frozenset({"id", "key", "secret", "token"})
 
-_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
-# Fixed-width lookarounds only, so a search is linear: lower->Upper ("apiKey"),
-# the last capital of a run before a lower-case letter ("APIKey"), letters|digits.
-_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+# Segments: a run of capitals not followed by a lower-case letter ("API" in "APIKey"),
+# an optional capital and lower-case letters ("Key"), or digits.  Every quantifier
+# runs over one character class and backtracks at most one step, so this is linear.
+_SEGMENT = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Every secret rule needs a segment containing one of these; a name with none of
+# them (most names) is decided by a few substring scans in C.
+_HINTS = ("secret", "pass", "pwd", "cred", "auth", "cookie", "dsn", "signature", "session", "token", "key")
 # '://' then a URL's userinfo up to the authority's last '@'; the authority ends
 # (RFC 3986) at the path, query or fragment, or at a blank.
 _USERINFO = re.compile(r"://([^/?#\s]*)@")
@@ -68,11 +71,7 @@ _USERINFO = re.compile(r"://([^/?#\s]*)@")
 
 def segments(name: str) -> list[str]:
     """``'AWS_SECRET_ACCESS_KEY'`` -> ``['aws', 'secret', 'access', 'key']``."""
-    out: list[str] = []
-    for chunk in _NOT_ALNUM.split(name):
-        if chunk:
-            out.extend(part.lower() for part in _HUMP.split(chunk) if part)
-    return out
+    return " ".join(_SEGMENT.findall(name)).lower().split()
 
 
 def _all_in(segs: list[str], start: int, words: frozenset[str]) -> bool:
@@ -83,6 +82,9 @@ def _all_in(segs: list[str], start: int, words: frozenset[str]) -> bool:
 
 def looks_secret(name: str) -> bool:
     """Whether a value under this name must be kept out of records (module docstring)."""
+    lowered = name.lower()
+    if not any(hint in lowered for hint in _HINTS):
+        return False
     segs = segments(name)
     if segs == ["pwd"]:
         return False  # $PWD is the shell's working directory

@@ -30,7 +30,8 @@ def _run_objects_text(repo: Path, rid: str) -> str:
 
 
 def _config(repo: Path, rid: str | None = None) -> dict:
-    return yaml.safe_load(record(repo, rid, "config.yaml"))
+    # libyaml when present: the pure-Python parser takes a while over megabytes.
+    return yaml.load(record(repo, rid, "config.yaml"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def test_names_are_matched_by_whole_segments(repo: Path) -> None:
@@ -50,8 +51,9 @@ def test_names_are_matched_by_whole_segments(repo: Path) -> None:
     for name in secret_names:
         args += ["-p", f"{name}={SECRET}"]
     proc = gitrun(repo, *args, "--", sys.executable, "-c", "pass",
-                  "--max-tokens", "512", "--tokenizer=bpe", f"--api-key={SECRET}", "--password", SECRET,
-                  f"hydra.db.password={SECRET}", "--author", "ada",
+                  "--max-tokens", "512", "--use-auth-token", "--tokenizer=bpe", f"--api-key={SECRET}",
+                  "--password", SECRET, f"hydra.db.password={SECRET}", "--author", "ada",
+                  "-H", f"Authorization: Bearer {SECRET}",
                   env={"HF_TOKEN": SECRET, "WANDB_API_KEY": SECRET, "TOKENIZERS_PARALLELISM": "false",
                        "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
@@ -64,8 +66,9 @@ def test_names_are_matched_by_whole_segments(repo: Path) -> None:
         if name != "db.password":
             assert cfg[name] == "<redacted>", name
     rec = record(repo, rid)
-    assert rec["command"][3:] == ["--max-tokens", "512", "--tokenizer=bpe", "--api-key=<redacted>", "--password",
-                                  "<redacted>", "hydra.db.password=<redacted>", "--author", "ada"]
+    assert rec["command"][3:] == ["--max-tokens", "512", "--use-auth-token", "--tokenizer=bpe",
+                                  "--api-key=<redacted>", "--password", "<redacted>", "hydra.db.password=<redacted>",
+                                  "--author", "ada", "-H", "Authorization: <redacted>"]
     env = record(repo, rid, "env.json")["env"]
     assert env["HF_TOKEN"] == "<redacted>"
     assert env["WANDB_API_KEY"] == "<redacted>"
