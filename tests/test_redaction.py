@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import git, gitrun, latest, make_repo, record, run_ids
 
 SECRET = "S3cr3tV4lue-xyz"

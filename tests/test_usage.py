@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import gitrun, latest, record, run_ids, state
 
 # The command prints what it was handed in $GITRUNS_CONFIG_FILE, read as most programs
