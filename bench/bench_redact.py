@@ -32,6 +32,7 @@ def shapes(size: int) -> dict[str, str]:
         "scheme, no '@'": "x://" + "u" * (size // 2) + ":" + "p" * (size // 2),
         "letters then '://'": "a" * size + "://",
         "camelCase run": ("aB" * size)[:size],
+        "URL, many params": "x://h/?" + "&a=b" * (size // 4),
     }
 
 

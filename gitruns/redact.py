@@ -67,6 +67,9 @@ _HINTS = ("secret", "pass", "pwd", "cred", "auth", "cookie", "dsn", "signature",
 # '://' then a URL's userinfo up to the authority's last '@'; the authority ends
 # (RFC 3986) at the path, query or fragment, or at a blank.
 _USERINFO = re.compile(r"://([^/?#\s]*)@")
+# One query parameter: a match starts only at '?' or '&', its name is bounded, and
+# its value ends at the next '&', '#' or blank, so this is linear too.
+_QUERY_PARAM = re.compile(r"[?&]([A-Za-z0-9_.~-]{1,200})=([^&#\s]*)")
 
 
 def segments(name: str) -> list[str]:
@@ -106,7 +109,8 @@ def looks_secret(name: str) -> bool:
 
 
 def scrub_text(text: str) -> str:
-    """Redact the password of every ``scheme://user:password@host`` in ``text``.
+    """Redact the password of every ``scheme://user:password@host`` in ``text``,
+    and in text holding a URL, query parameters with secret names (``?token=..``).
 
     Linear time: a match can only start at a '://', runs over one URL authority
     (no '/', '?', '#' or blank, so authorities of different '://'s never overlap)
@@ -115,7 +119,18 @@ def scrub_text(text: str) -> str:
     """
     if "://" not in text:
         return text
-    return _USERINFO.sub(_scrub_userinfo, text)
+    text = _USERINFO.sub(_scrub_userinfo, text)
+    if "=" in text:
+        # Signed and token URLs: ?access_token=..., &X-Amz-Signature=..., &sig=...
+        text = _QUERY_PARAM.sub(_scrub_query_param, text)
+    return text
+
+
+def _scrub_query_param(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name.lower() == "sig" or looks_secret(name):  # "sig": Azure SAS signatures
+        return f"{m.group(0)[0]}{name}={REDACTED}"
+    return m.group(0)
 
 
 def _scrub_userinfo(m: re.Match[str]) -> str:

@@ -149,6 +149,7 @@ def test_redaction_takes_linear_time_on_pathological_values(tmp_path: Path) -> N
         "no_at": "x://" + "u" * (n // 2) + ":" + "p" * (n // 2),
         "long_scheme": "a" * n + "://",
         "camel": "aB" * (n // 2),
+        "query": "x://h/?" + "&a=b" * (n // 4),
     }
     long_key = "aB" * (n // 4) + "Token"
     repo = make_repo(tmp_path / "r", {"big.json": json.dumps({**values, long_key: SECRET}),
@@ -169,6 +170,8 @@ def test_urls_with_credentials_are_scrubbed(tmp_path: Path) -> None:
                   "-p", f"mirror=https://ada:p@ss{SECRET}@host.example/simple",
                   "-p", f"redis=redis://:{SECRET}@cache/0",
                   "-p", "plain=https://ada@host.example/x?q=a:b@c",
+                  "-p", f"signed=https://b.s3.example/x.tar?X-Amz-Expires=3600&X-Amz-Signature={SECRET}&v=2",
+                  "-p", f"sas=https://a.blob.example/c?sv=2022&sig={SECRET}#frag",
                   "--", "true", f"--index-url=https://u:{SECRET}@pypi.example/simple",
                   env={"PIP_INDEX_URL": f"https://u:{SECRET}@pypi.example/simple"})
     assert proc.returncode == 0, proc.stderr
@@ -177,6 +180,8 @@ def test_urls_with_credentials_are_scrubbed(tmp_path: Path) -> None:
     assert cfg["mirror"] == "https://ada:<redacted>@host.example/simple"
     assert cfg["redis"] == "redis://:<redacted>@cache/0"
     assert cfg["plain"] == "https://ada@host.example/x?q=a:b@c"
+    assert cfg["signed"] == "https://b.s3.example/x.tar?X-Amz-Expires=3600&X-Amz-Signature=<redacted>&v=2"
+    assert cfg["sas"] == "https://a.blob.example/c?sv=2022&sig=<redacted>#frag"
     assert record(repo)["command"][1] == "--index-url=https://u:<redacted>@pypi.example/simple"
     assert SECRET not in _run_objects_text(repo, latest(repo))
 
