@@ -41,8 +41,10 @@ def main(debug: bool) -> None:
         os.environ["GITRUNS_DEBUG"] = "1"
 
 
-@main.command("exec", context_settings={**CONTEXT, "ignore_unknown_options": True,
-                                        "allow_interspersed_args": False})
+# Options end at the command's name (or at '--'): everything after it is the
+# command's own, '--flags' included.  Before it, an unknown option is a usage error
+# (a misspelt '--ouput' must not become the command to run).
+@main.command("exec", context_settings={**CONTEXT, "allow_interspersed_args": False})
 @click.option("--name", "-n", help="A human name for the run (searchable; not the key).")
 @click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
 @click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
