@@ -189,7 +189,7 @@ class Session:
             process=record.this_process(),
             invoked_by=invoked_by,
             invocation=invocation,
-            tags=self.tags,
+            tags=redact.mapping(self.tags),
             code=code.to_record(),
             inputs=inputs,
             gitruns_version=__version__,

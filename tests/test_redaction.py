@@ -128,6 +128,7 @@ def test_lists_and_mappings_under_secret_keys_are_redacted_whole(tmp_path: Path)
 
 def test_secrets_never_reach_any_git_object_of_the_run(repo: Path) -> None:
     proc = gitrun(repo, "exec", "-p", f"api_key={SECRET}", "-p", "max_tokens=333", "-p", "tokenizer=sentencepiece",
+                  "-t", f"hf_token={SECRET}", "-t", "team=vision",
                   "--", sys.executable, "-c", "import os, sys; print(len(sys.argv), os.environ['HF_TOKEN'][:2])",
                   "--token", SECRET, "--max_tokens", "444",
                   env={"HF_TOKEN": SECRET})
@@ -136,6 +137,7 @@ def test_secrets_never_reach_any_git_object_of_the_run(repo: Path) -> None:
     everything = _run_objects_text(repo, rid)
     assert SECRET not in everything
     assert "333" in everything and "444" in everything and "sentencepiece" in everything
+    assert record(repo, rid)["tags"] == {"hf_token": "<redacted>", "team": "vision"}
     # The same through git log -p, as a reviewer would look.
     log = git(repo, "log", "-p", f"refs/runs/{rid}", "--not", "--branches")
     assert SECRET not in log and "sentencepiece" in log
