@@ -8,11 +8,12 @@ change on a further write within the filesystem's timestamp granularity (git's
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import xxhash
@@ -101,6 +102,25 @@ class StatCache:
             )
         except sqlite3.Error:
             pass
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group many stores into one transaction (one sync to disk, not one per file)."""
+        began = False
+        if self._db is not None and not self._db.in_transaction:
+            try:
+                self._db.execute("BEGIN")
+                began = True
+            except sqlite3.Error:
+                began = False
+        try:
+            yield
+        finally:
+            if began and self._db is not None:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    pass
 
     def close(self) -> None:
         if self._db is not None:
