@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import secrets as _secrets
 import shutil
 import stat
@@ -123,11 +124,12 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
+_SECRET_RE = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
+
+
 def is_secret(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
-    if name in NOT_SECRET:
-        return False
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_PATTERNS)
+    return name not in NOT_SECRET and _SECRET_RE.match(name) is not None
 
 
 def _head(repo: Repo) -> tuple[Any, str | None, bool]:
@@ -243,6 +245,7 @@ class _Status:
     changed: list[dict[str, str]] = field(default_factory=list)
     update: list[str] = field(default_factory=list)  # tracked paths to take from the working tree
     untracked: list[str] = field(default_factory=list)
+    conflicted: set[str] = field(default_factory=set)
     submodules: dict[str, str] = field(default_factory=dict)  # path -> the 'S<c><m><u>' field
 
 
@@ -269,6 +272,7 @@ def _parse_status(raw: bytes) -> _Status:
             parts = text.split(" ", 10)
             out.changed.append({"path": parts[10], "status": "M"})
             out.update.append(parts[10])  # a conflict is taken as the file on disk
+            out.conflicted.add(parts[10])
         # '2' (renames) cannot occur with --no-renames; '#' headers are not asked for.
     return out
 
@@ -304,15 +308,13 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
         status = _parse_status(raw)
         chosen, large, withheld, overflow = _choose_untracked(root, status.untracked, exclude, untracked_max,
                                                               max_files, max_total, statcache)
-        paths = sorted(set(status.update)) + chosen
-        if paths:
-            _git(repo, env, ["update-index", "--add", "--remove", "-z", "--stdin"],
-                 input=b"".join(os.fsencode(p) + b"\0" for p in paths))
-        tree_id = _git(repo, env, ["write-tree"]).decode().strip()
+        paths = sorted(set(status.update)) + list(chosen)
+        tree_id, hashed = _stage(repo, env, root, paths, chosen, status, statcache)
     finally:
         index.close()
 
     tree = repo.git[tree_id]
+    _remember_blobs(root, tree, hashed, statcache)
     if RECORD_DIR in tree:
         raise UsageError(f"the working tree has its own '{RECORD_DIR}' (committed or untracked); gitruns "
                          f"keeps each run's record there in the run commit: rename it or add it to .gitignore")
@@ -329,7 +331,7 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
         dirty=dirty,
         snapshot_tree=tree_id,
         changed_files=status.changed,
-        untracked_files=chosen,
+        untracked_files=list(chosen),
         untracked_large=large,
         submodules=submodules,
         untracked_withheld=withheld,
@@ -337,12 +339,69 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
     )
 
 
+def _stage(repo: Repo, env: dict[str, str], root: str, paths: list[str], stats: dict[str, os.stat_result],
+           status: _Status, statcache: StatCache) -> tuple[str, list[tuple[str, os.stat_result]]]:
+    """Put ``paths`` as they are on disk into the private index and write its tree.
+
+    A file whose stat data match the blob it was stored as by an earlier run is
+    given to git by object id (no read, no clean filter); the others are hashed
+    by ``git update-index --add``.  Returns the tree and the files git hashed."""
+    known: list[bytes] = []
+    to_hash: list[str] = []
+    hashed: list[tuple[str, os.stat_result]] = []
+    real_root = os.path.realpath(root)
+    blobs = statcache.blobs_under(real_root)
+    for path in paths:
+        st = stats.get(path)
+        if st is None:
+            try:
+                st = os.lstat(os.path.join(root, path))
+            except OSError:
+                to_hash.append(path)  # deleted: --remove drops it
+                continue
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) or path in status.submodules:
+            to_hash.append(path)
+            continue
+        hit = blobs.get(real_root + "/" + path, st)
+        if hit is not None and path not in status.conflicted:
+            known.append(f"{hit[0]:o} {hit[1]}\t".encode() + os.fsencode(path) + b"\0")
+        else:
+            to_hash.append(path)
+            hashed.append((path, st))
+    if known:
+        _git(repo, env, ["update-index", "-z", "--index-info"], input=b"".join(known))
+    if to_hash:
+        _git(repo, env, ["update-index", "--add", "--remove", "-z", "--stdin"],
+             input=b"".join(os.fsencode(p) + b"\0" for p in to_hash))
+    try:
+        return _git(repo, env, ["write-tree"]).decode().strip(), hashed
+    except GitrunsError:
+        if not known:
+            raise
+        # A remembered blob may be gone (a deleted run, then gc): hash everything.
+        _git(repo, env, ["update-index", "--add", "--remove", "-z", "--stdin"],
+             input=b"".join(os.fsencode(p) + b"\0" for p in paths))
+        return _git(repo, env, ["write-tree"]).decode().strip(), hashed
+
+
+def _remember_blobs(root: str, tree: Any, hashed: list[tuple[str, os.stat_result]], statcache: StatCache) -> None:
+    real_root = os.path.realpath(root)
+    with statcache.batch():
+        for path, st in hashed:
+            try:
+                entry = tree[path]
+            except (KeyError, ValueError):
+                continue
+            statcache.store_blob(real_root + "/" + path, st, int(entry.filemode), str(entry.id))
+
+
 def _choose_untracked(
     root: str, untracked: list[str], exclude: tuple[str, ...], untracked_max: int, max_files: int,
     max_total: int, statcache: StatCache,
-) -> tuple[list[str], list[dict[str, Any]], list[str], dict[str, Any] | None]:
-    """Which untracked files enter the snapshot; the others, listed (see the module doc)."""
-    chosen: list[str] = []
+) -> tuple[dict[str, os.stat_result], list[dict[str, Any]], list[str], dict[str, Any] | None]:
+    """Which untracked files enter the snapshot (with their stat data, in path order);
+    the others, listed (see the module doc)."""
+    chosen: dict[str, os.stat_result] = {}
     large: list[dict[str, Any]] = []
     withheld: list[str] = []
     over: list[tuple[str, os.stat_result]] = []
@@ -367,7 +426,7 @@ def _choose_untracked(
         if len(chosen) >= max_files or total + size > max_total:
             over.append((path, st))
             continue
-        chosen.append(path)
+        chosen[path] = st
         total += size
     overflow = None
     if over:
