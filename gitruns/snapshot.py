@@ -36,6 +36,7 @@ import re
 import secrets as _secrets
 import shutil
 import stat
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +172,7 @@ class _PrivateIndex:
             self.kept = os.path.join(self.dir, f"{self.key}.{xxhash.xxh3_128_hexdigest(content)}")
         except FileNotFoundError:
             self.kept = os.path.join(self.dir, f"{self.key}.none")
+        self._sweep()
         self.path = os.path.join(self.dir, f"run-{os.getpid()}-{_secrets.token_hex(6)}")
         try:
             if os.path.exists(self.kept):
@@ -183,6 +185,17 @@ class _PrivateIndex:
                 shutil.copy2(self.user, self.path)
         except OSError as exc:
             raise GitrunsError(f"cannot copy the index into {self.dir}: {exc.strerror or exc}") from None
+
+    def _sweep(self) -> None:
+        """Remove per-run copies left by runs killed a day ago or more (kill -9 skips close())."""
+        try:
+            old = time.time() - 86400
+            for name in os.listdir(self.dir):
+                full = os.path.join(self.dir, name)
+                if name.startswith("run-") and os.lstat(full).st_ctime < old:  # ctime: a link sets it
+                    os.unlink(full)
+        except OSError:
+            pass
 
     def keep(self) -> None:
         """Keep this copy, refreshed by git status, for the next run (best effort)."""
@@ -246,6 +259,7 @@ class _Status:
     update: list[str] = field(default_factory=list)  # tracked paths to take from the working tree
     untracked: list[str] = field(default_factory=list)
     conflicted: set[str] = field(default_factory=set)
+    index_matches_head: bool = True  # no staged change: every entry's X is '.'
     submodules: dict[str, str] = field(default_factory=dict)  # path -> the 'S<c><m><u>' field
 
 
@@ -262,6 +276,8 @@ def _parse_status(raw: bytes) -> _Status:
             parts = text.split(" ", 8)
             xy, sub, path = parts[1], parts[2], parts[8]
             out.changed.append({"path": path, "status": _letter(xy[0], xy[1])})
+            if xy[0] != ".":
+                out.index_matches_head = False
             if sub.startswith("S"):
                 out.submodules[path] = sub
                 if sub[1] == "C":  # another commit checked out: take it from its HEAD
@@ -273,6 +289,7 @@ def _parse_status(raw: bytes) -> _Status:
             out.changed.append({"path": parts[10], "status": "M"})
             out.update.append(parts[10])  # a conflict is taken as the file on disk
             out.conflicted.add(parts[10])
+            out.index_matches_head = False
         # '2' (renames) cannot occur with --no-renames; '#' headers are not asked for.
     return out
 
@@ -309,7 +326,7 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
         chosen, large, withheld, overflow = _choose_untracked(root, status.untracked, exclude, untracked_max,
                                                               max_files, max_total, statcache)
         paths = sorted(set(status.update)) + list(chosen)
-        tree_id, hashed = _stage(repo, env, root, paths, chosen, status, statcache)
+        tree_id, hashed = _stage(repo, env, root, paths, chosen, status, head, statcache)
     finally:
         index.close()
 
@@ -340,48 +357,100 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
 
 
 def _stage(repo: Repo, env: dict[str, str], root: str, paths: list[str], stats: dict[str, os.stat_result],
-           status: _Status, statcache: StatCache) -> tuple[str, list[tuple[str, os.stat_result]]]:
-    """Put ``paths`` as they are on disk into the private index and write its tree.
+           status: _Status, head: Any, statcache: StatCache) -> tuple[str, list[tuple[str, os.stat_result]]]:
+    """The snapshot tree: the private index with ``paths`` taken as they are on disk.
 
-    A file whose stat data match the blob it was stored as by an earlier run is
-    given to git by object id (no read, no clean filter); the others are hashed
-    by ``git update-index --add``.  Returns the tree and the files git hashed."""
-    known: list[bytes] = []
+    A file whose stat data match the blob an earlier run stored it as is not read
+    again: its blob is put into the tree directly, like a deleted file's removal.
+    The others (new or changed files, submodules, conflicts) are hashed by
+    ``git update-index --add``, which runs the clean filters.  When the index
+    matches HEAD and git had nothing to hash, HEAD's tree is the base and git is
+    not asked to load the index again.  Returns the tree and the files git hashed."""
+    import pygit2
+
+    git = repo.git
+    edits: dict[str, tuple[int, pygit2.Oid] | None] = {}
     to_hash: list[str] = []
     hashed: list[tuple[str, os.stat_result]] = []
     real_root = os.path.realpath(root)
     blobs = statcache.blobs_under(real_root)
     for path in paths:
+        if path in status.submodules or path in status.conflicted:
+            to_hash.append(path)
+            continue
         st = stats.get(path)
         if st is None:
             try:
                 st = os.lstat(os.path.join(root, path))
-            except OSError:
-                to_hash.append(path)  # deleted: --remove drops it
+            except FileNotFoundError:
+                edits[path] = None  # deleted
                 continue
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) or path in status.submodules:
+            except OSError:
+                to_hash.append(path)
+                continue
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
             to_hash.append(path)
             continue
         hit = blobs.get(real_root + "/" + path, st)
-        if hit is not None and path not in status.conflicted:
-            known.append(f"{hit[0]:o} {hit[1]}\t".encode() + os.fsencode(path) + b"\0")
-        else:
-            to_hash.append(path)
-            hashed.append((path, st))
-    if known:
-        _git(repo, env, ["update-index", "-z", "--index-info"], input=b"".join(known))
+        if hit is not None:
+            oid = pygit2.Oid(hex=hit[1])
+            if oid in git.odb:  # a deleted run's blob may have been pruned since
+                edits[path] = (hit[0], oid)
+                continue
+        to_hash.append(path)
+        hashed.append((path, st))
     if to_hash:
         _git(repo, env, ["update-index", "--add", "--remove", "-z", "--stdin"],
              input=b"".join(os.fsencode(p) + b"\0" for p in to_hash))
-    try:
-        return _git(repo, env, ["write-tree"]).decode().strip(), hashed
-    except GitrunsError:
-        if not known:
-            raise
-        # A remembered blob may be gone (a deleted run, then gc): hash everything.
-        _git(repo, env, ["update-index", "--add", "--remove", "-z", "--stdin"],
-             input=b"".join(os.fsencode(p) + b"\0" for p in paths))
-        return _git(repo, env, ["write-tree"]).decode().strip(), hashed
+        base = _git(repo, env, ["write-tree"]).decode().strip()
+    elif head is not None and status.index_matches_head:
+        base = str(head.tree_id)
+    else:
+        base = _git(repo, env, ["write-tree"]).decode().strip()
+    return (_edit_tree(git, base, edits) if edits else base), hashed
+
+
+def _edit_tree(git: Any, base: str, edits: dict[str, Any]) -> str:
+    """``base`` with ``edits`` (path -> (mode, blob id), or None to remove) applied."""
+    import pygit2
+
+    tree_mode = int(pygit2.enums.FileMode.TREE)
+    nested: dict[str, Any] = {}
+    for path, value in sorted(edits.items()):
+        node = nested
+        parts = path.split("/")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}  # a directory where a (deleted) file was
+            node = node[part]
+        if value is None and isinstance(node.get(parts[-1]), dict):
+            continue
+        node[parts[-1]] = value
+
+    def build(tree: Any, node: dict[str, Any]) -> Any:
+        builder = git.TreeBuilder(tree) if tree is not None else git.TreeBuilder()
+        for name, value in node.items():
+            if isinstance(value, dict):
+                sub = None
+                if tree is not None and name in tree and tree[name].filemode == tree_mode:
+                    sub = git[tree[name].id]
+                oid = build(sub, value)
+                if oid is None:
+                    if builder.get(name) is not None:
+                        builder.remove(name)
+                else:
+                    builder.insert(name, oid, tree_mode)
+            elif value is None:
+                if builder.get(name) is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, value[1], value[0])
+        if len(builder) == 0:
+            return None  # git stores no empty directories
+        return builder.write()
+
+    oid = build(git[base], nested)
+    return str(oid if oid is not None else git.TreeBuilder().write())
 
 
 def _remember_blobs(root: str, tree: Any, hashed: list[tuple[str, os.stat_result]], statcache: StatCache) -> None:
@@ -490,6 +559,8 @@ def _submodule_changes(root: str, sub: str, statcache: StatCache) -> list[dict[s
     out = []
     with statcache.batch():
         for item in proc.stdout.split(b"\0"):
+            if len(out) >= LISTED_MAX:
+                break  # the submodule is dirty either way; a forgotten venv there is not listed whole
             if len(item) < 4:
                 continue
             text = item.decode("utf-8", "surrogateescape")

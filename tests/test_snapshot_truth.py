@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,53 @@ def test_a_merge_conflict_is_snapshotted_as_the_file_on_disk(repo: Path) -> None
     rid = latest(repo)
     assert git(repo, "show", f"refs/runs/{rid}:train.py") == on_disk
     assert record(repo, rid)["code"]["dirty"] is True
+
+
+def _reference_tree(repo: Path, tmp_path: Path) -> str:
+    """The tree plain git builds from the working tree: `git add -A` into a copy of the index."""
+    import subprocess
+
+    index = tmp_path / "reference-index"
+    shutil.copy(repo / ".git" / "index", index)
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True)
+    return subprocess.run(["git", "write-tree"], cwd=repo, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_runs_after_runs_on_a_dirty_tree_snapshot_what_git_add_would(repo: Path, tmp_path: Path) -> None:
+    """Later runs reuse what earlier runs hashed (by stat data); the tree must stay
+    exactly what `git add -A` builds, through edits, deletions and a file that
+    becomes a directory."""
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "a.py").write_text("A = 1\n")
+    (repo / "pkg" / "b.py").write_text("B = 1\n")
+    (repo / "gone.py").write_text("G = 1\n")
+    (repo / "becomes_dir").write_text("a file\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more")
+    (repo / "train.py").write_text("print('edited')\n")
+    (repo / "gone.py").unlink()
+    (repo / "pkg" / "b.py").unlink()
+    (repo / "becomes_dir").unlink()
+    (repo / "becomes_dir").mkdir()
+    (repo / "becomes_dir" / "inner.py").write_text("I = 1\n")
+    (repo / "new").mkdir()
+    for i in range(30):
+        (repo / "new" / f"n{i}.py").write_text(f"N = {i}\n")
+    time.sleep(2.1)  # let the files age past the racy window, so the next runs may reuse hashes
+    before = state(repo)
+    trees = []
+    for _ in range(3):
+        assert gitrun(repo, "exec", "--", "python", "-c", "pass").returncode == 0
+        trees.append(record(repo)["code"]["snapshot_tree"])
+    assert state(repo) == before
+    assert trees == [_reference_tree(repo, tmp_path)] * 3
+    # Same size, new content: the stat data changed, so it is read again.
+    (repo / "new" / "n1.py").write_text("N = 9\n")
+    (repo / "pkg" / "a.py").unlink()  # the last file of a directory
+    assert gitrun(repo, "exec", "--", "python", "-c", "pass").returncode == 0
+    rid = latest(repo)
+    assert record(repo, rid)["code"]["snapshot_tree"] == _reference_tree(repo, tmp_path)
+    assert git(repo, "show", f"refs/runs/{rid}:new/n1.py") == "N = 9\n"
+    assert "pkg/a.py" not in _tree_files(repo, rid)
