@@ -305,3 +305,22 @@ def test_runs_after_runs_on_a_dirty_tree_snapshot_what_git_add_would(repo: Path,
     assert record(repo, rid)["code"]["snapshot_tree"] == _reference_tree(repo, tmp_path)
     assert git(repo, "show", f"refs/runs/{rid}:new/n1.py") == "N = 9\n"
     assert "pkg/a.py" not in _tree_files(repo, rid)
+
+
+def test_concurrent_runs_each_snapshot_the_same_exact_tree(repo: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    (repo / "train.py").write_text("print('edited')\n")
+    (repo / "README").unlink()
+    for i in range(20):
+        (repo / f"u{i}.py").write_text(f"U = {i}\n")
+    before = state(repo)
+    procs = [subprocess.Popen(["git", "run", "exec", "--", "python", "-c", "pass"], cwd=repo,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    assert state(repo) == before
+    ids = run_ids(repo)
+    assert len(ids) == 6
+    assert {record(repo, rid)["code"]["snapshot_tree"] for rid in ids} == {_reference_tree(repo, tmp_path)}
+    leftovers = [n for n in os.listdir(repo / ".git" / "gitruns" / "snapshot-index") if n.startswith("run-")]
+    assert leftovers == []
