@@ -61,7 +61,7 @@ RECORD_DIR = ".gitruns"
 # Config that would make git read or write the private index differently from a plain one.
 _GIT_CONFIG = (
     "-c", "core.fsmonitor=false", "-c", "core.splitIndex=false", "-c", "status.submoduleSummary=false",
-    "-c", "core.quotePath=false",
+    "-c", "core.quotePath=false", "-c", "core.hooksPath=/dev/null",  # no post-index-change hook on our copy
 )
 
 
@@ -319,8 +319,10 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
     index = _PrivateIndex(repo)
     try:
         env = _git_env(repo, index.path)
+        # Submodules' own work trees are looked at below, without optional locks:
+        # a recursive status here would refresh (write) their index files.
         raw = _git(repo, env, ["status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames",
-                               "--ignore-submodules=none"])
+                               "--ignore-submodules=dirty"])
         index.keep()
         status = _parse_status(raw)
         chosen, large, withheld, overflow = _choose_untracked(root, status.untracked, exclude, untracked_max,
@@ -336,6 +338,9 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
         raise UsageError(f"the working tree has its own '{RECORD_DIR}' (committed or untracked); gitruns "
                          f"keeps each run's record there in the run commit: rename it or add it to .gitignore")
     submodules = _submodules(repo, root, tree, status.submodules, statcache)
+    listed = {c["path"] for c in status.changed}
+    status.changed.extend({"path": s["path"], "status": "M"} for s in submodules
+                          if s["dirty"] and s["path"] not in listed)
     if head is None:
         dirty = len(tree) > 0
     else:
@@ -540,20 +545,23 @@ def _submodules(repo: Repo, root: str, tree: Any, flags: dict[str, str], statcac
             continue
         if entry.filemode != 0o160000:
             continue
-        sub = flags.get(path, "N...")
-        dirty = sub[2] == "M" or sub[3] == "U"
-        item: dict[str, Any] = {"path": path, "commit": str(entry.id), "dirty": dirty}
-        if dirty:
-            item["changed_files"] = _submodule_changes(root, path, statcache)
+        changes = _submodule_changes(root, path, statcache)
+        item: dict[str, Any] = {"path": path, "commit": str(entry.id), "dirty": bool(changes)}
+        if changes:
+            item["changed_files"] = changes
         result.append(item)
     return result
 
 
 def _submodule_changes(root: str, sub: str, statcache: StatCache) -> list[dict[str, Any]]:
-    """A dirty submodule's changed and untracked files with their digests (the snapshot
-    holds only the submodule's commit, so this is what says what ran)."""
+    """A submodule's changed and untracked files with their digests (the snapshot holds
+    only the submodule's commit, so this is what says what ran); [] when it is clean
+    or not checked out."""
+    if not os.path.exists(os.path.join(root, sub, ".git")):
+        return []
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith("GIT_CONFIG")}
-    env["GIT_OPTIONAL_LOCKS"] = "0"  # never write the submodule's index either
+    # Never write the submodule's index (nor, through the environment, its own submodules').
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     proc = run_cmd(["git", "-C", os.path.join(root, sub), "status", "--porcelain=v1", "-z", "--untracked-files=all",
                     "--no-renames"], env=env, check=False)
     out = []

@@ -324,3 +324,16 @@ def test_concurrent_runs_each_snapshot_the_same_exact_tree(repo: Path, tmp_path:
     assert {record(repo, rid)["code"]["snapshot_tree"] for rid in ids} == {_reference_tree(repo, tmp_path)}
     leftovers = [n for n in os.listdir(repo / ".git" / "gitruns" / "snapshot-index") if n.startswith("run-")]
     assert leftovers == []
+
+
+def test_a_submodules_own_index_is_never_written(tmp_path: Path) -> None:
+    lib = make_repo(tmp_path / "lib", {"lib.py": "X = 1\n"})
+    repo = make_repo(tmp_path / "main", {"train.py": "print('t')\n"})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    git(repo, "commit", "-qm", "add lib")
+    os.utime(repo / "lib" / "lib.py", (1_000_000_000, 1_000_000_000))  # touched: its index is stale
+    sub_index = repo / ".git" / "modules" / "lib" / "index"
+    before = sub_index.read_bytes()
+    assert gitrun(repo, "exec", "--", "python", "-c", "pass").returncode == 0
+    assert sub_index.read_bytes() == before
+    assert record(repo)["code"]["dirty"] is False
