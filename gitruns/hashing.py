@@ -8,12 +8,14 @@ change on a further write within the filesystem's timestamp granularity (git's
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import xxhash
 
@@ -77,6 +79,12 @@ class StatCache:
                 "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, "
                 "mtime_ns INTEGER, ino INTEGER, dev INTEGER, digest TEXT)"
             )
+            # The git blob a file was stored as in a run's code snapshot, by its stat data
+            # (ctime and mode too, as git compares them: a chmod changes no mtime).
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS blob (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+                "ctime_ns INTEGER, ino INTEGER, dev INTEGER, st_mode INTEGER, git_mode INTEGER, oid TEXT)"
+            )
         except sqlite3.Error:
             self._db = None  # the cache only saves time; never fail a run over it
 
@@ -104,9 +112,67 @@ class StatCache:
         except sqlite3.Error:
             pass
 
+    def blobs_under(self, root: str) -> BlobLookup:
+        """The blobs files under ``root`` were stored as (read in one query: a dirty tree
+        may have thousands)."""
+        rows: dict[str, tuple[Any, ...]] = {}
+        if self._db is not None:
+            try:
+                # Paths under root/ sort between "root/" and "root0" ('0' follows '/').
+                for row in self._db.execute(
+                    "SELECT path, size, mtime_ns, ctime_ns, ino, dev, st_mode, git_mode, oid FROM blob "
+                    "WHERE path >= ? AND path < ?", (root + "/", root + "0"),
+                ):
+                    rows[row[0]] = tuple(row[1:])
+            except sqlite3.Error:
+                rows = {}
+        return BlobLookup(rows)
+
+    def store_blob(self, path: str, st: os.stat_result, git_mode: int, oid: str) -> None:
+        if self._db is None or time.time() - max(st.st_mtime, st.st_ctime) < _RACY_SECONDS:
+            return
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO blob VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode, git_mode, oid),
+            )
+        except sqlite3.Error:
+            pass
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group many stores into one transaction (one sync to disk, not one per file)."""
+        began = False
+        if self._db is not None and not self._db.in_transaction:
+            try:
+                self._db.execute("BEGIN")
+                began = True
+            except sqlite3.Error:
+                began = False
+        try:
+            yield
+        finally:
+            if began and self._db is not None:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    pass
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
+
+
+@dataclass
+class BlobLookup:
+    rows: dict[str, tuple[Any, ...]]
+
+    def get(self, path: str, st: os.stat_result) -> tuple[int, str] | None:
+        """(git mode, object id) of the blob ``path`` was stored as, if its stat data still match."""
+        row = self.rows.get(path)
+        if row and row[:6] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode):
+            return int(row[6]), str(row[7])
+        return None
 
 
 @dataclass

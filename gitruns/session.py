@@ -170,7 +170,11 @@ class Session:
         statcache = StatCache(os.path.join(self.repo.state_dir, "statcache.sqlite"))
         try:
             outputs = tuple(str(relative_to_root(self.root, p)) for p in self.output_paths)
-            code = snapshot.capture(self.repo, self.settings.size("gitruns.untrackedMaxSize"), statcache, outputs)
+            code = snapshot.capture(
+                self.repo, self.settings.size("gitruns.untrackedMaxSize"), statcache, outputs,
+                max_files=self.settings.size("gitruns.untrackedMaxFiles"),
+                max_total=self.settings.size("gitruns.untrackedMaxTotal"),
+            )
             self._dirty_policy(code)
             inputs = [self._input_entry(p, statcache) for p in self.spec.inputs]
         finally:
@@ -205,7 +209,15 @@ class Session:
         if not code.dirty:
             return
         policy = self.settings.get("gitruns.dirty")
-        counts = f"{len(code.changed_files)} changed, {len(code.untracked_files) + len(code.untracked_large)} untracked"
+        untracked = len(code.untracked_files) + len(code.untracked_large) + len(code.untracked_withheld)
+        if code.untracked_overflow:
+            # Overflow beyond the listing limit is only counted in the summary.
+            untracked += code.untracked_overflow["files"] - sum(1 for e in code.untracked_large
+                                                                 if e.get("reason") == "cap")
+        dirty_subs = sum(1 for s in code.submodules if s.get("dirty"))
+        counts = f"{len(code.changed_files)} changed, {untracked} untracked"
+        if dirty_subs:
+            counts += f", {dirty_subs} submodule{'s' if dirty_subs > 1 else ''} with uncommitted changes"
         if policy == "refuse":
             raise DirtyTreeRefused(
                 f"the working tree has uncommitted changes ({counts}) and gitruns.dirty is 'refuse'; "
@@ -214,6 +226,9 @@ class Session:
         if policy == "warn":
             print(f"gitruns: warning: running on uncommitted changes ({counts}); "
                   f"the exact code is saved in refs/runs/{self.run_id[:12]}...", file=sys.stderr)
+        if policy != "allow":
+            for line in code.warnings():
+                print(f"gitruns: warning: {line}", file=sys.stderr)
 
     def _input_entry(self, path: str, statcache: StatCache) -> dict[str, Any]:
         full = self._abs(path)

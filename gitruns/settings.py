@@ -27,6 +27,16 @@ KEYS: dict[str, tuple[str, str, str, str]] = {
         "Untracked files larger than this are listed with their hash in run.json instead "
         "of being stored in the snapshot tree.",
     ),
+    "gitruns.untrackedMaxFiles": (
+        "GITRUNS_UNTRACKED_MAX_FILES", "10000", "size",
+        "At most this many untracked files go into a run's snapshot; the rest are listed "
+        "and the run is dirty.",
+    ),
+    "gitruns.untrackedMaxTotal": (
+        "GITRUNS_UNTRACKED_MAX_TOTAL", "100m", "size",
+        "At most this many bytes of untracked files go into a run's snapshot; the rest are "
+        "listed and the run is dirty.",
+    ),
     "gitruns.logMaxSize": (
         "GITRUNS_LOG_MAX_SIZE", "1m", "size",
         "Captured stdout/stderr larger than this keep only their head and tail in git; the "
