@@ -16,7 +16,7 @@ from typing import Any
 
 import pygit2
 
-from . import record, runid
+from . import bounds, record, runid
 from .errors import AmbiguousRun, ConcurrentUpdate, GitrunsError, RecordError, UnknownRun
 from .repo import Repo
 
@@ -175,12 +175,156 @@ def record_files(git: pygit2.Repository, commit_id: str) -> pygit2.Tree:
     return git[entry.id].peel(pygit2.Tree)
 
 
-def read_file(git: pygit2.Repository, commit_id: str, name: str) -> bytes | None:
-    tree = record_files(git, commit_id)
+def read_file(git: pygit2.Repository, commit_id: str, name: str, limit: int | None = -1) -> bytes | None:
+    """A file of a run's ``.gitruns/`` directory, or None when it has none.
+
+    ``limit`` (default: the limit for ``name`` in bounds.LIMITS, if any; None:
+    no limit) is checked against the object's size before its bytes are read.
+    An object this repository does not have (a partial clone) is read through
+    git, which fetches it from the promisor remote.
+    """
+    most = bounds.LIMITS.get(name) if limit == -1 else limit
     try:
-        return bytes(git[tree[name].id].peel(pygit2.Blob).data)
+        tree = record_files(git, commit_id)
+        try:
+            oid = tree[name].id
+        except KeyError:
+            return None
+        if most is not None:
+            _kind, size = git.odb.read_header(oid)
+            bounds.check_size(name, size, most)
+        return bytes(git[oid].peel(pygit2.Blob).data)
     except KeyError:
-        return None
+        pass  # an object this clone lacks: partial clones fetch it on demand, through git
+    except pygit2.GitError as exc:
+        if "not found" not in str(exc).lower() and "missing" not in str(exc).lower():
+            raise UnreadableRecord(f"cannot read {name} of commit {commit_id[:12]}: {exc}") from None
+    return _read_through_git(git, f"{commit_id}:{RECORD_DIR}/{name}", name, most)
+
+
+def _read_through_git(git: pygit2.Repository, spec: str, name: str, limit: int | None) -> bytes | None:
+    import subprocess
+
+    def cat(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "cat-file", *args], cwd=git.path, capture_output=True, check=False)
+
+    if limit is not None:
+        proc = cat("-s", spec)
+        if proc.returncode != 0:
+            return _missing(spec, proc.stderr)
+        bounds.check_size(name, int(proc.stdout), limit)
+    proc = cat("blob", spec)
+    if proc.returncode != 0:
+        return _missing(spec, proc.stderr)
+    return proc.stdout
+
+
+class UnreadableRecord(RecordError):
+    """A record file that could not be read (an object a partial clone could not
+    fetch, say): unlike a refused record it may well be read next time."""
+
+
+def _missing(spec: str, stderr: bytes) -> None:
+    text = stderr.decode(errors="replace")
+    if "does not exist" in text or "exists on disk, but not in" in text:
+        return None  # the tree has no such file
+    detail = text.strip().splitlines()[-1] if text.strip() else "not found"
+    raise UnreadableRecord(f"cannot read {spec.split(':', 1)[-1]}: {detail}")
+
+
+def promisor_remotes(git: pygit2.Repository) -> list[str]:
+    """The remotes this clone may fetch missing objects from (a partial clone's);
+    empty for a full clone, which is checked once, from the config."""
+    out = []
+    try:
+        for entry in git.config:
+            key = entry.name.lower()
+            if key == "extensions.partialclone" and entry.value:
+                out.append(entry.value)
+            elif key.startswith("remote.") and key.endswith(".promisor") and entry.value.lower() in (
+                    "true", "yes", "on", "1"):
+                out.append(entry.name[len("remote."):-len(".promisor")])
+    except (pygit2.GitError, ValueError):
+        return []
+    return list(dict.fromkeys(out))
+
+
+def prefetch(git: pygit2.Repository, oids: list[str]) -> None:
+    """Bring objects a partial clone lacks in one fetch from its promisor remote
+    (what git does itself before a diff), instead of one lazy fetch per object.
+    Best effort: anything still missing is fetched one by one when read."""
+    import subprocess
+
+    missing = [o for o in dict.fromkeys(oids) if o and o != "0" * 40 and pygit2.Oid(hex=o) not in git]
+    if not missing:
+        return
+    for name in promisor_remotes(git):
+        subprocess.run(["git", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", name, "--no-tags",
+                        "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none", "--stdin"],
+                       cwd=git.path, input="".join(f"{o}\n" for o in missing).encode(),
+                       capture_output=True, check=False)
+        missing = [o for o in missing if pygit2.Oid(hex=o) not in git]
+        if not missing:
+            return
+
+
+def prefetch_records(git: pygit2.Repository, commits: list[str], names: tuple[str, ...] = ("run.json",)) -> None:
+    """In a partial clone, fetch the ``.gitruns/`` files ``names`` of ``commits`` in one go."""
+    if not commits or not promisor_remotes(git):
+        return
+    oids = []
+    for commit in commits:
+        try:
+            tree = record_files(git, commit)
+            oids += [str(tree[n].id) for n in names if n in tree]
+        except (KeyError, RecordError, ValueError, pygit2.GitError):
+            continue  # a tree this clone lacks too: read one by one through git later
+    prefetch(git, oids)
+
+
+def parse_record(raw: bytes, run_id: str, check: str = "schema") -> dict[str, Any]:
+    """run.json bytes into the current record shape, bounded first (size, depth).
+
+    ``check``: "schema" validates the record as written against its version's
+    JSON Schema (for any record that did not come from this gitruns: fetched,
+    tracking, or shown alone); "shape" only checks the types listing relies on,
+    which is cheap enough for 10,000 records; "none" for bytes accepted before.
+    """
+    try:
+        bounds.check_size("run.json", len(raw))
+        data = bounds.load_json(raw, "run.json")
+        if check == "schema":
+            validate_untrusted(data, run_id)
+        elif check == "shape":
+            _check_shape(data, run_id)
+        return record.upgrade(data)
+    except RecordError as exc:
+        text = str(exc)
+        kind = type(exc)
+        raise kind(text if text.startswith(f"run {run_id}") else f"run {run_id}: {text}") from None
+
+
+def _check_shape(data: Any, run_id: str) -> None:
+    """The types `ls` relies on, for records not validated against the schema."""
+    if not isinstance(data, dict):
+        raise RecordError("run.json is not a JSON object")
+    kinds: dict[str, tuple[type, ...]] = {
+        "id": (str,), "name": (str, type(None)), "status": (str,), "command": (list,),
+        "started_at": (str, type(None)), "duration_s": (int, float, type(None)), "code": (dict,),
+        "metrics": (dict, type(None)), "tags": (dict, type(None)), "host": (str, type(None)),
+        "process": (dict, type(None)), "pid": (int, type(None)),
+    }
+    for key, types in kinds.items():
+        if key in data and not isinstance(data[key], types):
+            raise RecordError(f"invalid record at {key}")
+    if not all(isinstance(c, str) for c in data.get("command") or []):
+        raise RecordError("invalid record at command")
+    code = data.get("code") or {}
+    for key in ("commit", "reproducible_from"):
+        if not isinstance(code.get(key), (str, type(None))):
+            raise RecordError(f"invalid record at code/{key}")
+    if data.get("id") != run_id:
+        raise RecordError(f"its record says it is run {data.get('id')}")
 
 
 def read_record(git: pygit2.Repository, commit_id: str) -> dict[str, Any]:
@@ -191,16 +335,15 @@ def read_record(git: pygit2.Repository, commit_id: str) -> dict[str, Any]:
 
 
 def read_untrusted(git: pygit2.Repository, commit_id: str, run_id: str) -> dict[str, Any]:
-    """A record from elsewhere: validated, as written, against its version's schema."""
-    raw = read_file(git, commit_id, "run.json")
+    """A record from elsewhere: bounded, then validated, as written, against its
+    version's schema."""
+    try:
+        raw = read_file(git, commit_id, "run.json")
+    except RecordError as exc:
+        raise type(exc)(f"run {run_id}: {exc}") from None
     if raw is None:
         raise RecordError(f"run {run_id}: commit {commit_id[:12]} has no run.json")
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise RecordError(f"run {run_id}: run.json is not valid JSON: {exc}") from None
-    validate_untrusted(data, run_id)
-    return record.upgrade(data)
+    return parse_record(raw, run_id, "schema")
 
 
 @dataclass
@@ -217,7 +360,10 @@ class Run:
 
 class ListingCache:
     """commit id -> run.json, so listing 10,000 runs reads 10,000 small rows,
-    not 10,000 commits, trees and blobs.  Keyed by commit id, it never goes stale."""
+    not 10,000 commits, trees and blobs.  Keyed by commit id, it never goes stale.
+
+    It also remembers the commits whose record was refused (and why), so a bad
+    run fetched into a tracking ref is reported once, not on every listing."""
 
     def __init__(self, repo: Repo) -> None:
         self.db: sqlite3.Connection | None = None
@@ -226,6 +372,7 @@ class ListingCache:
             self.db = sqlite3.connect(os.path.join(repo.state_dir, "records.sqlite"), timeout=30,
                                       isolation_level=None)
             self.db.execute("CREATE TABLE IF NOT EXISTS records (commit_id TEXT PRIMARY KEY, json BLOB)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS refused (commit_id TEXT PRIMARY KEY, reason TEXT)")
         except (sqlite3.Error, OSError):
             self.db = None
 
@@ -249,44 +396,80 @@ class ListingCache:
         except sqlite3.Error:
             pass
 
+    def refused(self) -> dict[str, str]:
+        """commit id -> why its record was refused."""
+        if self.db is None:
+            return {}
+        try:
+            return dict(self.db.execute("SELECT commit_id, reason FROM refused").fetchall())
+        except sqlite3.Error:
+            return {}
 
-def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) -> list[Run]:
-    """Every visible run (or those of ``refs``), newest first; unreadable records are
-    skipped with a warning."""
+    def refuse(self, items: list[tuple[str, str]]) -> None:
+        if self.db is None or not items:
+            return
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO refused VALUES (?, ?)", items)
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            pass
+
+
+def warn_refused(rid: str, reason: str, local: bool) -> None:
+    """The one warning for a record that is not listed (record text made safe)."""
     import sys
 
+    from .terminal import warning_text
+
+    hint = f" (delete it with 'git update-ref -d {ref_name(rid)}')" if local else ""
+    print(f"warning: skipping run {rid}: {warning_text(reason)}{hint}", file=sys.stderr)
+
+
+def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) -> list[Run]:
+    """Every visible run (or those of ``refs``), newest first.
+
+    A record that cannot be read or is refused (too large, too deep, invalid) is
+    skipped with one warning.  A local run (refs/runs/*) warns every time, as it
+    is this repository's own and should be deleted; a run known only from a
+    tracking ref warns once (fetch reports it too) and is then skipped quietly.
+    """
     refs = visible_refs(repo) if refs is None else sorted(refs)
     cache = ListingCache(repo)
     known = cache.get_many([c for _, c, _ in refs])
-    unknown = [c for _, c, _ in refs if c not in known]
+    refused = cache.refused()
+    unknown = [c for _, c, _ in refs if c not in known and c not in refused]
+    prefetch_records(repo.git, unknown)
     batch = _read_records_batch(repo, unknown) if len(unknown) >= BATCH_FROM else {}
     fresh: list[tuple[str, bytes]] = []
+    newly_refused: list[tuple[str, str]] = []
     runs: list[Run] = []
     for rid, commit, source in reversed(refs):
+        if commit in refused:
+            if source is None:
+                warn_refused(rid, refused[commit], True)
+            continue
         raw = known.get(commit) or batch.get(commit)
-        if raw is None:
-            try:
-                raw = read_file(repo.git, commit, "run.json")
-            except (RecordError, KeyError, ValueError) as exc:
-                print(f"warning: skipping refs/runs/{rid}: {exc}", file=sys.stderr)
-                continue
-            if raw is None:
-                print(f"warning: skipping refs/runs/{rid}: no run.json", file=sys.stderr)
-                continue
         try:
-            if source is not None and commit not in known:
-                data = json.loads(raw)
-                validate_untrusted(data, rid)
-                rec = record.upgrade(data)
-            else:
-                rec = record.loads(raw)
-        except (RecordError, ValueError) as exc:
-            print(f"warning: skipping run {rid}: {exc}", file=sys.stderr)
+            if raw is None:
+                raw = read_file(repo.git, commit, "run.json")
+                if raw is None:
+                    raise RecordError(f"commit {commit[:12]} has no run.json")
+            # Bytes accepted before are only parsed; new ones are bounded and
+            # checked: against the schema when they came from elsewhere.
+            check = "none" if commit in known else "schema" if source is not None else "shape"
+            rec = parse_record(raw, rid, check)
+        except (RecordError, KeyError, ValueError) as exc:
+            reason = str(exc).removeprefix(f"run {rid}: ")
+            warn_refused(rid, reason, source is None)
+            if isinstance(exc, RecordError) and not isinstance(exc, UnreadableRecord):
+                newly_refused.append((commit, reason))  # its bytes never change: no need to read them again
             continue
         if commit not in known:
             fresh.append((commit, raw))
         runs.append(Run(rid, commit, rec, source))
     cache.put_many(fresh)
+    cache.refuse(newly_refused)
     return runs
 
 
@@ -296,30 +479,46 @@ BATCH_FROM = 500
 
 
 def _read_records_batch(repo: Repo, commits: list[str]) -> dict[str, bytes]:
-    """commit -> its .gitruns/run.json, read through one `git cat-file --batch`."""
+    """commit -> its .gitruns/run.json, read through `git cat-file`: sizes first
+    (--batch-check), then the contents of those within the size limit (--batch)."""
     import subprocess
 
-    spec = "".join(f"{c}:{RECORD_DIR}/run.json\n" for c in commits).encode()
+    specs = [f"{c}:{RECORD_DIR}/run.json" for c in commits]
     try:
-        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=repo.git_dir, input=spec,
+        proc = subprocess.run(["git", "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+                              cwd=repo.git_dir, input="".join(s + "\n" for s in specs).encode(),
                               capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return {}  # the object-by-object path still works
-    out: dict[str, bytes] = {}
+    blob_of: dict[str, str] = {}  # commit -> blob id
+    for commit, line in zip(commits, proc.stdout.decode(errors="replace").splitlines()):
+        parts = line.split()
+        # "<spec> missing", or too large: read the slow way, which reports why
+        if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= bounds.MAX_RECORD_BYTES:
+            blob_of[commit] = parts[0]
+    wanted = list(dict.fromkeys(blob_of.values()))
+    if not wanted:
+        return {}
+    try:
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=repo.git_dir,
+                              input="".join(b + "\n" for b in wanted).encode(), capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    by_blob: dict[str, bytes] = {}
     data = proc.stdout
     pos = 0
-    for commit in commits:
+    for blob in wanted:
         end = data.find(b"\n", pos)
         if end < 0:
             break
         header = data[pos:end].split()
         pos = end + 1
         if len(header) != 3 or header[1] != b"blob":
-            continue  # "<spec> missing": read the slow way, which reports why
+            continue
         size = int(header[2])
-        out[commit] = data[pos:pos + size]
+        by_blob[blob] = data[pos:pos + size]
         pos += size + 1
-    return out
+    return {c: by_blob[b] for c, b in blob_of.items() if b in by_blob}
 
 
 def resolve(repo: Repo, text: str, refs: list[tuple[str, str, str | None]] | None = None) -> str:
@@ -349,11 +548,18 @@ def resolve(repo: Repo, text: str, refs: list[tuple[str, str, str | None]] | Non
 
 
 def load(repo: Repo, text: str) -> Run:
+    """One run, for show, diff, log and checkout: its record bounded and validated
+    against its schema, local or not (a local ref can be crafted too)."""
     refs = visible_refs(repo)
     rid = resolve(repo, text, refs)
     found = {r: (c, s) for r, c, s in refs}
     commit, source = found[rid]
-    rec = read_record(repo.git, commit) if source is None else read_untrusted(repo.git, commit, rid)
+    from .terminal import warning_text
+
+    try:
+        rec = read_untrusted(repo.git, commit, rid)
+    except RecordError as exc:
+        raise RecordError(f"record refused: {warning_text(exc, 400)}") from None
     return Run(rid, commit, rec, source)
 
 
