@@ -73,11 +73,17 @@ def load_json(raw: bytes, name: str) -> Any:
     if json_depth(raw) > MAX_DEPTH:
         raise RecordError(f"{name} refused: nested more than {MAX_DEPTH} levels deep")
     try:
-        return json.loads(raw)
+        # NaN and Infinity are not JSON (gitruns never writes them), and they
+        # break arithmetic on durations and metrics downstream.
+        return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordError(f"{name} is not valid JSON: {exc}") from None
     except RecursionError:  # not reached after the depth check; kept as a backstop
         raise RecordError(f"{name} refused: nested too deeply") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def load_yaml(raw: bytes, name: str = "config.yaml") -> Any:

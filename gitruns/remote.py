@@ -129,7 +129,7 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
             store.read_untrusted(git, oid, rid)
         except (RecordError, KeyError, ValueError) as exc:
             reason = str(exc).removeprefix(f"run {rid}: ")
-            report.invalid.append(f"{rid}: {warning_text(reason)}")
+            report.invalid.append(f"{rid}: {warning_text(exc)}")
             if isinstance(exc, RecordError) and not isinstance(exc, store.UnreadableRecord):
                 refused.append((oid, reason))
             continue

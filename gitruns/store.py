@@ -7,7 +7,6 @@ fast-forward.
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -172,6 +171,8 @@ def record_files(git: pygit2.Repository, commit_id: str) -> pygit2.Tree:
         entry = commit.peel(pygit2.Tree)[RECORD_DIR]
     except KeyError:
         raise RecordError(f"commit {commit_id[:12]} has no {RECORD_DIR}/ record") from None
+    if entry.type_str != "tree":  # a crafted commit: a file or submodule named .gitruns
+        raise RecordError(f"commit {commit_id[:12]} has no {RECORD_DIR}/ record ({RECORD_DIR} is a {entry.type_str})")
     return git[entry.id].peel(pygit2.Tree)
 
 
@@ -187,9 +188,12 @@ def read_file(git: pygit2.Repository, commit_id: str, name: str, limit: int | No
     try:
         tree = record_files(git, commit_id)
         try:
-            oid = tree[name].id
+            entry = tree[name]
         except KeyError:
             return None
+        if entry.type_str != "blob":
+            raise RecordError(f"{RECORD_DIR}/{name} is a {entry.type_str}, not a file")
+        oid = entry.id
         if most is not None:
             _kind, size = git.odb.read_header(oid)
             bounds.check_size(name, size, most)
@@ -304,6 +308,19 @@ def parse_record(raw: bytes, run_id: str, check: str = "schema") -> dict[str, An
         raise kind(text if text.startswith(f"run {run_id}") else f"run {run_id}: {text}") from None
 
 
+def _check_times(data: dict[str, Any]) -> None:
+    """Times must be real dates, not only look like them (2026-13-45 matches the
+    schema's pattern), since every reader turns them into local time."""
+    from .timeutil import parse_iso
+
+    for key in ("started_at", "ended_at"):
+        if isinstance(data.get(key), str):
+            try:
+                parse_iso(data[key])
+            except (ValueError, OverflowError):
+                raise RecordError(f"invalid record at {key}: not a date and time") from None
+
+
 def _check_shape(data: Any, run_id: str) -> None:
     """The types `ls` relies on, for records not validated against the schema."""
     if not isinstance(data, dict):
@@ -319,6 +336,7 @@ def _check_shape(data: Any, run_id: str) -> None:
             raise RecordError(f"invalid record at {key}")
     if not all(isinstance(c, str) for c in data.get("command") or []):
         raise RecordError("invalid record at command")
+    _check_times(data)
     code = data.get("code") or {}
     for key in ("commit", "reproducible_from"):
         if not isinstance(code.get(key), (str, type(None))):
@@ -372,7 +390,10 @@ class ListingCache:
             self.db = sqlite3.connect(os.path.join(repo.state_dir, "records.sqlite"), timeout=30,
                                       isolation_level=None)
             self.db.execute("CREATE TABLE IF NOT EXISTS records (commit_id TEXT PRIMARY KEY, json BLOB)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS refused (commit_id TEXT PRIMARY KEY, reason TEXT)")
+            # A refusal holds for the reader that made it: another gitruns
+            # version (newer schemas, other limits) judges again.
+            self.db.execute("CREATE TABLE IF NOT EXISTS refused (commit_id TEXT PRIMARY KEY, reason TEXT, "
+                            "reader TEXT)")
         except (sqlite3.Error, OSError):
             self.db = None
 
@@ -401,7 +422,8 @@ class ListingCache:
         if self.db is None:
             return {}
         try:
-            return dict(self.db.execute("SELECT commit_id, reason FROM refused").fetchall())
+            return dict(self.db.execute("SELECT commit_id, reason FROM refused WHERE reader = ?",
+                                        (_reader(),)).fetchall())
         except sqlite3.Error:
             return {}
 
@@ -410,10 +432,17 @@ class ListingCache:
             return
         try:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO refused VALUES (?, ?)", items)
+            self.db.executemany("INSERT OR REPLACE INTO refused VALUES (?, ?, ?)",
+                                [(c, r, _reader()) for c, r in items])
             self.db.execute("COMMIT")
         except sqlite3.Error:
             pass
+
+
+def _reader() -> str:
+    from . import __version__
+
+    return f"{__version__} schema {record.SCHEMA_VERSION}"
 
 
 def warn_refused(rid: str, reason: str, local: bool) -> None:
@@ -491,7 +520,7 @@ def _read_records_batch(repo: Repo, commits: list[str]) -> dict[str, bytes]:
     except (OSError, subprocess.CalledProcessError):
         return {}  # the object-by-object path still works
     blob_of: dict[str, str] = {}  # commit -> blob id
-    for commit, line in zip(commits, proc.stdout.decode(errors="replace").splitlines()):
+    for commit, line in zip(commits, proc.stdout.decode(errors="replace").splitlines(), strict=False):
         parts = line.split()
         # "<spec> missing", or too large: read the slow way, which reports why
         if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= bounds.MAX_RECORD_BYTES:
@@ -569,6 +598,9 @@ def validate_untrusted(data: Any, run_id: str) -> None:
     import jsonschema
 
     version = data.get("schema") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > record.SCHEMA_VERSION:
+        raise RecordError(f"run {run_id} has record schema {version}, newer than this gitruns "
+                          f"understands ({record.SCHEMA_VERSION}); upgrade gitruns")
     if not isinstance(version, int) or not 1 <= version <= record.SCHEMA_VERSION:
         raise RecordError(f"run {run_id}: unknown record schema {version!r}")
     error = jsonschema.exceptions.best_match(record.validator(version).iter_errors(data))
@@ -577,3 +609,7 @@ def validate_untrusted(data: Any, run_id: str) -> None:
         raise RecordError(f"run {run_id}: invalid record at {where}: {error.message}")
     if data.get("id") != run_id:
         raise RecordError(f"run {run_id}: its record says it is run {data.get('id')}")
+    try:
+        _check_times(data)
+    except RecordError as exc:
+        raise RecordError(f"run {run_id}: {exc}") from None
