@@ -52,8 +52,9 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 def json_depth(raw: bytes, stop: int = MAX_DEPTH) -> int:
     """The nesting depth of JSON text, counting brackets outside strings; stops
     counting once past ``stop``.  A few bytes.count() calls for a usual record."""
-    if raw.count(b"[") + raw.count(b"{") <= stop:
-        return min(stop, raw.count(b"[") + raw.count(b"{"))  # cannot be deeper than that
+    opening = raw.count(b"[") + raw.count(b"{")
+    if opening <= stop:
+        return opening  # cannot be deeper than that
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
     depth = deepest = 0
     for b in brackets:
@@ -73,9 +74,7 @@ def load_json(raw: bytes, name: str) -> Any:
     if json_depth(raw) > MAX_DEPTH:
         raise RecordError(f"{name} refused: nested more than {MAX_DEPTH} levels deep")
     try:
-        # NaN and Infinity are not JSON (gitruns never writes them), and they
-        # break arithmetic on durations and metrics downstream.
-        return json.loads(raw, parse_constant=_no_constants)
+        return _decoder().decode(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordError(f"{name} is not valid JSON: {exc}") from None
     except RecursionError:  # not reached after the depth check; kept as a backstop
@@ -84,6 +83,19 @@ def load_json(raw: bytes, name: str) -> Any:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER: json.JSONDecoder | None = None
+
+
+def _decoder() -> json.JSONDecoder:
+    """One decoder for all (json.loads with an argument builds one per call).
+    NaN and Infinity are not JSON (gitruns never writes them), and they break
+    arithmetic on durations and metrics downstream."""
+    global _DECODER
+    if _DECODER is None:
+        _DECODER = json.JSONDecoder(parse_constant=_no_constants)
+    return _DECODER
 
 
 def load_yaml(raw: bytes, name: str = "config.yaml") -> Any:

@@ -14,8 +14,8 @@ def clip(text: str, width: int) -> str:
 def render(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
     right = right or set()
     # Cells come from records: one line each, never an escape sequence.
-    headers = [safe(h) for h in headers]
-    rows = [[safe(c) for c in row] for row in rows]
+    headers = [h if h.isprintable() else safe(h) for h in headers]
+    rows = [[c if c.isprintable() else safe(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):

@@ -45,6 +45,8 @@ def safe(text: object, multiline: bool = False) -> str:
     ``\\xNN``/``\\uNNNN``).  Single-line (the default) escapes newlines and tabs
     too, so a value can never forge a line of output or break a table."""
     s = text if isinstance(text, str) else str(text)
+    if s.isprintable():  # the usual case, checked in C: no control, format or separator character
+        return s
     return (_MULTI if multiline else _SINGLE).sub(_escape, s)
 
 
@@ -66,4 +68,6 @@ def json_text(text: str) -> str:
     """JSON written with ``ensure_ascii=False`` (names stay readable UTF-8), with
     the characters that json.dumps leaves raw (DEL, C1, bidi controls, lone
     surrogates) escaped as ``\\uXXXX``; C0 controls are already escaped by json."""
+    if text.isascii() and "\x7f" not in text:  # the usual case, checked in C
+        return text
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
