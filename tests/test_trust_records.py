@@ -167,8 +167,8 @@ def test_config_bombs_and_deep_environment_are_refused_not_expanded(tmp_path: Pa
     deep = run(repo, "python", "train.py", name="deep")
     craft(repo, deep, {"config.yaml": b"x: " + b"[" * 50_000 + b"]" * 50_000 + b"\n",
                        "env.json": deep_json(50_000)})
-    for rid in (bomb, deep):
-        for args in (["show", rid], ["show", "--json", rid], ["diff", good, rid], ["diff", "--json", rid, good]):
+    for rid in (deep, bomb):
+        for args in (["show", "--json", rid], ["diff", good, rid], ["diff", "--json", rid, good], ["show", rid]):
             proc = gitrun(repo, *args, timeout=60)
             one_line(proc.stderr)
             assert proc.returncode in (0, 1), (args, proc.returncode, proc.stderr)
