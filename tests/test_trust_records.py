@@ -271,3 +271,38 @@ def test_every_verb_works_in_a_partial_clone(tmp_path: Path) -> None:
     proc = gitrun(p, "exec", "--", "python", "train.py")
     assert proc.returncode == 0 and proc.stdout == "training\n", proc.stderr
     assert record(p)["code"]["dirty"] is False and record(p)["status"] == "succeeded"
+
+
+def test_records_of_the_wrong_object_type_are_skipped(tmp_path: Path) -> None:
+    """A crafted run whose run.json is a directory or a submodule, or whose
+    .gitruns is a file: listed as refused, never a crash."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "pass\n"})
+    good = run(repo, "python", "train.py", name="good")
+    shapes = {}
+    for kind in ("tree", "commit", "blob"):
+        rid = run(repo, "python", "train.py")
+        sub = git(repo, "rev-parse", f"refs/runs/{rid}:.gitruns").strip()
+        top = git(repo, "ls-tree", f"refs/runs/{rid}")
+        if kind == "blob":  # .gitruns itself is a file
+            blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=b"{}",
+                                  capture_output=True, check=True).stdout.decode().strip()
+            top = top.replace(f"040000 tree {sub}", f"100644 blob {blob}")
+        else:
+            entry = f"040000 tree {sub}" if kind == "tree" else "160000 commit " + "1" * 40
+            inner = subprocess.run(["git", "mktree"], cwd=repo, input=f"{entry}\trun.json\n", capture_output=True,
+                                   text=True, check=True).stdout.strip()
+            top = top.replace(sub, inner)
+        tree = subprocess.run(["git", "mktree"], cwd=repo, input=top, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        commit = git(repo, "commit-tree", tree, "-p", f"refs/runs/{rid}", "-m", "crafted").strip()
+        git(repo, "update-ref", f"refs/runs/{rid}", commit)
+        shapes[kind] = rid
+    proc = gitrun(repo, "ls")
+    one_line(proc.stderr)
+    assert proc.returncode == 0 and "good" in proc.stdout, proc.stderr
+    assert all(any(rid in line for line in proc.stderr.splitlines()) for rid in shapes.values()), proc.stderr
+    for rid in shapes.values():
+        proc = gitrun(repo, "show", rid)
+        one_line(proc.stderr)
+        assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert gitrun(repo, "show", good).returncode == 0
