@@ -1,17 +1,17 @@
 """``git run diff A B``: what differs between two runs."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pygit2
-import yaml
 
 from . import store
+from .errors import RecordError
 from .repo import Repo
 from .store import RECORD_DIR, Run
 from .table import number
+from .terminal import safe
 from .userconfig import flatten
 
 
@@ -24,14 +24,23 @@ def _mapping_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config(repo: Repo, run: Run) -> dict[str, Any]:
-    raw = store.read_file(repo.git, run.commit, "config.yaml")
-    data = yaml.safe_load(raw) if raw else {}
+    from .showing import read_config
+
+    try:
+        data = read_config(repo, run)[0]
+    except RecordError as exc:
+        raise RecordError(f"run {run.id}: {exc}") from None
     return flatten(data if isinstance(data, dict) else {})
 
 
 def _env(repo: Repo, run: Run) -> dict[str, Any]:
-    raw = store.read_file(repo.git, run.commit, "env.json")
-    return dict(json.loads(raw)) if raw else {}
+    from .showing import read_env
+
+    try:
+        data = read_env(repo, run)
+    except RecordError as exc:
+        raise RecordError(f"run {run.id}: {exc}") from None
+    return data if isinstance(data, dict) else {}
 
 
 def _version_key(v: str) -> tuple[Any, ...]:
@@ -70,6 +79,9 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
             metrics[name] = {"a": va, "b": vb, "delta": delta}
     out["metrics"] = metrics
     diff = _run_tree(repo, a).diff_to_tree(_run_tree(repo, b))
+    # Rename detection and patches read the changed blobs; a partial clone
+    # fetches those it lacks in one go (as `git diff` does), not one by one.
+    store.prefetch(repo.git, [str(f.id) for d in diff.deltas for f in (d.old_file, d.new_file)])
     diff.find_similar()
     code_patches = [p for p in diff if p is not None and not p.delta.new_file.path.startswith(RECORD_DIR + "/")
                     and not p.delta.old_file.path.startswith(RECORD_DIR + "/")]
@@ -116,6 +128,9 @@ def _mapping_lines(d: dict[str, Any]) -> list[str]:
 
 
 def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
+    """The diff for people: every line made safe() (record values cannot forge
+    lines or reach the terminal as escape sequences); the patch keeps its
+    newlines and tabs but not its control characters."""
     a, b = abbrev.get(result["a"], result["a"]), abbrev.get(result["b"], result["b"])
     lines = [f"diff run {a} -> run {b}"]
 
@@ -144,7 +159,7 @@ def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
     body += [f"  v {k} {v['a']} -> {v['b']}" for k, v in pk["downgraded"].items()]
     body += _mapping_lines({kind: {f"${k}": v for k, v in d.items()} for kind, d in env["variables"].items()})
     section("environment", body)
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(safe(line) for line in lines) + "\n"
     if code.get("patch"):
-        text += "\n" + code["patch"]
+        text += "\n" + safe(code["patch"], multiline=True)
     return text

@@ -42,7 +42,10 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
             started = rec.get("started_at")
             if not started:
                 continue
-            when = timeutil.parse_iso(started)
+            try:
+                when = timeutil.parse_iso(started)
+            except (TypeError, ValueError):
+                continue  # not a time (a local record is only shape-checked): matches no range
             if since and when < since or until and when > until:
                 continue
         if tags and any((rec.get("tags") or {}).get(k) != v for k, v in tags.items()):
@@ -89,6 +92,13 @@ def code_label(code: dict[str, Any]) -> str:
     return "dirty"
 
 
+def _local_time(text: Any) -> str:
+    try:
+        return timeutil.human_local(text)
+    except (TypeError, ValueError, OverflowError):
+        return str(text)  # shown as it is (made safe by the table)
+
+
 def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
     if wanted:
         return wanted
@@ -112,7 +122,7 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
             abbrev.get(run.id, run.id[:12]),
             clip(rec.get("name") or "-", 24),
             run.status,
-            timeutil.human_local(rec.get("started_at")),
+            _local_time(rec.get("started_at")),
             timeutil.human_duration(rec.get("duration_s")),
             code_label(rec.get("code") or {}),
             clip(" ".join(rec.get("command") or []), 40),

@@ -81,11 +81,11 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def loads(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RecordError(f"run.json is not valid JSON: {exc}") from None
-    return upgrade(data)
+    """A run.json, bounded before it is parsed (size and nesting: see bounds)."""
+    from . import bounds
+
+    bounds.check_size("run.json", len(raw))
+    return upgrade(bounds.load_json(raw, "run.json"))
 
 
 @functools.lru_cache(maxsize=4)

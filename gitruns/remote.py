@@ -104,19 +104,34 @@ def sharing_state(repo: Repo, run_id: str, commit: str, tracking: dict[str, dict
 
 
 def integrate(repo: Repo, remote: str) -> SyncReport:
+    """Take the remote's valid runs into refs/runs/* (fast-forward only).
+
+    Every record is bounded and validated before it is taken in; one refused
+    record never stops the others.  Refused commits are remembered, so `ls`
+    does not warn again about what fetch reported."""
+    from .terminal import warning_text
+
     git = repo.git
     report = SyncReport()
-    for rid, oid in sorted(tracked(repo, remote).items()):
+    runs = sorted(tracked(repo, remote).items())
+    locals_ = {rid: str(ref.target) for rid, ref in
+               ((rid, git.references.get(store.ref_name(rid))) for rid, _ in runs) if ref is not None}
+    # A partial clone lacks the records' blobs: one fetch for all, not one each.
+    store.prefetch_records(git, [oid for rid, oid in runs if locals_.get(rid) != oid])
+    refused: list[tuple[str, str]] = []
+    for rid, oid in runs:
         name = store.ref_name(rid)
-        local = git.references.get(name)
-        local_oid = str(local.target) if local is not None else None
+        local_oid = locals_.get(rid)
         if local_oid == oid:
             report.unchanged.append(rid)
             continue
         try:
             store.read_untrusted(git, oid, rid)
         except (RecordError, KeyError, ValueError) as exc:
-            report.invalid.append(f"{rid}: {exc}")
+            reason = str(exc).removeprefix(f"run {rid}: ")
+            report.invalid.append(f"{rid}: {warning_text(exc)}")
+            if isinstance(exc, RecordError) and not isinstance(exc, store.UnreadableRecord):
+                refused.append((oid, reason))
             continue
         if local_oid is None:
             git.references.create(name, pygit2.Oid(hex=oid), force=False)
@@ -128,6 +143,7 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
             report.ahead.append(rid)
         else:
             report.diverged.append(rid)
+    store.ListingCache(repo).refuse(refused)
     return report
 
 

@@ -1,27 +1,53 @@
 """``git run show`` and ``git run log``: one run, for people."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import yaml
-
-from . import store, timeutil
+from . import bounds, store, timeutil
 from .cache import ArtifactCache
+from .errors import RecordError
 from .progress import human_size
 from .repo import Repo
 from .store import Run
 from .table import number
+from .terminal import safe
+
+
+def _warn(run: Run, text: str) -> None:
+    import sys
+
+    from .terminal import warning_text
+
+    print(f"warning: run {run.id}: {warning_text(text)}", file=sys.stderr)
+
+
+def read_config(repo: Repo, run: Run) -> tuple[Any, bytes | None]:
+    """(the run's effective config, its raw YAML), bounded (see bounds); raises
+    RecordError when config.yaml is refused."""
+    raw = store.read_file(repo.git, run.commit, "config.yaml")
+    return (bounds.load_yaml(raw) if raw else {}), raw
+
+
+def read_env(repo: Repo, run: Run) -> Any:
+    """The run's env.json, bounded; raises RecordError when it is refused."""
+    raw = store.read_file(repo.git, run.commit, "env.json")
+    return bounds.load_json(raw, "env.json") if raw else {}
 
 
 def full_json(repo: Repo, run: Run) -> dict[str, Any]:
     from .listing import as_json
 
     out = as_json(run)
-    raw_cfg = store.read_file(repo.git, run.commit, "config.yaml")
-    raw_env = store.read_file(repo.git, run.commit, "env.json")
-    out["config"] = yaml.safe_load(raw_cfg) if raw_cfg else {}
-    out["environment"] = json.loads(raw_env) if raw_env else {}
+    try:
+        out["config"] = read_config(repo, run)[0]
+    except RecordError as exc:
+        out["config"] = None
+        _warn(run, str(exc))
+    try:
+        out["environment"] = read_env(repo, run)
+    except RecordError as exc:
+        out["environment"] = None
+        _warn(run, str(exc))
     return out
 
 
@@ -40,11 +66,17 @@ def _code_line(code: dict[str, Any]) -> str:
 
 
 def human(repo: Repo, run: Run) -> str:
+    """The run for people.  Every value from the record goes through safe(): one
+    line each, no control characters or escape sequences (the record may come
+    from anyone who can push)."""
     rec = run.record
-    lines = [f"run {run.id}" + (f"  ({rec['name']})" if rec.get("name") else "")]
+    lines = [f"run {run.id}" + (f"  ({safe(rec['name'])})" if rec.get("name") else "")]
 
     def add(label: str, value: Any) -> None:
-        lines.append(f"{label + ':':<12}{value}")
+        lines.append(f"{label + ':':<12}{safe(value)}")
+
+    def more(text: str) -> None:
+        lines.append(f"{'':12}{safe(text)}")
 
     status = run.status
     if rec.get("exit_code") is not None:
@@ -61,39 +93,43 @@ def human(repo: Repo, run: Run) -> str:
     code = rec.get("code") or {}
     add("code", _code_line(code))
     for change in (code.get("changed_files") or [])[:20]:
-        lines.append(f"{'':12}{change['status']} {change['path']}")
+        more(f"{change['status']} {change['path']}")
     for path in (code.get("untracked_files") or [])[:20]:
-        lines.append(f"{'':12}? {path}")
+        more(f"? {path}")
     for big in code.get("untracked_large") or []:
-        lines.append(f"{'':12}? {big['path']} ({human_size(big['size'])}, not stored, {big['digest']})")
+        more(f"? {big['path']} ({human_size(big['size'])}, not stored, {big['digest']})")
     for sub in code.get("submodules") or []:
-        lines.append(f"{'':12}submodule {sub['path']} at {str(sub['commit'])[:12]}"
-                     + (" (dirty)" if sub.get("dirty") else ""))
+        more(f"submodule {sub['path']} at {str(sub['commit'])[:12]}" + (" (dirty)" if sub.get("dirty") else ""))
     if rec.get("tags"):
         add("tags", " ".join(f"{k}={v}" for k, v in rec["tags"].items()))
     if rec.get("error"):
         add("error", rec["error"].get("message"))
-    raw_cfg = store.read_file(repo.git, run.commit, "config.yaml")
+    try:
+        _, raw_cfg = read_config(repo, run)
+    except RecordError as exc:
+        add("config", f"({exc})")
+        raw_cfg = None
     if raw_cfg and raw_cfg.strip() not in (b"{}", b""):
         lines.append("config:")
-        lines.extend(f"  {line}" for line in raw_cfg.decode(errors="replace").rstrip().splitlines())
+        lines.extend(f"  {safe(line)}" for line in raw_cfg.decode(errors="replace").rstrip().splitlines())
     if rec.get("metrics"):
         lines.append("metrics:")
-        lines.extend(f"  {k}: {number(v)}" for k, v in rec["metrics"].items())
+        lines.extend(f"  {safe(k)}: {safe(number(v))}" for k, v in rec["metrics"].items())
     if rec.get("inputs"):
         lines.append("inputs:")
         for item in rec["inputs"]:
-            lines.append(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  {item['digest']}")
+            lines.append(safe(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  {item['digest']}"))
     if rec.get("artifacts"):
         lines.append("artifacts:")
         for item in rec["artifacts"]:
             if item.get("status") == "stored":
-                lines.append(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  {item['digest']}")
+                lines.append(safe(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  "
+                                  f"{item['digest']}"))
             else:
-                lines.append(f"  {item['path']}  {item.get('status')}")
+                lines.append(safe(f"  {item['path']}  {item.get('status')}"))
     logs = rec.get("logs") or {}
     if logs:
-        lines.append("logs:       " + ", ".join(
+        add("logs", ", ".join(
             f"{k} {human_size(v.get('size') or 0)}" + (" (truncated in git)" if v.get("truncated") else "")
             for k, v in logs.items()))
     return "\n".join(lines) + "\n"

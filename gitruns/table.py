@@ -1,13 +1,21 @@
 """Plain text tables for human output."""
 from __future__ import annotations
 
+from .terminal import safe
+
 
 def clip(text: str, width: int) -> str:
+    """At most ``width`` characters of ``text``, made terminal-safe first (so the
+    visible escapes count towards the width)."""
+    text = safe(text)
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
 def render(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
     right = right or set()
+    # Cells come from records: one line each, never an escape sequence.
+    headers = [h if h.isprintable() else safe(h) for h in headers]
+    rows = [[c if c.isprintable() else safe(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):

@@ -5,6 +5,7 @@ import sys
 
 from .. import diffing, runid, store
 from ..repo import open_repo
+from ..terminal import json_text, safe
 
 
 def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
@@ -12,9 +13,10 @@ def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
     run_a, run_b = store.load(repo, a), store.load(repo, b)
     result = diffing.compare(repo, run_a, run_b, patch=patch)
     if as_json:
-        json.dump(result, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write(json_text(json.dumps(result, indent=2, ensure_ascii=False, default=str)))
         sys.stdout.write("\n")
     else:
         abbrev = runid.abbreviations([rid for rid, _, _ in store.visible_refs(repo)])
-        sys.stdout.write(diffing.human(result, abbrev))
+        # diffing.human made each value safe; this is the backstop at the edge.
+        sys.stdout.write(safe(diffing.human(result, abbrev), multiline=True))
     return 0

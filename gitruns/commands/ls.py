@@ -7,6 +7,7 @@ from .. import listing, store
 from .. import remote as remote_mod
 from ..repo import open_repo
 from ..settings import load as load_settings
+from ..terminal import json_text
 
 
 def ls(filters: listing.Filters, as_json: bool, remote: str | None = None) -> int:
@@ -26,9 +27,10 @@ def ls(filters: listing.Filters, as_json: bool, remote: str | None = None) -> in
     if as_json:
         # One record per line: a valid JSON array that is also easy to grep, and
         # written by the C encoder (indentation would force the slow pure-Python one).
+        # json_text escapes what json.dumps leaves raw (DEL, C1, bidi controls).
         body = ",\n".join(json.dumps(listing.as_json(r, shared.get(r.id) if shared is not None else None),
                                      ensure_ascii=False) for r in chosen)
-        sys.stdout.write(f"[\n{body}\n]\n" if chosen else "[]\n")
+        sys.stdout.write(json_text(f"[\n{body}\n]\n") if chosen else "[]\n")
         return 0
     if not chosen:
         print("no runs" + (" match" if runs else " yet: record one with 'git run exec -- CMD'"), file=sys.stderr)

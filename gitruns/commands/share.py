@@ -7,9 +7,16 @@ from .. import remote as remote_mod
 from .. import sharing
 from ..progress import human_size
 from ..repo import open_repo
+from ..terminal import warning_text
 
 
 def _report_lines(report: remote_mod.SyncReport) -> list[str]:
+    """Problems, one line each; run ids come from ref names and reasons from
+    records and remotes, so every line is made terminal-safe and bounded."""
+    return [warning_text(line, 400) for line in _problem_lines(report)]
+
+
+def _problem_lines(report: remote_mod.SyncReport) -> list[str]:
     lines = []
     if report.diverged:
         lines.append(f"diverged (changed here and there; not overwritten): {', '.join(report.diverged)}")

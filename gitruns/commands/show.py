@@ -5,14 +5,17 @@ import sys
 
 from .. import showing, store
 from ..repo import open_repo
+from ..terminal import json_text, safe
 
 
 def show(run_id: str, as_json: bool) -> int:
     repo = open_repo()
     run = store.load(repo, run_id)
     if as_json:
-        json.dump(showing.full_json(repo, run), sys.stdout, indent=2, ensure_ascii=False)
+        # Readable UTF-8, but no raw control or bidi character (json_text).
+        sys.stdout.write(json_text(json.dumps(showing.full_json(repo, run), indent=2, ensure_ascii=False)))
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(showing.human(repo, run))
+        # showing.human already made each value safe; this is the backstop at the edge.
+        sys.stdout.write(safe(showing.human(repo, run), multiline=True))
     return 0
