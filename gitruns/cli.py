@@ -251,7 +251,10 @@ def run(argv: list[str] | None = None) -> int:
     except click.Abort:
         return 130
     except GitrunsError as exc:
-        print(f"git run: error: {exc}", file=sys.stderr)
+        from .terminal import warning_text
+
+        # Errors may quote a record's paths or names: never raw on the terminal.
+        print(f"git run: error: {warning_text(exc, 1000)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

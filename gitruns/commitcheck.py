@@ -24,6 +24,7 @@ from . import record, runid, store
 from . import remote as remote_mod
 from .errors import ConcurrentUpdate
 from .repo import Repo
+from .terminal import safe
 
 NEWEST = 3
 RECORD_DIR = store.RECORD_DIR
@@ -128,7 +129,7 @@ def render(w: Warnings) -> list[str]:
     if w.uncontained:
         first_id, first_path = w.uncontained[0]
         lines.append(f"gitruns: {len(w.uncontained)} run(s) since the last commit used uncommitted code this "
-                     f"commit does not contain ({first_path} differs for {abbrev.get(first_id, first_id)}): "
+                     f"commit does not contain ({safe(first_path)} differs for {abbrev.get(first_id, first_id)}): "
                      f"{_ids([i for i, _ in w.uncontained], abbrev)}")
     if w.unpushed:
         lines.append(f"gitruns: {len(w.unpushed)} run(s) not pushed to {w.upstream}: "
@@ -136,7 +137,7 @@ def render(w: Warnings) -> list[str]:
     if w.staged_outputs:
         path, rid = w.staged_outputs[0]
         more = f" and {len(w.staged_outputs) - 1} more" if len(w.staged_outputs) > 1 else ""
-        lines.append(f"gitruns: staged {path}{more} is an output of run {abbrev.get(rid, rid)}; "
+        lines.append(f"gitruns: staged {safe(path)}{more} is an output of run {abbrev.get(rid, rid)}; "
                      "it belongs in the artifact cache, not in git")
     return lines
 

@@ -20,6 +20,13 @@ from .repo import Repo
 TRACK_PREFIX = store.TRACK_PREFIX
 
 
+def _git_cwd(repo: Repo) -> str:
+    """Where to run git for this repository: the working tree's top, as git itself
+    does, so a remote given as a relative path (`../origin.git`) resolves as it
+    does for `git push` and `git fetch`; the git dir of a bare repository."""
+    return repo.root or repo.git_dir
+
+
 def track_ref(remote: str, run_id: str) -> str:
     return f"{TRACK_PREFIX}{remote}/{run_id}"
 
@@ -78,7 +85,7 @@ class SyncReport:
 def fetch_tracking(repo: Repo, remote: str) -> None:
     """Mirror the remote's runs into its tracking refs (nothing local changes)."""
     gitcmd.git(["fetch", "--quiet", "--prune", "--no-write-fetch-head", remote,
-                f"+refs/runs/*:{TRACK_PREFIX}{remote}/*"], cwd=repo.git_dir)
+                f"+refs/runs/*:{TRACK_PREFIX}{remote}/*"], cwd=_git_cwd(repo))
 
 
 def fetch(repo: Repo, remote: str) -> SyncReport:
@@ -148,7 +155,7 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
 
 
 def remote_refs(repo: Repo, remote: str) -> dict[str, str]:
-    out = gitcmd.git(["ls-remote", "--refs", remote, "refs/runs/*"], cwd=repo.git_dir)
+    out = gitcmd.git(["ls-remote", "--refs", remote, "refs/runs/*"], cwd=_git_cwd(repo))
     refs = {}
     for line in out.splitlines():
         oid, _, name = line.partition("\t")
@@ -190,7 +197,7 @@ def push_refs(repo: Repo, remote: str, local: dict[str, str], ids: list[str], re
         chunk = ids[start:start + batch]
         proc = gitcmd.run(["git", "push", "--porcelain", remote,
                            *(f"{store.ref_name(r)}:{store.ref_name(r)}" for r in chunk)],
-                          cwd=repo.git_dir, check=False)
+                          cwd=_git_cwd(repo), check=False)
         seen = set()
         for line in proc.stdout.decode(errors="replace").splitlines():
             parts = line.split("\t")
@@ -223,16 +230,16 @@ def setup(repo: Repo, remote: str) -> list[str]:
     fetch_spec = f"+refs/runs/*:{TRACK_PREFIX}{remote}/*"
     fetches = _multivar(config, f"remote.{remote}.fetch")
     if fetch_spec not in fetches:
-        gitcmd.git(["config", "--add", f"remote.{remote}.fetch", fetch_spec], cwd=repo.git_dir)
+        gitcmd.git(["config", "--add", f"remote.{remote}.fetch", fetch_spec], cwd=_git_cwd(repo))
         added.append(f"remote.{remote}.fetch {fetch_spec}")
     pushes = _multivar(config, f"remote.{remote}.push")
     push_spec = "refs/runs/*:refs/runs/*"
     if push_spec not in pushes:
         if not pushes:
             # Any push refspec replaces push.default; keep `git push` pushing the current branch.
-            gitcmd.git(["config", "--add", f"remote.{remote}.push", "HEAD"], cwd=repo.git_dir)
+            gitcmd.git(["config", "--add", f"remote.{remote}.push", "HEAD"], cwd=_git_cwd(repo))
             added.append(f"remote.{remote}.push HEAD")
-        gitcmd.git(["config", "--add", f"remote.{remote}.push", push_spec], cwd=repo.git_dir)
+        gitcmd.git(["config", "--add", f"remote.{remote}.push", push_spec], cwd=_git_cwd(repo))
         added.append(f"remote.{remote}.push {push_spec}")
     return added
 

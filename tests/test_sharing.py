@@ -352,3 +352,24 @@ def test_full_logs_and_missing_outputs_across_clones(tmp_path: Path) -> None:
     assert gitrun(b, "log", rid, "--stdout").stdout == full  # the whole stream, from the store
     proc = gitrun(b, "checkout", rid, "never.bin")
     assert proc.returncode == 2 and "declared never.bin but did not store it (missing)" in proc.stderr
+
+
+def test_a_remote_given_as_a_relative_path_works_as_it_does_for_git(tmp_path: Path) -> None:
+    """`git remote add origin ../origin.git` resolves from the working tree's top,
+    for git run as for git push."""
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], check=True)
+    a = make_repo(tmp_path / "a", {"train.py": "print(1)\n"})
+    git(a, "remote", "add", "origin", "../origin.git")
+    assert gitrun(a, "exec", "--", "true").returncode == 0
+    rid = run_ids(a)[0]
+    sub = a / "sub"
+    sub.mkdir()
+    pushed = gitrun(sub, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert git(tmp_path / "origin.git", "for-each-ref", "--format=%(refname)", "refs/runs/").split() == \
+        [f"refs/runs/{rid}"]
+    b = make_repo(tmp_path / "b", {"x": "y\n"})
+    git(b, "remote", "add", "origin", "../origin.git")
+    fetched = gitrun(b, "fetch")
+    assert fetched.returncode == 0, fetched.stderr
+    assert run_ids(b) == [rid]

@@ -7,7 +7,7 @@ from .. import remote as remote_mod
 from .. import sharing
 from ..progress import human_size
 from ..repo import open_repo
-from ..terminal import warning_text
+from ..terminal import safe, warning_text
 
 
 def _report_lines(report: remote_mod.SyncReport) -> list[str]:
@@ -68,7 +68,7 @@ def checkout(run_id: str, paths: list[str], force: bool, remote: str | None) -> 
     repo = open_repo()
     written = sharing.checkout(repo, run_id, paths, force, remote)
     for path in written:
-        print(f"restored {path}")
+        print(f"restored {safe(path)}")
     if not written:
         print("artifacts already up to date")
     return 0
