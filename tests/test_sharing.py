@@ -14,17 +14,19 @@ from servers import S3, Sshd
 MODEL = "import random; random.seed(1); open('model.bin', 'wb').write(random.randbytes(1_000_000))"
 
 
-def clone(url: str, path: Path) -> Path:
-    subprocess.run(["git", "clone", "-q", url, str(path)], check=True, capture_output=True)
+def clone(url: str, path: Path, *args: str) -> Path:
+    subprocess.run(["git", "clone", "-q", *args, url, str(path)], check=True, capture_output=True)
     _REPOS.append(path)
     return path
 
 
 def origin(tmp_path: Path) -> tuple[str, Path]:
-    """A bare repository with one commit, and its file:// URL."""
+    """A bare repository with one commit, and its file:// URL; it serves partial clones."""
     seed = make_repo(tmp_path / "seed", {"train.py": "print('training')\n", ".gitignore": "model.bin\n"})
     bare = tmp_path / "origin.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
+    git(bare, "config", "uploadpack.allowFilter", "true")
+    git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
     _REPOS.append(bare)
     return f"file://{bare}", bare
 

@@ -7,28 +7,12 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import _REPOS, git, gitrun, make_repo, record, run_ids
+from conftest import git, gitrun, make_repo, record, run_ids
+from test_sharing import clone, origin
 
 # What must never reach a terminal from a record: C0 controls (but newline),
 # DEL, C1 controls, and bidi overrides/isolates that reorder what is shown.
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
-
-
-def clone(url: str, path: Path, *args: str) -> Path:
-    subprocess.run(["git", "clone", "-q", *args, url, str(path)], check=True, capture_output=True)
-    _REPOS.append(path)
-    return path
-
-
-def origin(tmp_path: Path) -> tuple[str, Path]:
-    """A bare repository with one commit, its file:// URL; it serves partial clones."""
-    seed = make_repo(tmp_path / "seed", {"train.py": "print('training')\n", ".gitignore": "model.bin\n"})
-    bare = tmp_path / "origin.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
-    git(bare, "config", "uploadpack.allowFilter", "true")
-    git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
-    _REPOS.append(bare)
-    return f"file://{bare}", bare
 
 
 def run(repo: Path, *argv: str, name: str | None = None) -> str:
