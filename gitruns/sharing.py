@@ -129,6 +129,7 @@ class PushResult:
     store: str | None = None
     missing_locally: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)  # one line each: object, what, run, where it went
+    refused: list[str] = field(default_factory=list)  # local runs whose record is unreadable: not pushed
     repaired: int = 0  # objects re-uploaded in place of ones the store had quarantined
 
 
@@ -146,6 +147,7 @@ class _Confirmed:
 
         self.key = digest_bytes(store_url.encode())  # the URL may hold a password
         self.db: Any = None
+        self.added: list[str] = []
         try:
             os.makedirs(repo.state_dir, exist_ok=True)
             self.db = sqlite3.connect(os.path.join(repo.state_dir, "stores.sqlite"), timeout=30,
@@ -158,17 +160,23 @@ class _Confirmed:
             self.db, self.done = None, set()
 
     def add(self, commit: str) -> None:
+        self.added.append(commit)
+
+    def close(self) -> None:
+        """Keep what was confirmed, in one transaction (one disk sync, not one a run)."""
         import sqlite3
 
         if self.db is None:
             return
         try:
-            self.db.execute("INSERT OR IGNORE INTO confirmed VALUES (?, ?)", (self.key, commit))
+            if self.added:
+                with self.db:
+                    self.db.execute("BEGIN")
+                    self.db.executemany("INSERT OR IGNORE INTO confirmed VALUES (?, ?)",
+                                        [(self.key, c) for c in self.added])
         except sqlite3.Error:
-            pass
-
-    def close(self) -> None:
-        if self.db is not None:
+            pass  # only costs one more check next time
+        finally:
             self.db.close()
 
 
@@ -181,16 +189,25 @@ def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
             raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
     todo, report = remote_mod.plan_push(repo, name, local, wanted)
     result = PushResult(name, report)
+    records: dict[str, dict[str, Any]] = {}
+    for rid in list(todo):
+        # A bad record (crafted, or damaged here) is not spread further, and never
+        # stops the others from being pushed.
+        try:
+            records[rid] = store.read_record(repo.git, local[rid])
+        except RecordError as exc:
+            todo.remove(rid)
+            result.refused.append(f"{rid}: {exc}")
     remote_store = store_for(repo, name)
     if remote_store is not None:
-        _upload(repo, local, todo, report.unchanged, remote_store, result)
+        _upload(repo, local, todo, report.unchanged, remote_store, result, records)
     # Artifacts first, then the records that point at them.
     remote_mod.push_refs(repo, name, local, todo, report)
     return result
 
 
 def _upload(repo: Repo, local: dict[str, str], todo: list[str], unchanged: list[str],
-            remote_store: RemoteStore, result: PushResult) -> None:
+            remote_store: RemoteStore, result: PushResult, records: dict[str, dict[str, Any]]) -> None:
     """Upload, verified, every object the store lacks: of the runs being pushed, of runs
     the remote already has but this store was never confirmed to hold, and good copies
     of objects the store quarantined as corrupt."""
@@ -199,7 +216,10 @@ def _upload(repo: Repo, local: dict[str, str], todo: list[str], unchanged: list[
     try:
         later = [rid for rid in unchanged if local[rid] not in confirmed.done]
         for rid in todo + later:
-            rec = store.read_record(repo.git, local[rid])
+            try:
+                rec = records.get(rid) or store.read_record(repo.git, local[rid])
+            except RecordError:
+                continue  # already on the remote; its record is refused by every reader anyway
             complete = True
             for digest, what in _objects(rec, cache):
                 if not cache.has(digest):

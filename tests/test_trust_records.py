@@ -290,3 +290,17 @@ def test_records_of_the_wrong_object_type_are_skipped(tmp_path: Path) -> None:
         one_line(proc.stderr)
         assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert gitrun(repo, "show", good).returncode == 0
+
+
+def test_a_bad_local_record_is_not_pushed_and_never_stops_the_others(tmp_path: Path) -> None:
+    url, bare = origin(tmp_path)
+    a = clone(url, tmp_path / "a")
+    deep = run(a, "python", "-c", "pass", name="deep")
+    good = run(a, "python", "-c", "pass", name="good")
+    craft(a, deep, {"run.json": deep_object(50_000)})
+    proc = gitrun(a, "push")
+    one_line(proc.stderr)
+    assert proc.returncode == 1, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if deep in line and "not pushed" in line], proc.stderr
+    there = git(bare, "for-each-ref", "--format=%(refname)", "refs/runs/").split()
+    assert there == [f"refs/runs/{good}"]

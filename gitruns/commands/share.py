@@ -42,7 +42,8 @@ def push(remote: str | None, ids: list[str]) -> int:
     if result.missing_locally:
         print(f"warning: {len(result.missing_locally)} artifact object(s) not in the local cache, not uploaded",
               file=sys.stderr)
-    problems = _report_lines(rep) + result.corrupt
+    problems = (_report_lines(rep) + result.corrupt
+                + [f"invalid local record, not pushed: {item}" for item in result.refused])
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
     return 1 if problems else 0
