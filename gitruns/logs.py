@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
+
+import pygit2
 
 from . import runid, store
 from .cache import ArtifactCache
@@ -46,11 +49,42 @@ def chunks(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> Iterator[
     if path is not None:
         yield from _file_chunks(path)
         return
-    # In git: at most gitruns.logMaxSize when this host wrote it.
-    data = store.read_file(repo.git, run.commit, f"{stream}.log") or b""
+    # In git: at most gitruns.logMaxSize when this host wrote it, but a fetched
+    # record's log can be any size, so a large blob is streamed through git.
+    oid = _large_blob(repo, run, f"{stream}.log")
+    if oid is not None:
+        yield from _git_blob_chunks(repo, oid)
+        return
+    data = store.read_file(repo.git, run.commit, f"{stream}.log", limit=None) or b""
     view = memoryview(data)
     for start in range(0, len(view), CHUNK):
         yield bytes(view[start:start + CHUNK])
+
+
+def _large_blob(repo: Repo, run: Run, name: str) -> str | None:
+    """The id of the record's ``name`` when it is a blob this clone has and larger
+    than a few chunks; None otherwise (read it whole, or through a partial clone)."""
+    try:
+        entry = store.record_files(repo.git, run.commit)[name]
+        if entry.type_str != "blob":
+            return None
+        _kind, size = repo.git.odb.read_header(entry.id)
+    except (KeyError, ValueError, store.RecordError, pygit2.GitError):
+        return None
+    return str(entry.id) if size > 4 * CHUNK else None
+
+
+def _git_blob_chunks(repo: Repo, oid: str) -> Iterator[bytes]:
+    proc = subprocess.Popen(["git", "cat-file", "blob", oid], cwd=repo.git_dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        while chunk := proc.stdout.read(CHUNK):
+            yield chunk
+    finally:
+        proc.stdout.close()
+        proc.kill()
+        proc.wait()
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:

@@ -264,3 +264,28 @@ def test_disk_full_while_capturing_is_a_failed_run_and_the_command_ends_normally
     # What fit is kept, and is a true prefix of what was printed.
     kept = record(repo, name="stdout.log")
     assert 0 < len(kept) < len(expected) and expected.startswith(kept)
+
+
+def test_log_streams_a_large_log_held_in_git_from_a_fetched_record(repo: Path) -> None:
+    """A teammate's record can hold a log of any size in git (not only up to our
+    gitruns.logMaxSize): `git run log` streams it too."""
+    from test_trust_records import craft, run
+
+    rid = run(repo, sys.executable, "-c", "print('short')")
+    big = b"".join(b"%09d a line of the command's output\n" % i for i in range(4_000_000))  # 148 MB
+    craft(repo, rid, {"stdout.log": big})
+    size, sha = len(big), hashlib.sha256(big).hexdigest()
+    del big
+    reader = subprocess.Popen([sys.executable, "-c", MEASURE, "git", "run", "log", rid, "--stdout"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None
+    got = hashlib.sha256()
+    n = 0
+    while chunk := reader.stdout.read(MiB):
+        got.update(chunk)
+        n += len(chunk)
+    err = reader.stderr.read().decode() if reader.stderr else ""
+    assert reader.wait(timeout=300) == 0, err
+    assert (n, got.hexdigest()) == (size, sha)
+    maxrss_kb = int(err.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+    assert maxrss_kb * 1024 < size / 2, f"git run log peaked at {maxrss_kb} KB for a {size} byte log"
