@@ -226,9 +226,10 @@ class Session:
         if policy == "warn":
             print(f"gitruns: warning: running on uncommitted changes ({counts}); "
                   f"the exact code is saved in refs/runs/{self.run_id[:12]}...", file=sys.stderr)
-        if policy != "allow":
-            for line in code.warnings():
-                print(f"gitruns: warning: {line}", file=sys.stderr)
+        # Said even when dirty runs are allowed: code that ran is missing from the
+        # snapshot for a reason the user may not expect.
+        for line in code.warnings():
+            print(f"gitruns: warning: {line}", file=sys.stderr)
 
     def _input_entry(self, path: str, statcache: StatCache) -> dict[str, Any]:
         full = self._abs(path)

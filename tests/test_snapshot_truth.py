@@ -211,6 +211,11 @@ def test_an_untracked_env_file_is_withheld_and_named(repo: Path) -> None:
     assert code["dirty"] is True
     assert sorted(code["untracked_withheld"]) == [".env", "conf/server.pem"]
     assert ".env" in proc.stderr and "conf/server.pem" in proc.stderr
+    # Allowing dirty runs silences the dirty warning, not this one: code is missing.
+    allowed = gitrun(repo, "exec", "--", "python", "-c", "pass", env={"GITRUNS_DIRTY": "allow"})
+    assert allowed.returncode == 0, allowed.stderr
+    assert "uncommitted changes" not in allowed.stderr
+    assert ".env" in allowed.stderr and ".gitignore" in allowed.stderr
 
 
 def test_the_private_index_follows_the_users_index(repo: Path) -> None:
