@@ -15,6 +15,8 @@ import time
 import warnings
 from typing import Any
 
+from .gitnames import names_git_dir
+
 _warned = False
 _started: Any = None
 
@@ -119,8 +121,9 @@ def path_refusal(full: str, root: str, git_dirs: list[str]) -> str | None:
     """Why ``full`` may not be an output of a run in the working tree ``root``, or None.
 
     Refused: anything outside the working tree, the root itself, and anything in
-    a git directory: a path with a ``.git`` component (any case, as git itself
-    refuses ``.GIT``), before or after resolving symlinks, or one inside or
+    a git directory: a path with a component that names it on some filesystem
+    (``.git`` in any case, ``.git.``, ``GIT~1``: see gitnames), before or after
+    resolving symlinks, or one inside or
     containing one of ``git_dirs`` (a linked worktree's or a separate git dir).
     """
     real_root = os.path.realpath(root)
@@ -132,7 +135,7 @@ def path_refusal(full: str, root: str, git_dirs: list[str]) -> str | None:
         return f"outside the working tree {root}"
     resolved = os.path.relpath(real, real_root)
     for rel in (lexical, resolved):
-        if any(part.lower() == ".git" for part in rel.split(os.sep)):
+        if any(names_git_dir(part) for part in rel.split(os.sep)):
             return "inside the git directory"
     for git_dir in git_dirs:
         real_git = os.path.realpath(git_dir)

@@ -21,6 +21,7 @@ import pygit2
 
 from . import runid, store
 from .cache import ArtifactCache
+from .errors import RecordError
 from .repo import Repo
 from .store import Run
 
@@ -69,7 +70,7 @@ def _large_blob(repo: Repo, run: Run, name: str) -> str | None:
         if entry.type_str != "blob":
             return None
         _kind, size = repo.git.odb.read_header(entry.id)
-    except (KeyError, ValueError, store.RecordError, pygit2.GitError):
+    except (KeyError, ValueError, RecordError, pygit2.GitError):
         return None
     return str(entry.id) if size > 4 * CHUNK else None
 

@@ -534,9 +534,9 @@ def _submodules(repo: Repo, root: str, tree: Any, flags: dict[str, str], statcac
                           check=False).stdout
         except GitrunsError:
             out = b""
-        for item in out.split(b"\0"):
-            if b"\n" in item:
-                paths.add(item.split(b"\n", 1)[1].decode("utf-8", "surrogateescape").strip("/"))
+        for raw in out.split(b"\0"):
+            if b"\n" in raw:
+                paths.add(raw.split(b"\n", 1)[1].decode("utf-8", "surrogateescape").strip("/"))
     result = []
     for path in sorted(paths):
         try:
@@ -564,7 +564,7 @@ def _submodule_changes(root: str, sub: str, statcache: StatCache) -> list[dict[s
     env["GIT_OPTIONAL_LOCKS"] = "0"
     proc = run_cmd(["git", "-C", os.path.join(root, sub), "status", "--porcelain=v1", "-z", "--untracked-files=all",
                     "--no-renames"], env=env, check=False)
-    out = []
+    out: list[dict[str, Any]] = []
     with statcache.batch():
         for item in proc.stdout.split(b"\0"):
             if len(out) >= LISTED_MAX:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from .. import checkout as checkout_mod
 from .. import remote as remote_mod
 from .. import sharing
 from ..progress import human_size
@@ -67,7 +68,7 @@ def pull(remote: str | None) -> int:
 
 def checkout(run_id: str, paths: list[str], force: bool, remote: str | None) -> int:
     repo = open_repo()
-    written = sharing.checkout(repo, run_id, paths, force, remote)
+    written = checkout_mod.checkout(repo, run_id, paths, force, remote)
     for path in written:
         print(f"restored {safe(path)}")
     if not written:
