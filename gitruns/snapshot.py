@@ -104,8 +104,11 @@ class CodeState:
         if self.untracked_withheld:
             shown = ", ".join(self.untracked_withheld[:10])
             more = f" and {len(self.untracked_withheld) - 10} more" if len(self.untracked_withheld) > 10 else ""
-            out.append(f"untracked {shown}{more} look like secrets and were left out of the snapshot "
-                       "(never stored); add them to .gitignore")
+            one = len(self.untracked_withheld) == 1
+            out.append(f"untracked {shown}{more} "
+                       + ("looks like a secret and was" if one else "look like secrets and were")
+                       + " left out of the snapshot (never stored); add "
+                       + ("it" if one else "them") + " to .gitignore")
         if self.untracked_overflow:
             ov = self.untracked_overflow
             dirs = ", ".join(f"{d['path']} ({d['files']} files, {_human(d['size'])})" for d in ov["directories"][:3])
