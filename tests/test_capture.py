@@ -180,15 +180,8 @@ MEASURE = (
 )
 
 
-def test_log_streams_a_large_log_whole_in_bounded_memory(repo: Path) -> None:
-    git(repo, "config", "gitruns.logMaxSize", "64k")  # the full log lives in the artifact cache
-    size, sha = _big_expected()
-    proc = subprocess.run(["git", "run", "exec", "--", sys.executable, "-c", BIG], cwd=repo,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    rid = latest(repo)
-    meta = record(repo, rid)["logs"]["stdout"]
-    assert meta["size"] == size and meta["truncated"] is True
+def _log_stdout_measured(repo: Path, rid: str) -> tuple[int, str, int]:
+    """`git run log RID --stdout`: the bytes it wrote (count, sha256) and its peak memory in KB."""
     reader = subprocess.Popen([sys.executable, "-c", MEASURE, "git", "run", "log", rid, "--stdout"], cwd=repo,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert reader.stdout is not None
@@ -199,8 +192,20 @@ def test_log_streams_a_large_log_whole_in_bounded_memory(repo: Path) -> None:
         n += len(chunk)
     err = reader.stderr.read().decode() if reader.stderr else ""
     assert reader.wait(timeout=300) == 0, err
-    assert (n, got.hexdigest()) == (size, sha)  # every byte, in order
-    maxrss_kb = int(err.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+    return n, got.hexdigest(), int(err.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+
+
+def test_log_streams_a_large_log_whole_in_bounded_memory(repo: Path) -> None:
+    git(repo, "config", "gitruns.logMaxSize", "64k")  # the full log lives in the artifact cache
+    size, sha = _big_expected()
+    proc = subprocess.run(["git", "run", "exec", "--", sys.executable, "-c", BIG], cwd=repo,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rid = latest(repo)
+    meta = record(repo, rid)["logs"]["stdout"]
+    assert meta["size"] == size and meta["truncated"] is True
+    n, digest, maxrss_kb = _log_stdout_measured(repo, rid)
+    assert (n, digest) == (size, sha)  # every byte, in order
     assert maxrss_kb * 1024 < size / 2, f"git run log peaked at {maxrss_kb} KB for a {size} byte log"
 
 
@@ -276,16 +281,6 @@ def test_log_streams_a_large_log_held_in_git_from_a_fetched_record(repo: Path) -
     craft(repo, rid, {"stdout.log": big})
     size, sha = len(big), hashlib.sha256(big).hexdigest()
     del big
-    reader = subprocess.Popen([sys.executable, "-c", MEASURE, "git", "run", "log", rid, "--stdout"], cwd=repo,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert reader.stdout is not None
-    got = hashlib.sha256()
-    n = 0
-    while chunk := reader.stdout.read(MiB):
-        got.update(chunk)
-        n += len(chunk)
-    err = reader.stderr.read().decode() if reader.stderr else ""
-    assert reader.wait(timeout=300) == 0, err
-    assert (n, got.hexdigest()) == (size, sha)
-    maxrss_kb = int(err.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+    n, digest, maxrss_kb = _log_stdout_measured(repo, rid)
+    assert (n, digest) == (size, sha)
     assert maxrss_kb * 1024 < size / 2, f"git run log peaked at {maxrss_kb} KB for a {size} byte log"
