@@ -147,7 +147,7 @@ def _loader_class() -> Any:
             self._keep: list[Any] = []  # keeps measured nodes alive, so ids stay unique
 
         def compose_node(self, parent: Any, index: Any) -> Any:
-            alias = self.check_event(yaml.AliasEvent)
+            alias = self.check_event(yaml.AliasEvent)  # type: ignore[attr-defined]  # from the Parser mixed in
             self._depth += 1
             try:
                 if self._depth > MAX_DEPTH:
@@ -180,7 +180,7 @@ def _loader_class() -> Any:
             return node
 
     try:
-        from yaml.cyaml import CParser as Parser
+        from yaml.cyaml import CParser as Parser  # type: ignore[attr-defined]  # not in the stubs
 
         def init_parser(self: Any, stream: bytes) -> None:
             Parser.__init__(self, stream)

@@ -335,7 +335,7 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
     finally:
         index.close()
 
-    tree = repo.git[tree_id]
+    tree: Any = repo.git[tree_id]  # a Tree: `in` and len() read its entries
     _remember_blobs(root, tree, hashed, statcache)
     if RECORD_DIR in tree:
         raise UsageError(f"the working tree has its own '{RECORD_DIR}' (committed or untracked); gitruns "

@@ -228,7 +228,7 @@ class UnreadableRecord(RecordError):
     fetch, say): unlike a refused record it may well be read next time."""
 
 
-def _missing(spec: str, stderr: bytes) -> None:
+def _missing(spec: str, stderr: bytes) -> bytes | None:
     text = stderr.decode(errors="replace")
     if "does not exist" in text or "exists on disk, but not in" in text:
         return None  # the tree has no such file
@@ -245,7 +245,7 @@ def promisor_remotes(git: pygit2.Repository) -> list[str]:
             key = entry.name.lower()
             if key == "extensions.partialclone" and entry.value:
                 out.append(entry.value)
-            elif key.startswith("remote.") and key.endswith(".promisor") and entry.value.lower() in (
+            elif key.startswith("remote.") and key.endswith(".promisor") and (entry.value or "").lower() in (
                     "true", "yes", "on", "1"):
                 out.append(entry.name[len("remote."):-len(".promisor")])
     except (pygit2.GitError, ValueError):

@@ -34,7 +34,7 @@ class _Core12Loader(yaml.SafeLoader):
     flow collections (``[1e-3, no]``) are typed by the same rules.
     """
 
-    yaml_implicit_resolvers: dict = {}  # noqa: RUF012 - PyYAML's class-level table, replaced whole
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's class-level table, replaced whole
 
 
 # Order matters within a first character: int before float ("10" is an int).
