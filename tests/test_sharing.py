@@ -31,6 +31,13 @@ def origin(tmp_path: Path) -> tuple[str, Path]:
     return f"file://{bare}", bare
 
 
+def model_run(repo: Path) -> tuple[str, str]:
+    """One run whose output model.bin is stored: its id and the model's digest."""
+    assert gitrun(repo, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
+    rid = run_ids(repo)[-1]
+    return rid, record(repo, rid)["artifacts"][0]["digest"]
+
+
 def three_runs(a: Path) -> dict[str, str]:
     """A dirty run, a failed run and a run with a 1 MB artifact: name -> id."""
     ids = {}
@@ -251,9 +258,7 @@ def test_ls_can_list_a_remotes_runs(tmp_path: Path) -> None:
 def test_fetched_records_are_untrusted(tmp_path: Path) -> None:
     url, _ = origin(tmp_path)
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
-    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    good = run_ids(a)[0]
-    digest = record(a, good)["artifacts"][0]["digest"]
+    good, digest = model_run(a)
     assert gitrun(a, "exec", "--", "python", "-c", "pass").returncode == 0
     evil = run_ids(a)[1]
     amend(a, evil, {"artifacts": [{"path": "../escape.bin", "source": "output", "status": "stored",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import xxhash
 from conftest import git, gitrun, make_repo, record, run_ids
-from test_sharing import MODEL, amend, clone, origin
+from test_sharing import MODEL, amend, clone, model_run, origin
 
 
 def _tree_listing(path: Path) -> list[str]:
@@ -125,9 +125,7 @@ def test_a_git_directory_inside_the_tree_under_another_name_is_refused(tmp_path:
     """`git clone --separate-git-dir` can put the git directory anywhere, also inside the tree."""
     url, _ = origin(tmp_path)
     seed = clone(url, tmp_path / "attacker")
-    assert gitrun(seed, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    rid = run_ids(seed)[0]
-    digest = record(seed, rid)["artifacts"][0]["digest"]
+    rid, digest = model_run(seed)
     amend(seed, rid, _file_artifact("meta/hooks/post-checkout", digest))
     assert gitrun(seed, "push").returncode == 0
     victim = tmp_path / "victim"
@@ -146,9 +144,7 @@ def test_a_teammates_push_cannot_reach_the_git_directory_of_a_clone(tmp_path: Pa
     checked out in a clone whose tree has `tools -> .git` (a symlink git itself may have checked out)."""
     url, bare = origin(tmp_path)
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
-    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    rid = run_ids(a)[0]
-    digest = record(a, rid)["artifacts"][0]["digest"]
+    rid, digest = model_run(a)
     assert gitrun(a, "push").returncode == 0
     amend(a, rid, {"artifacts": [
         {"path": "model.bin", "source": "output", "status": "stored", "kind": "file", "size": 1_000_000,

@@ -12,7 +12,7 @@ from pathlib import Path
 import xxhash
 from conftest import git, gitrun, record, run_ids
 from servers import S3
-from test_sharing import MODEL, clone, origin
+from test_sharing import MODEL, clone, model_run, origin
 
 
 def _object(cache_root: Path, digest: str) -> Path:
@@ -32,9 +32,7 @@ def _digest_of(path: Path) -> str:
 def test_push_never_uploads_a_corrupt_cache_object(tmp_path: Path) -> None:
     url, bare = origin(tmp_path)
     a = clone(url, tmp_path / "a")
-    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    rid = run_ids(a)[0]
-    digest = record(a, rid)["artifacts"][0]["digest"]
+    rid, digest = model_run(a)
     _damage(_object(a / ".git" / "gitruns" / "cache", digest))
     proc = gitrun(a, "push")
     assert proc.returncode == 1, proc.stderr
@@ -50,9 +48,7 @@ def test_push_never_uploads_a_corrupt_cache_object(tmp_path: Path) -> None:
 def test_a_corrupt_store_object_is_quarantined_and_a_push_repairs_it(tmp_path: Path) -> None:
     url, bare = origin(tmp_path)
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
-    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    rid = run_ids(a)[0]
-    digest = record(a, rid)["artifacts"][0]["digest"]
+    rid, digest = model_run(a)
     assert gitrun(a, "push").returncode == 0
     stored = _object(bare / "gitruns" / "cache", digest)
     _damage(stored)
@@ -79,9 +75,7 @@ def test_a_corrupt_store_object_is_quarantined_and_a_push_repairs_it(tmp_path: P
 def test_a_corrupt_local_object_is_quarantined_and_fetched_again_at_checkout(tmp_path: Path) -> None:
     url, _ = origin(tmp_path)
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
-    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    rid = run_ids(a)[0]
-    digest = record(a, rid)["artifacts"][0]["digest"]
+    rid, digest = model_run(a)
     assert gitrun(a, "push").returncode == 0
     assert gitrun(b, "fetch").returncode == 0
     assert gitrun(b, "checkout", rid).returncode == 0
@@ -98,9 +92,7 @@ def test_push_uploads_what_the_store_lacks_for_runs_the_remote_already_has(tmp_p
     url, bare = origin(tmp_path)
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
     assert gitrun(a, "remote", "setup").returncode == 0
-    assert gitrun(a, "exec", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
-    rid = run_ids(a)[0]
-    digest = record(a, rid)["artifacts"][0]["digest"]
+    rid, digest = model_run(a)
     subprocess.run(["git", "push", "-q"], cwd=a, check=True, capture_output=True)  # plain git: records only
     assert rid in git(a, "ls-remote", "origin", "refs/runs/*")
     assert not _object(bare / "gitruns" / "cache", digest).exists()
