@@ -25,7 +25,7 @@ from .errors import GitrunsError, PathError
 from .gitnames import names_git_dir
 from .hashing import CHUNK, PREFIX, copy_and_digest
 from .repo import Repo
-from .sharing import _listing, _store_of_default_remote, fetch_into_cache, local_cache, parse_manifest
+from .sharing import directory_listing, fetch_into_cache, local_cache, parse_manifest, store_of_default_remote
 from .terminal import safe
 
 
@@ -158,7 +158,7 @@ def plan_checkout(repo: Repo, run: store.Run, paths: list[str], cache: ArtifactC
             matched.update(hits)
         check_path(apath)  # before anything is fetched for it
         if art.get("kind") == "dir":
-            listing = _listing(cache, remote_store, art["digest"], safe(apath))
+            listing = directory_listing(cache, remote_store, art["digest"], safe(apath))
             for digest, size, exe, rel in parse_manifest(listing, safe(apath)):
                 full = f"{apath}/{rel}"
                 if chosen and not any(full == c or full.startswith(c + "/") or c == apath
@@ -188,7 +188,7 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
     root = repo.require_worktree()
     run = store.load(repo, run_id)
     cache = local_cache(repo)
-    remote_store = _store_of_default_remote(repo, remote)
+    remote_store = store_of_default_remote(repo, remote)
     plan = plan_checkout(repo, run, paths, cache, remote_store)
     tree = _Tree(root, _forbidden_dirs(repo, root, cache))
     try:

@@ -52,7 +52,7 @@ def parse_manifest(data: bytes, where: str = "a directory artifact") -> list[tup
     return out
 
 
-def _listing(cache: ArtifactCache, remote_store: RemoteStore | None, digest: str, where: str) -> bytes:
+def directory_listing(cache: ArtifactCache, remote_store: RemoteStore | None, digest: str, where: str) -> bytes:
     """A directory artifact's listing, verified, from the cache or else the store."""
     data = cache.read_verified(digest, MAX_LISTING_BYTES)  # a corrupt copy is quarantined
     if data is None:
@@ -259,7 +259,7 @@ def fetch(repo: Repo, remote: str | None) -> tuple[str, remote_mod.SyncReport]:
     return name, remote_mod.fetch(repo, name)
 
 
-def _store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStore | None:
+def store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStore | None:
     if not remote and not remote_mod.remotes(repo):
         return None
     try:
@@ -277,7 +277,7 @@ def fetch_logs(repo: Repo, run: store.Run, cache: ArtifactCache) -> None:
               if isinstance(m, dict) and m.get("truncated") and m.get("digest") and not cache.has(m["digest"])]
     if not wanted:
         return
-    remote_store = _store_of_default_remote(repo)
+    remote_store = store_of_default_remote(repo)
     if remote_store is None:
         return
     for digest in wanted:
