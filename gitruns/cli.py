@@ -235,8 +235,33 @@ def hooks_run_cmd(name: str, args: tuple[str, ...]) -> None:
     sys.exit(run(name))
 
 
+def _show_warnings() -> None:
+    """The core reports warnings through the warnings module; on the command line
+    each is one escaped line on stderr, every time (not once per place)."""
+    import warnings
+
+    from .terminal import warning_text
+    from .warn import GitrunsWarning
+
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if not issubclass(category, GitrunsWarning):
+            shown(message, category, filename, lineno, file, line)
+            return
+        try:
+            print(f"gitruns: warning: {warning_text(str(message), 1000)}", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", GitrunsWarning)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the git-run executable."""
+    _show_warnings()
     try:
         main.main(args=argv, prog_name="git run", standalone_mode=False)
         return 0

@@ -2,8 +2,8 @@
 
 Library code calls :func:`warn`; it goes through Python's ``warnings`` module as a
 :class:`GitrunsWarning`, so code using gitruns from Python can filter, record or
-raise them like any other warning.  The CLI installs :func:`show_on_stderr` as the
-display hook, which prints them as one escaped line each: ``gitruns: warning: ...``.
+raise them like any other warning.  The CLI (``cli._show_warnings``) prints
+each as one escaped line on stderr: ``gitruns: warning: ...``.
 """
 from __future__ import annotations
 
