@@ -22,6 +22,7 @@ import bench_ls  # noqa: E402
 import bench_redact  # noqa: E402
 import bench_share  # noqa: E402
 import bench_snapshot  # noqa: E402
+import bench_startup  # noqa: E402
 from common import machine  # noqa: E402
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "benchmarks.md")
@@ -142,6 +143,15 @@ def main() -> None:
         "whose match can only start at `://` and cannot reach past that URL's host part;",
         "`looks_secret` splits a name into segments once. Both stay flat per MB as the",
         "input grows; the old regex backtracked quadratically on these shapes.",
+        "",
+        "## Start-up and `import gitruns` (issue 8)",
+        "",
+        *bench_startup.main(),
+        "",
+        "`import gitruns` loads only the standard library: the package's names",
+        "(`log_metric`, `runs`, `load`, ...) resolve their modules on first use, so a",
+        "training script that only logs metrics never pays for pygit2, click or yaml.",
+        "`git run --version` pays for click and the CLI module.",
         "",
         "## Commit hooks (issue 4)",
         "",
