@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 
 import xxhash
 
-from . import store
-from .artifactstore import RemoteStore
-from .cache import ArtifactCache
+from . import lookup
+from .artifactstore import RemoteStore, fetch_into_cache
+from .cache import ArtifactCache, local_cache
 from .errors import GitrunsError, PathError
 from .gitnames import names_git_dir
 from .hashing import CHUNK, PREFIX, copy_and_digest
+from .manifest import directory_listing, parse_manifest
 from .repo import Repo
-from .sharing import directory_listing, fetch_into_cache, local_cache, parse_manifest, store_of_default_remote
+from .sharing import store_of_default_remote
 from .terminal import safe
 
 
@@ -139,7 +140,7 @@ def _conflicting(plan: list[Restore]) -> None:
                                 f"{safe('/'.join(key[:n]))}")
 
 
-def plan_checkout(repo: Repo, run: store.Run, paths: list[str], cache: ArtifactCache,
+def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: ArtifactCache,
                   remote_store: RemoteStore | None) -> list[Restore]:
     chosen = [p.rstrip("/") for p in paths]
     out: list[Restore] = []
@@ -186,7 +187,7 @@ def _digest_at(fd: int, name: str) -> str:
 def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str | None) -> list[str]:
     """Restore a run's artifacts into the working tree; returns the paths written."""
     root = repo.require_worktree()
-    run = store.load(repo, run_id)
+    run = lookup.load(repo, run_id)
     cache = local_cache(repo)
     remote_store = store_of_default_remote(repo, remote)
     plan = plan_checkout(repo, run, paths, cache, remote_store)

@@ -20,14 +20,13 @@ from typing import Any
 
 import pygit2
 
-from . import record, runid, store
-from . import remote as remote_mod
+from . import lookup, record, runid, runrefs, tracking
 from .errors import ConcurrentUpdate
 from .repo import Repo
 from .terminal import safe
 
 NEWEST = 3
-RECORD_DIR = store.RECORD_DIR
+RECORD_DIR = runrefs.RECORD_DIR
 
 
 @dataclass
@@ -71,7 +70,7 @@ def pre_commit(repo: Repo) -> Warnings:
     head = None if git.head_is_unborn else git.head.peel(pygit2.Commit)
     head_id = str(head.id) if head is not None else None
     staged = _staged_tree(repo)
-    visible = store.all_runs(repo)
+    visible = lookup.all_runs(repo)
     out.all_ids = [r.id for r in visible]
     runs = [r for r in visible if r.source is None]
 
@@ -96,7 +95,7 @@ def pre_commit(repo: Repo) -> Warnings:
             upstream = branch.upstream
             if upstream is not None:
                 out.upstream = str(upstream.remote_name)
-                theirs = remote_mod.tracked(repo, out.upstream)
+                theirs = tracking.tracked(repo, out.upstream)
                 out.unpushed = [r.id for r in runs if theirs.get(r.id) != r.commit]
     except (pygit2.GitError, KeyError, ValueError):
         pass
@@ -150,7 +149,7 @@ def post_commit(repo: Repo) -> list[str]:
     head = git.head.peel(pygit2.Commit)
     tree = str(head.tree.id)
     noted = []
-    for run in store.all_runs(repo):
+    for run in lookup.all_runs(repo):
         code = run.record.get("code") or {}
         if run.source is not None or code.get("snapshot_tree") != tree or code.get("reproducible_from"):
             continue
@@ -161,7 +160,7 @@ def post_commit(repo: Repo) -> list[str]:
         rec = dict(run.record)
         rec["code"] = dict(code, reproducible_from=str(head.id))
         try:
-            store.update_record(repo, run.commit, rec, f"code = commit {str(head.id)[:12]}")
+            runrefs.update_record(repo, run.commit, rec, f"code = commit {str(head.id)[:12]}")
         except ConcurrentUpdate:
             continue
         noted.append(run.id)

@@ -8,8 +8,8 @@ from typing import Any
 
 from . import record, runid, timeutil
 from .errors import UsageError
+from .lookup import Run
 from .session import parse_tags
-from .store import Run
 from .table import clip, number, render
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bounds, store, timeutil
+from . import bounds, recordread, timeutil
 from .cache import ArtifactCache
 from .errors import RecordError
+from .lookup import Run
 from .progress import human_size
 from .repo import Repo
-from .store import Run
 from .table import number
 from .terminal import safe
 
@@ -24,13 +24,13 @@ def _warn(run: Run, text: str) -> None:
 def read_config(repo: Repo, run: Run) -> tuple[Any, bytes | None]:
     """(the run's effective config, its raw YAML), bounded (see bounds); raises
     RecordError when config.yaml is refused."""
-    raw = store.read_file(repo.git, run.commit, "config.yaml")
+    raw = recordread.read_file(repo.git, run.commit, "config.yaml")
     return (bounds.load_yaml(raw) if raw else {}), raw
 
 
 def read_env(repo: Repo, run: Run) -> Any:
     """The run's env.json, bounded; raises RecordError when it is refused."""
-    raw = store.read_file(repo.git, run.commit, "env.json")
+    raw = recordread.read_file(repo.git, run.commit, "env.json")
     return bounds.load_json(raw, "env.json") if raw else {}
 
 
