@@ -68,7 +68,7 @@ def _known_hosts_policy() -> Any:
     """
     import paramiko
 
-    class KnownHosts(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    class KnownHosts(paramiko.MissingHostKeyPolicy):
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
             known = paramiko.HostKeys()
             for path in ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"):
