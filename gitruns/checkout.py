@@ -159,7 +159,7 @@ def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: Artifact
             matched.update(hits)
         check_path(apath)  # before anything is fetched for it
         if art.get("kind") == "dir":
-            listing = directory_listing(cache, remote_store, art["digest"], safe(apath))
+            listing = directory_listing(cache, remote_store, str(art["digest"]), safe(apath))
             for digest, size, exe, rel in parse_manifest(listing, safe(apath)):
                 full = f"{apath}/{rel}"
                 if chosen and not any(full == c or full.startswith(c + "/") or c == apath
@@ -167,7 +167,7 @@ def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: Artifact
                     continue
                 out.append(Restore(full, digest, size, exe, check_path(full)))
         else:
-            out.append(Restore(apath, art["digest"], int(art.get("size") or 0), False, check_path(apath)))
+            out.append(Restore(apath, str(art["digest"]), int(art.get("size") or 0), False, check_path(apath)))
     missing = [c for c in chosen if c not in matched]
     if missing:
         raise PathError(f"run {run.id[:12]} has no artifact at {', '.join(safe(m) for m in missing)}")

@@ -15,6 +15,7 @@ print a few lines however many runs there are.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,7 @@ def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
         return None
 
 
-def _run_code_paths(rec: dict[str, Any]) -> list[str]:
+def _run_code_paths(rec: Mapping[str, Any]) -> list[str]:
     code = rec.get("code") or {}
     paths = [c["path"] for c in code.get("changed_files") or []]
     return paths + list(code.get("untracked_files") or [])
@@ -76,7 +77,7 @@ def pre_commit(repo: Repo) -> Warnings:
 
     verdicts: dict[str, str | None] = {}  # snapshot tree -> first path the commit lacks
     for run in runs:
-        code = run.record.get("code") or {}
+        code: Mapping[str, Any] = run.record.get("code") or {}
         if code.get("commit") != head_id or not code.get("dirty") or code.get("reproducible_from"):
             continue
         snapshot = str(code.get("snapshot_tree"))
@@ -150,7 +151,7 @@ def post_commit(repo: Repo) -> list[str]:
     tree = str(head.tree.id)
     noted = []
     for run in lookup.all_runs(repo):
-        code = run.record.get("code") or {}
+        code: Mapping[str, Any] = run.record.get("code") or {}
         if run.source is not None or code.get("snapshot_tree") != tree or code.get("reproducible_from"):
             continue
         if not code.get("dirty"):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pygit2
 
@@ -41,7 +42,7 @@ def spool_path(repo: Repo, run: Run, stream: str) -> str | None:
 
 def chunks(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> Iterator[bytes]:
     """The captured ``stream`` ("stdout" or "stderr"), in chunks of at most 1 MiB."""
-    meta = (run.record.get("logs") or {}).get(stream) or {}
+    meta: Mapping[str, Any] = (run.record.get("logs") or {}).get(stream) or {}
     path = None
     if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest") and cache.has(str(meta["digest"])):
         path = cache.object_path(str(meta["digest"]))

@@ -8,11 +8,11 @@ before is bounded and checked (see ``validation``) before it is shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from . import bounds, catfile, record, runid
 from .errors import AmbiguousRun, RecordError, UnknownRun
 from .listingindex import ListingIndex
+from .record import RunRecord
 from .recordread import UnreadableRecord, prefetch_records, read_file, read_untrusted
 from .repo import Repo
 from .runrefs import RECORD_DIR, REF_PREFIX, ref_name, visible_refs
@@ -23,7 +23,7 @@ from .validation import parse_record
 class Run:
     id: str
     commit: str
-    record: dict[str, Any]
+    record: RunRecord
     source: str | None = None  # None: a local run; else the remote it is only known from
 
     @property

@@ -6,8 +6,6 @@ Parsing and validating what was read is ``validation``'s job.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import pygit2
 
 from . import bounds, record
@@ -91,14 +89,14 @@ def prefetch_records(git: pygit2.Repository, commits: list[str], names: tuple[st
     prefetch(git, oids)
 
 
-def read_record(git: pygit2.Repository, commit_id: str) -> dict[str, Any]:
+def read_record(git: pygit2.Repository, commit_id: str) -> record.RunRecord:
     raw = read_file(git, commit_id, "run.json")
     if raw is None:
         raise RecordError(f"commit {commit_id[:12]} has no run.json")
     return record.loads(raw)
 
 
-def read_untrusted(git: pygit2.Repository, commit_id: str, run_id: str) -> dict[str, Any]:
+def read_untrusted(git: pygit2.Repository, commit_id: str, run_id: str) -> record.RunRecord:
     """A record from elsewhere: bounded, then validated, as written, against its
     version's schema."""
     try:

@@ -7,7 +7,7 @@ fast-forward.  Nothing here reads a record back (see ``recordread``).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pygit2
@@ -40,7 +40,7 @@ def signature(git: pygit2.Repository) -> pygit2.Signature:
         return pygit2.Signature(user, f"{user}@{socket.gethostname()}")
 
 
-def commit_message(rec: dict[str, Any], note: str | None = None) -> str:
+def commit_message(rec: Mapping[str, Any], note: str | None = None) -> str:
     cmd = " ".join(rec.get("command") or [])
     if len(cmd) > 60:
         cmd = cmd[:57] + "..."
@@ -52,7 +52,7 @@ def commit_message(rec: dict[str, Any], note: str | None = None) -> str:
 
 def write(
     repo: Repo,
-    rec: dict[str, Any],
+    rec: Mapping[str, Any],
     files: dict[str, bytes],
     code_tree: str,
     parents: list[str],
@@ -76,7 +76,7 @@ def write(
     return _commit(repo, rec, base.write(), parents, previous, None)
 
 
-def update_record(repo: Repo, commit_id: str, rec: dict[str, Any], note: str) -> str:
+def update_record(repo: Repo, commit_id: str, rec: Mapping[str, Any], note: str) -> str:
     """A further commit of a run that changes only run.json (code and other files
     stay as they are); ``note`` is its title, like "code = commit abc"."""
     git = repo.git
@@ -88,7 +88,7 @@ def update_record(repo: Repo, commit_id: str, rec: dict[str, Any], note: str) ->
     return _commit(repo, rec, base.write(), [commit_id], commit_id, note)
 
 
-def _commit(repo: Repo, rec: dict[str, Any], tree: pygit2.Oid, parents: list[str], previous: str | None,
+def _commit(repo: Repo, rec: Mapping[str, Any], tree: pygit2.Oid, parents: list[str], previous: str | None,
             note: str | None) -> str:
     git = repo.git
     sig = signature(git)

@@ -106,7 +106,7 @@ class Session:
         self.run_id = runid.new_id()
         self.run_dir = os.path.join(self.repo.state_dir, "work", self.run_id)
         self.cache = cache_for_repo(self.repo, self.settings)
-        self.rec = record.new(self.run_id)
+        self.rec: dict[str, Any] = dict(record.new(self.run_id))  # built up in place; record.RunRecord says its shape
         self.code_tree = ""
         self.commit: str | None = None
         self.files: dict[str, bytes] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,13 +14,14 @@ from .errors import GitrunsError, RecordError, UsageError
 from .hashing import digest_bytes, digest_file
 from .lookup import Run, resolve
 from .manifest import MAX_LISTING_BYTES, parse_manifest
+from .record import RunRecord
 from .recordread import read_record
 from .repo import Repo
 from .runrefs import iter_refs
 from .terminal import safe
 
 
-def _objects(rec: dict[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]:
+def _objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]:
     """(digest, what it is) of every cache object a run's record refers to: artifacts,
     directory listings and their files, and full logs kept outside git.  A listing
     that is not here (or corrupt: then quarantined) is named, its files cannot be."""
@@ -42,7 +44,7 @@ def _objects(rec: dict[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]
     return list(first.items())
 
 
-def run_objects(rec: dict[str, Any], cache: ArtifactCache) -> list[str]:
+def run_objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[str]:
     """Every cache object a run's record refers to (see _objects)."""
     return [d for d, _ in _objects(rec, cache)]
 
@@ -116,7 +118,7 @@ def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
             raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
     todo, report = remote_mod.plan_push(repo, name, local, wanted)
     result = PushResult(name, report)
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, RunRecord] = {}
     for rid in list(todo):
         # A bad record (crafted, or damaged here) is not spread further, and never
         # stops the others from being pushed.
@@ -134,7 +136,7 @@ def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
 
 
 def _upload(repo: Repo, local: dict[str, str], todo: list[str], unchanged: list[str],
-            remote_store: RemoteStore, result: PushResult, records: dict[str, dict[str, Any]]) -> None:
+            remote_store: RemoteStore, result: PushResult, records: dict[str, RunRecord]) -> None:
     """Upload, verified, every object the store lacks: of the runs being pushed, of runs
     the remote already has but this store was never confirmed to hold, and good copies
     of objects the store quarantined as corrupt."""
@@ -202,8 +204,8 @@ def store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStor
 def fetch_logs(repo: Repo, run: Run, cache: ArtifactCache) -> None:
     """Bring a run's full logs (kept outside git when large) into the local cache,
     from the usual remote's store; without one, git's head and tail are shown."""
-    wanted = [m["digest"] for m in (run.record.get("logs") or {}).values()
-              if isinstance(m, dict) and m.get("truncated") and m.get("digest") and not cache.has(m["digest"])]
+    wanted = [d for m in (run.record.get("logs") or {}).values()
+              if isinstance(m, dict) and m.get("truncated") and (d := m.get("digest")) and not cache.has(d)]
     if not wanted:
         return
     remote_store = store_of_default_remote(repo)

@@ -13,7 +13,7 @@ from . import bounds, record
 from .errors import RecordError
 
 
-def parse_record(raw: bytes, run_id: str, check: str = "schema") -> dict[str, Any]:
+def parse_record(raw: bytes, run_id: str, check: str = "schema") -> record.RunRecord:
     """run.json bytes into the current record shape, bounded first (size, depth).
 
     ``check``: "schema" validates the record as written against its version's
