@@ -17,7 +17,7 @@ def populate(repo: str, count: int, dirty: bool = False) -> None:
     """``count`` runs; with ``dirty``, all made from an uncommitted change on HEAD."""
     import pygit2
 
-    from gitruns import record, runid, store
+    from gitruns import record, recordread, runid, runrefs
     from gitruns.repo import open_repo
 
     if dirty:
@@ -26,8 +26,8 @@ def populate(repo: str, count: int, dirty: bool = False) -> None:
     run(["git", "run", "exec", "--name", "template", "--", "python", "-c",
          "import gitruns; gitruns.log_metric('loss', 0.5)"], cwd=repo)
     r = open_repo(repo)
-    (rid, commit), = list(store.iter_refs(r))
-    template = store.read_record(r.git, commit)
+    (rid, commit), = list(runrefs.iter_refs(r))
+    template = recordread.read_record(r.git, commit)
     tree = r.git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
     files = {e.name: bytes(r.git[e.id].data) for e in r.git[tree[".gitruns"].id]}
     files.pop("run.json")
@@ -39,8 +39,8 @@ def populate(repo: str, count: int, dirty: bool = False) -> None:
         rec["name"] = f"run-{i}"
         rec["metrics"] = {"loss": 1.0 / (i + 2)}
         launch = dict(rec, status="running")
-        c1 = store.write(r, record.upgrade(launch), files, template["code"]["snapshot_tree"], [head], None)
-        store.write(r, rec, files, template["code"]["snapshot_tree"], [c1], c1)
+        c1 = runrefs.write(r, record.upgrade(launch), files, template["code"]["snapshot_tree"], [head], None)
+        runrefs.write(r, rec, files, template["code"]["snapshot_tree"], [c1], c1)
 
 
 def main(sizes: tuple[int, ...] = (1000, 10000), repeat: int = 5) -> list[str]:

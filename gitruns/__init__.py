@@ -9,9 +9,9 @@ From code::
 """
 from __future__ import annotations
 
+from ._version import __version__
 from .api import config_path, log_artifact, log_metric, log_metrics, log_params, run_id, start_run
 
-__version__ = "0.1.0"
 __all__ = [
     "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
     "__version__",

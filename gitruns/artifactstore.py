@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .cache import QUARANTINE, ArtifactCache, default_root, object_key
 from .errors import GitrunsError, UsageError
 from .hashing import digest_file, split_digest
 from .progress import Progress
@@ -67,7 +68,7 @@ def _known_hosts_policy() -> Any:
     """
     import paramiko
 
-    class KnownHosts(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    class KnownHosts(paramiko.MissingHostKeyPolicy):
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
             known = paramiko.HostKeys()
             for path in ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"):
@@ -129,8 +130,7 @@ class RemoteStore:
         return self.fs
 
     def key(self, digest: str) -> str:
-        algo, hexpart = split_digest(digest)
-        return f"{self.root}/{algo}/{hexpart[:2]}/{hexpart[2:]}"
+        return f"{self.root}/{object_key(digest)}"
 
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
         delay = 0.5
@@ -212,11 +212,11 @@ class RemoteStore:
         later ``git run push`` from a clone with a good copy uploads it again (push skips
         objects the store has).  Returns where it went (as shown), or None."""
         _, hexpart = split_digest(digest)
-        aside = f"{self.root}/quarantine/{hexpart}-{uuid.uuid4().hex[:12]}"
+        aside = f"{self.root}/{QUARANTINE}/{hexpart}-{uuid.uuid4().hex[:12]}"
 
         def attempt() -> None:
             fs = self._filesystem()
-            fs.makedirs(f"{self.root}/quarantine", exist_ok=True)
+            fs.makedirs(f"{self.root}/{QUARANTINE}", exist_ok=True)
             fs.mv(self.key(digest), aside)
 
         try:
@@ -229,7 +229,7 @@ class RemoteStore:
         """Digests of objects moved aside as corrupt (one listing), for push to repair."""
         def attempt() -> list[str]:
             try:
-                names = self._filesystem().ls(f"{self.root}/quarantine", detail=False)
+                names = self._filesystem().ls(f"{self.root}/{QUARANTINE}", detail=False)
             except FileNotFoundError:
                 return []
             return [str(n) for n in names]
@@ -272,4 +272,28 @@ def store_for(repo: Repo, remote: str) -> RemoteStore | None:
     if path is None:
         return None
     git_dir = os.path.join(path, ".git") if os.path.isdir(os.path.join(path, ".git")) else path
-    return RemoteStore(os.path.join(git_dir, "gitruns", "cache"))
+    return RemoteStore(default_root(os.path.join(git_dir, "gitruns")))
+
+
+def fetch_into_cache(cache: ArtifactCache, remote_store: RemoteStore, digest: str, what: str = "") -> None:
+    """Download an object into the cache, verified.  A copy that fails verification is
+    quarantined and fetched once more (a transfer can go wrong); a second bad copy
+    means the store's own object is bad: it is moved aside in the store, so a push
+    from a clone with a good copy uploads it again, and the error says so."""
+    dest = cache.object_path(digest)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    for attempt in (1, 2):
+        try:
+            remote_store.download(digest, dest)
+        except CorruptObject as exc:
+            kept = cache.quarantine(digest, exc.path)
+            if attempt == 1:
+                continue
+            moved = remote_store.quarantine(digest)
+            raise GitrunsError(
+                f"{digest}{f' ({what})' if what else ''} in artifact store {remote_store.shown} is corrupt: "
+                f"two downloads failed verification (bad copy kept in {kept}"
+                + (f"; the store's copy moved to {moved}" if moved else "")
+                + "); repair: run 'git run push' in a clone that has a good copy, then try again") from None
+        os.chmod(dest, 0o444)
+        return

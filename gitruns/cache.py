@@ -1,8 +1,12 @@
-"""The content-addressed artifact cache.
+"""The content-addressed artifact cache, and the layout it shares with stores.
 
-Objects live at ``<root>/xxh3_128/<2 hex>/<30 hex>``, read-only.  An object is
+Objects live at ``<root>/xxh3_128/<2 hex>/<30 hex>``, read-only (``object_key``
+is that layout, for the cache and for every artifact store).  An object is
 written to a temporary name in the same filesystem and renamed into place, so a
-half-written object is never visible under its digest.
+half-written object is never visible under its digest.  A copy found bad is
+moved aside into ``<root>/quarantine/``, never deleted silently.  The cache of
+a repository is ``gitruns.cacheDir``, else ``gitruns/cache`` in its common git
+dir (so worktrees share it).
 """
 from __future__ import annotations
 
@@ -18,11 +22,26 @@ from .errors import GitrunsError
 from .hashing import digest_bytes, digest_file, split_digest
 from .repo import Repo
 from .settings import Settings
+from .settings import load as load_settings
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
-class StoreError(GitrunsError):
+QUARANTINE = "quarantine"  # where bad copies go, in the cache and in stores
+
+
+def object_key(digest: str) -> str:
+    """Where an object lives under a cache's or store's root: ``xxh3_128/ab/<30 hex>``."""
+    algo, hexpart = split_digest(digest)
+    return f"{algo}/{hexpart[:2]}/{hexpart[2:]}"
+
+
+def default_root(state_dir: str) -> str:
+    """A repository's cache, given its gitruns state dir, unless gitruns.cacheDir says otherwise."""
+    return os.path.join(state_dir, "cache")
+
+
+class CacheError(GitrunsError):
     """Something could not be put into the cache; ``errno`` says why when the OS did
     (ENOSPC or EDQUOT: the disk is full)."""
 
@@ -37,8 +56,13 @@ class StoreError(GitrunsError):
 
 def for_repo(repo: Repo, settings: Settings) -> ArtifactCache:
     """The repository's cache: gitruns.cacheDir, else gitruns/cache in the common git dir."""
-    return ArtifactCache(settings.get("gitruns.cacheDir") or os.path.join(repo.state_dir, "cache"),
+    return ArtifactCache(settings.get("gitruns.cacheDir") or default_root(repo.state_dir),
                          settings.items("gitruns.linkType"))
+
+
+def local_cache(repo: Repo) -> ArtifactCache:
+    """The repository's cache, as its git config says."""
+    return for_repo(repo, load_settings(repo.git))
 
 
 class ArtifactCache:
@@ -50,8 +74,7 @@ class ArtifactCache:
                 raise GitrunsError(f"gitruns.linkType: unknown link type '{lt}'")
 
     def object_path(self, digest: str) -> str:
-        algo, hexpart = split_digest(digest)
-        return os.path.join(self.root, algo, hexpart[:2], hexpart[2:])
+        return os.path.join(self.root, *object_key(digest).split("/"))
 
     def has(self, digest: str) -> bool:
         return os.path.exists(self.object_path(digest))
@@ -83,7 +106,7 @@ class ArtifactCache:
         except OSError as exc:
             if tmp is not None:
                 _unlink_quiet(tmp)
-            raise StoreError(f"cannot write into the artifact cache {self.root}: {exc.strerror or exc}",
+            raise CacheError(f"cannot write into the artifact cache {self.root}: {exc.strerror or exc}",
                              exc.errno) from None
         return digest
 
@@ -92,7 +115,7 @@ class ArtifactCache:
 
         The user's file is never changed, except by ``hardlink``: then it *is* the
         cache object and shares its read-only mode.  Any failure is a
-        :class:`StoreError` (with the errno, so a full disk can be told apart) and
+        :class:`CacheError` (with the errno, so a full disk can be told apart) and
         leaves no partial object or temporary file behind.
         """
         if self.has(digest):
@@ -100,7 +123,7 @@ class ArtifactCache:
         try:
             os.makedirs(self.root, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create artifact cache {self.root}: {exc.strerror}", exc.errno) from None
+            raise CacheError(f"cannot create artifact cache {self.root}: {exc.strerror}", exc.errno) from None
         for method in self.link_types:
             if method == "hardlink":
                 dest = self.object_path(digest)
@@ -117,7 +140,7 @@ class ArtifactCache:
                     os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) & ~0o222)
                 except OSError as exc:
                     _unlink_quiet(dest)
-                    raise StoreError(f"cannot make {src} read-only in the cache: {exc.strerror or exc}",
+                    raise CacheError(f"cannot make {src} read-only in the cache: {exc.strerror or exc}",
                                      exc.errno) from None
                 return "hardlink"
             tmp = None
@@ -133,9 +156,9 @@ class ArtifactCache:
             except OSError as exc:
                 if tmp is not None:
                     _unlink_quiet(tmp)
-                raise StoreError(f"cannot copy {src} into the cache: {exc.strerror or exc}", exc.errno) from None
+                raise CacheError(f"cannot copy {src} into the cache: {exc.strerror or exc}", exc.errno) from None
             return method
-        raise StoreError(f"could not store {src} in the cache with {', '.join(self.link_types)}", None)
+        raise CacheError(f"could not store {src} in the cache with {', '.join(self.link_types)}", None)
 
     def read_bytes(self, digest: str) -> bytes:
         with open(self.object_path(digest), "rb") as fh:
@@ -167,7 +190,7 @@ class ArtifactCache:
         Inside the cache root, so the move is a rename on the same filesystem.
         Returns where it went, or None when there was nothing to move."""
         src = path or self.object_path(digest)
-        qdir = os.path.join(self.root, "quarantine")
+        qdir = os.path.join(self.root, QUARANTINE)
         os.makedirs(qdir, exist_ok=True)
         dest = os.path.join(qdir, f"{split_digest(digest)[1]}-{time.time_ns()}-{os.getpid()}")
         try:

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 
 import xxhash
 
-from . import store
-from .artifactstore import RemoteStore
-from .cache import ArtifactCache
+from . import lookup
+from .artifactstore import RemoteStore, fetch_into_cache
+from .cache import ArtifactCache, local_cache
 from .errors import GitrunsError, PathError
 from .gitnames import names_git_dir
 from .hashing import CHUNK, PREFIX, copy_and_digest
+from .manifest import directory_listing, parse_manifest
 from .repo import Repo
-from .sharing import directory_listing, fetch_into_cache, local_cache, parse_manifest, store_of_default_remote
+from .sharing import store_of_default_remote
 from .terminal import safe
 
 
@@ -139,7 +140,7 @@ def _conflicting(plan: list[Restore]) -> None:
                                 f"{safe('/'.join(key[:n]))}")
 
 
-def plan_checkout(repo: Repo, run: store.Run, paths: list[str], cache: ArtifactCache,
+def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: ArtifactCache,
                   remote_store: RemoteStore | None) -> list[Restore]:
     chosen = [p.rstrip("/") for p in paths]
     out: list[Restore] = []
@@ -158,7 +159,7 @@ def plan_checkout(repo: Repo, run: store.Run, paths: list[str], cache: ArtifactC
             matched.update(hits)
         check_path(apath)  # before anything is fetched for it
         if art.get("kind") == "dir":
-            listing = directory_listing(cache, remote_store, art["digest"], safe(apath))
+            listing = directory_listing(cache, remote_store, str(art["digest"]), safe(apath))
             for digest, size, exe, rel in parse_manifest(listing, safe(apath)):
                 full = f"{apath}/{rel}"
                 if chosen and not any(full == c or full.startswith(c + "/") or c == apath
@@ -166,7 +167,7 @@ def plan_checkout(repo: Repo, run: store.Run, paths: list[str], cache: ArtifactC
                     continue
                 out.append(Restore(full, digest, size, exe, check_path(full)))
         else:
-            out.append(Restore(apath, art["digest"], int(art.get("size") or 0), False, check_path(apath)))
+            out.append(Restore(apath, str(art["digest"]), int(art.get("size") or 0), False, check_path(apath)))
     missing = [c for c in chosen if c not in matched]
     if missing:
         raise PathError(f"run {run.id[:12]} has no artifact at {', '.join(safe(m) for m in missing)}")
@@ -186,7 +187,7 @@ def _digest_at(fd: int, name: str) -> str:
 def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str | None) -> list[str]:
     """Restore a run's artifacts into the working tree; returns the paths written."""
     root = repo.require_worktree()
-    run = store.load(repo, run_id)
+    run = lookup.load(repo, run_id)
     cache = local_cache(repo)
     remote_store = store_of_default_remote(repo, remote)
     plan = plan_checkout(repo, run, paths, cache, remote_store)

@@ -15,19 +15,19 @@ print a few lines however many runs there are.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pygit2
 
-from . import record, runid, store
-from . import remote as remote_mod
+from . import lookup, record, runid, runrefs, tracking
 from .errors import ConcurrentUpdate
 from .repo import Repo
 from .terminal import safe
 
 NEWEST = 3
-RECORD_DIR = store.RECORD_DIR
+RECORD_DIR = runrefs.RECORD_DIR
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
         return None
 
 
-def _run_code_paths(rec: dict[str, Any]) -> list[str]:
+def _run_code_paths(rec: Mapping[str, Any]) -> list[str]:
     code = rec.get("code") or {}
     paths = [c["path"] for c in code.get("changed_files") or []]
     return paths + list(code.get("untracked_files") or [])
@@ -71,13 +71,13 @@ def pre_commit(repo: Repo) -> Warnings:
     head = None if git.head_is_unborn else git.head.peel(pygit2.Commit)
     head_id = str(head.id) if head is not None else None
     staged = _staged_tree(repo)
-    visible = store.all_runs(repo)
+    visible = lookup.all_runs(repo)
     out.all_ids = [r.id for r in visible]
     runs = [r for r in visible if r.source is None]
 
     verdicts: dict[str, str | None] = {}  # snapshot tree -> first path the commit lacks
     for run in runs:
-        code = run.record.get("code") or {}
+        code: Mapping[str, Any] = run.record.get("code") or {}
         if code.get("commit") != head_id or not code.get("dirty") or code.get("reproducible_from"):
             continue
         snapshot = str(code.get("snapshot_tree"))
@@ -96,7 +96,7 @@ def pre_commit(repo: Repo) -> Warnings:
             upstream = branch.upstream
             if upstream is not None:
                 out.upstream = str(upstream.remote_name)
-                theirs = remote_mod.tracked(repo, out.upstream)
+                theirs = tracking.tracked(repo, out.upstream)
                 out.unpushed = [r.id for r in runs if theirs.get(r.id) != r.commit]
     except (pygit2.GitError, KeyError, ValueError):
         pass
@@ -150,8 +150,8 @@ def post_commit(repo: Repo) -> list[str]:
     head = git.head.peel(pygit2.Commit)
     tree = str(head.tree.id)
     noted = []
-    for run in store.all_runs(repo):
-        code = run.record.get("code") or {}
+    for run in lookup.all_runs(repo):
+        code: Mapping[str, Any] = run.record.get("code") or {}
         if run.source is not None or code.get("snapshot_tree") != tree or code.get("reproducible_from"):
             continue
         if not code.get("dirty"):
@@ -161,7 +161,7 @@ def post_commit(repo: Repo) -> list[str]:
         rec = dict(run.record)
         rec["code"] = dict(code, reproducible_from=str(head.id))
         try:
-            store.update_record(repo, run.commit, rec, f"code = commit {str(head.id)[:12]}")
+            runrefs.update_record(repo, run.commit, rec, f"code = commit {str(head.id)[:12]}")
         except ConcurrentUpdate:
             continue
         noted.append(run.id)

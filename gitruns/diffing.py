@@ -6,10 +6,11 @@ from typing import Any
 
 import pygit2
 
-from . import store
+from . import promisor
 from .errors import RecordError
+from .lookup import Run
 from .repo import Repo
-from .store import RECORD_DIR, Run
+from .runrefs import RECORD_DIR
 from .table import number
 from .terminal import safe
 from .userconfig import flatten
@@ -81,7 +82,7 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
     diff = _run_tree(repo, a).diff_to_tree(_run_tree(repo, b))
     # Rename detection and patches read the changed blobs; a partial clone
     # fetches those it lacks in one go (as `git diff` does), not one by one.
-    store.prefetch(repo.git, [str(f.id) for d in diff.deltas for f in (d.old_file, d.new_file)])
+    promisor.prefetch(repo.git, [str(f.id) for d in diff.deltas for f in (d.old_file, d.new_file)])
     diff.find_similar()
     code_patches = [p for p in diff if p is not None and not p.delta.new_file.path.startswith(RECORD_DIR + "/")
                     and not p.delta.old_file.path.startswith(RECORD_DIR + "/")]

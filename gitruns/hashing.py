@@ -20,6 +20,7 @@ from typing import Any
 import xxhash
 
 from .errors import PathError
+from .manifest import manifest_bytes
 
 PREFIX = "xxh3_128:"
 CHUNK = 1024 * 1024
@@ -192,12 +193,6 @@ class HashedPath:
     files: list[HashedFile] = field(default_factory=list)
     bytes_read: int = 0
     cache_hits: int = 0
-
-
-def manifest_bytes(files: list[HashedFile]) -> bytes:
-    """The canonical listing whose digest is a directory's digest."""
-    lines = [f"{f.digest} {f.size} {'x' if f.mode & 0o111 else '-'} {f.rel}\n" for f in files]
-    return "".join(sorted(lines, key=lambda line: line.split(" ", 3)[3])).encode()
 
 
 def _walk(root: str) -> list[str]:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import record, runid, timeutil
 from .errors import UsageError
+from .lookup import Run
 from .session import parse_tags
-from .store import Run
 from .table import clip, number, render
 
 
@@ -83,7 +84,7 @@ def shared_label(run: Run, shared: dict[str, str]) -> str:
                     for name, state in sorted(shared.items()))
 
 
-def code_label(code: dict[str, Any]) -> str:
+def code_label(code: Mapping[str, Any]) -> str:
     """The commit the code is (clean, or noted later by the post-commit hook), or 'dirty'."""
     if code.get("reproducible_from"):
         return str(code["reproducible_from"])[:8]

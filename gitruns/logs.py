@@ -15,15 +15,16 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pygit2
 
-from . import runid, store
+from . import recordread, runid, runrefs
 from .cache import ArtifactCache
 from .errors import RecordError
+from .lookup import Run
 from .repo import Repo
-from .store import Run
 
 CHUNK = 1 << 20
 
@@ -41,7 +42,7 @@ def spool_path(repo: Repo, run: Run, stream: str) -> str | None:
 
 def chunks(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> Iterator[bytes]:
     """The captured ``stream`` ("stdout" or "stderr"), in chunks of at most 1 MiB."""
-    meta = (run.record.get("logs") or {}).get(stream) or {}
+    meta: Mapping[str, Any] = (run.record.get("logs") or {}).get(stream) or {}
     path = None
     if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest") and cache.has(str(meta["digest"])):
         path = cache.object_path(str(meta["digest"]))
@@ -56,7 +57,7 @@ def chunks(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> Iterator[
     if oid is not None:
         yield from _git_blob_chunks(repo, oid)
         return
-    data = store.read_file(repo.git, run.commit, f"{stream}.log", limit=None) or b""
+    data = recordread.read_file(repo.git, run.commit, f"{stream}.log", limit=None) or b""
     view = memoryview(data)
     for start in range(0, len(view), CHUNK):
         yield bytes(view[start:start + CHUNK])
@@ -66,7 +67,7 @@ def _large_blob(repo: Repo, run: Run, name: str) -> str | None:
     """The id of the record's ``name`` when it is a blob this clone has and larger
     than a few chunks; None otherwise (read it whole, or through a partial clone)."""
     try:
-        entry = store.record_files(repo.git, run.commit)[name]
+        entry = runrefs.record_files(repo.git, run.commit)[name]
         if entry.type_str != "blob":
             return None
         _kind, size = repo.git.odb.read_header(entry.id)

@@ -11,8 +11,9 @@ import functools
 import json
 import os
 import socket
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from .errors import RecordError
 
@@ -30,15 +31,176 @@ FIELD_ORDER = (
 )
 
 
-def new(run_id: str) -> dict[str, Any]:
+# -- the record's shape, for the type checker -------------------------------
+#
+# The JSON Schema (gitruns/schema/) is the contract and what untrusted records
+# are checked against; these types say the same for mypy, for records built
+# here and records read back after validation and upgrade: the types say what
+# every written record holds.  A record in memory has every top-level key
+# (``new`` and ``upgrade`` see to that); only between ``new`` and the launch
+# (which fills them before the first commit) do command, cwd, started_at,
+# user, host, pid, invoked_by and code hold None.  Keys of nested objects that
+# older records may lack are in the ``total=False`` parts.  A record may hold
+# keys unknown here (from a newer writer); they are kept as they are.
+
+
+class Process(TypedDict, total=False):
+    boot_id: str | None
+    start_ticks: int | None
+
+
+class ChangedFile(TypedDict):
+    path: str
+    status: str
+
+
+class _UntrackedLarge(TypedDict):
+    path: str
+    size: int
+    digest: str
+
+
+class UntrackedLarge(_UntrackedLarge, total=False):
+    reason: str
+
+
+class OverflowDirectory(TypedDict):
+    path: str
+    files: int
+    size: int
+
+
+class _UntrackedOverflow(TypedDict):
+    files: int
+    size: int
+
+
+class UntrackedOverflow(_UntrackedOverflow, total=False):
+    directories: list[OverflowDirectory]
+
+
+class _SubmoduleChange(TypedDict):
+    path: str
+    status: str
+
+
+class SubmoduleChange(_SubmoduleChange, total=False):
+    digest: str | None
+
+
+class _Submodule(TypedDict):
+    path: str
+    commit: str
+
+
+class Submodule(_Submodule, total=False):
+    dirty: bool
+    changed_files: list[SubmoduleChange]
+
+
+class _Code(TypedDict):
+    commit: str | None
+    branch: str | None
+    dirty: bool
+    changed_files: list[ChangedFile]
+    untracked_files: list[str]
+    snapshot_tree: str
+    reproducible_from: str | None
+
+
+class Code(_Code, total=False):
+    detached: bool
+    untracked_large: list[UntrackedLarge]
+    untracked_overflow: UntrackedOverflow
+    untracked_withheld: list[str]
+    submodules: list[Submodule]
+
+
+class _Input(TypedDict):
+    path: str
+    kind: str  # "file" | "dir"
+    size: int
+    digest: str
+
+
+class Input(_Input, total=False):
+    files: int
+    tracked: bool
+
+
+class _Artifact(TypedDict):
+    path: str
+    status: str  # "stored" | "missing" | "error" | ...
+    digest: str | None
+
+
+class Artifact(_Artifact, total=False):
+    source: str  # "output" | "logged"
+    kind: str  # "file" | "dir"
+    size: int | None
+    files: int
+    stored_by: list[str]
+    error: str
+
+
+class Log(TypedDict):
+    size: int
+    digest: str | None
+    truncated: bool
+
+
+class _Error(TypedDict):
+    type: str
+    message: str
+
+
+class Error(_Error, total=False):
+    stderr_tail: str
+    record_problems: list[str]
+
+
+class RunRecord(TypedDict):
+    """``.gitruns/run.json``, as ``FIELD_ORDER`` lists it."""
+
+    schema: int
+    id: str
+    name: str | None
+    status: str  # one of STATUSES (readers derive "crashed": effective_status)
+    command: list[str]
+    cwd: str
+    exit_code: int | None
+    signal: str | None
+    started_at: str
+    ended_at: str | None
+    duration_s: float | None
+    user: str
+    host: str
+    pid: int
+    process: Process | None
+    invoked_by: str  # one of INVOKERS
+    invocation: dict[str, Any]
+    tags: dict[str, str]
+    code: Code
+    inputs: list[Input]
+    artifacts: list[Artifact]
+    metrics: dict[str, Any]  # final values: numbers, or "nan"/"inf"/"-inf"
+    params: dict[str, Any]
+    logs: dict[str, Log]
+    steps: list[dict[str, Any]]
+    rerun_of: str | None
+    error: Error | None
+    gitruns_version: str | None
+
+
+def new(run_id: str) -> RunRecord:
     """An empty record of the current schema with every field present."""
     rec: dict[str, Any] = {k: None for k in FIELD_ORDER}
     rec.update(schema=SCHEMA_VERSION, id=run_id, status="running", tags={}, inputs=[],
                artifacts=[], metrics={}, params={}, steps=[], logs={}, invocation={})
-    return rec
+    return cast(RunRecord, rec)
 
 
-def ordered(rec: dict[str, Any]) -> dict[str, Any]:
+def ordered(rec: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: rec.get(k) for k in FIELD_ORDER}
     for k, v in rec.items():
         if k not in out:
@@ -46,11 +208,11 @@ def ordered(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def dumps(rec: dict[str, Any]) -> bytes:
+def dumps(rec: Mapping[str, Any]) -> bytes:
     return (json.dumps(ordered(rec), indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
-def upgrade(data: Any) -> dict[str, Any]:
+def upgrade(data: Any) -> RunRecord:
     """Read a record of any known schema version into the current shape."""
     if not isinstance(data, dict):
         raise RecordError("run.json is not a JSON object")
@@ -64,9 +226,9 @@ def upgrade(data: Any) -> dict[str, Any]:
         )
     if version == 1:
         data = _v1_to_v2(data)
-    rec = new(str(data.get("id", "")))
+    rec: dict[str, Any] = dict(new(str(data.get("id", ""))))
     rec.update(data)
-    return rec
+    return cast(RunRecord, rec)
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +242,7 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def loads(raw: bytes) -> dict[str, Any]:
+def loads(raw: bytes) -> RunRecord:
     """A run.json, bounded before it is parsed (size and nesting: see bounds)."""
     from . import bounds
 
@@ -146,7 +308,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def effective_status(rec: dict[str, Any]) -> str:
+def effective_status(rec: Mapping[str, Any]) -> str:
     """The status to show: a 'running' run whose process is gone is 'crashed'.
 
     Only a run of this host can be judged; one from another host stays

@@ -1,10 +1,9 @@
 """Sharing runs through git remotes, with the git CLI (users' credentials, ssh
 config and helpers work unchanged).
 
-A remote's runs are mirrored into ``refs/gitruns/remotes/<remote>/<id>``
-(remote-tracking refs, force-updated like ``refs/remotes/*``), then folded into
-``refs/runs/*`` only by fast-forward: a run that changed in two places is
-reported as diverged and never overwritten.
+A remote's runs are mirrored into its tracking refs (see ``tracking``), then
+folded into ``refs/runs/*`` only by fast-forward: a run that changed in two
+places is reported as diverged and never overwritten.
 """
 from __future__ import annotations
 
@@ -13,22 +12,13 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from . import gitcmd, runid, store
+from . import gitcmd, runid
 from .errors import GitCommandError, RecordError, UsageError
+from .listingindex import ListingIndex
+from .recordread import UnreadableRecord, prefetch_records, read_untrusted
 from .repo import Repo
-
-TRACK_PREFIX = store.TRACK_PREFIX
-
-
-def _git_cwd(repo: Repo) -> str:
-    """Where to run git for this repository: the working tree's top, as git itself
-    does, so a remote given as a relative path (`../origin.git`) resolves as it
-    does for `git push` and `git fetch`; the git dir of a bare repository."""
-    return repo.root or repo.git_dir
-
-
-def track_ref(remote: str, run_id: str) -> str:
-    return f"{TRACK_PREFIX}{remote}/{run_id}"
+from .runrefs import REF_PREFIX, move_ref, ref_name
+from .tracking import fetch_refspec, fetch_tracking, git_cwd, set_tracking, tracked
 
 
 def remotes(repo: Repo) -> list[str]:
@@ -59,16 +49,6 @@ def default_remote(repo: Repo, given: str | None = None) -> str:
     raise UsageError(f"several remotes ({', '.join(names)}): name one")
 
 
-def tracked(repo: Repo, remote: str) -> dict[str, str]:
-    """run id -> commit id, as last seen on ``remote``."""
-    return store.scan_refs(repo)[1].get(remote, {})
-
-
-def all_tracked(repo: Repo) -> dict[str, dict[str, str]]:
-    """remote -> (run id -> commit id) for every remote with tracking refs."""
-    return store.scan_refs(repo)[1]
-
-
 @dataclass
 class SyncReport:
     new: list[str] = field(default_factory=list)
@@ -82,32 +62,10 @@ class SyncReport:
     rejected: list[str] = field(default_factory=list)
 
 
-def fetch_tracking(repo: Repo, remote: str) -> None:
-    """Mirror the remote's runs into its tracking refs (nothing local changes)."""
-    gitcmd.git(["fetch", "--quiet", "--prune", "--no-write-fetch-head", remote,
-                f"+refs/runs/*:{TRACK_PREFIX}{remote}/*"], cwd=_git_cwd(repo))
-
-
 def fetch(repo: Repo, remote: str) -> SyncReport:
     """Bring the remote's runs into tracking refs, then fast-forward local runs."""
     fetch_tracking(repo, remote)
     return integrate(repo, remote)
-
-
-def sharing_state(repo: Repo, run_id: str, commit: str, tracking: dict[str, dict[str, str]]) -> dict[str, str]:
-    """remote -> 'same' | 'ahead' (local has unpushed updates) | 'other' for one local run."""
-    out = {}
-    for name, runs in tracking.items():
-        theirs = runs.get(run_id)
-        if theirs is None:
-            continue
-        if theirs == commit:
-            out[name] = "same"
-        elif theirs in repo.git and repo.git.descendant_of(pygit2.Oid(hex=commit), pygit2.Oid(hex=theirs)):
-            out[name] = "ahead"
-        else:
-            out[name] = "other"
-    return out
 
 
 def integrate(repo: Repo, remote: str) -> SyncReport:
@@ -122,44 +80,44 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
     report = SyncReport()
     runs = sorted(tracked(repo, remote).items())
     locals_ = {rid: str(ref.target) for rid, ref in
-               ((rid, git.references.get(store.ref_name(rid))) for rid, _ in runs) if ref is not None}
+               ((rid, git.references.get(ref_name(rid))) for rid, _ in runs) if ref is not None}
     # A partial clone lacks the records' blobs: one fetch for all, not one each.
-    store.prefetch_records(git, [oid for rid, oid in runs if locals_.get(rid) != oid])
+    prefetch_records(git, [oid for rid, oid in runs if locals_.get(rid) != oid])
     refused: list[tuple[str, str]] = []
     for rid, oid in runs:
-        name = store.ref_name(rid)
+        name = ref_name(rid)
         local_oid = locals_.get(rid)
         if local_oid == oid:
             report.unchanged.append(rid)
             continue
         try:
-            store.read_untrusted(git, oid, rid)
+            read_untrusted(git, oid, rid)
         except (RecordError, KeyError, ValueError) as exc:
             reason = str(exc).removeprefix(f"run {rid}: ")
             report.invalid.append(f"{rid}: {warning_text(exc)}")
-            if isinstance(exc, RecordError) and not isinstance(exc, store.UnreadableRecord):
+            if isinstance(exc, RecordError) and not isinstance(exc, UnreadableRecord):
                 refused.append((oid, reason))
             continue
         if local_oid is None:
             git.references.create(name, pygit2.Oid(hex=oid), force=False)
             report.new.append(rid)
         elif git.descendant_of(pygit2.Oid(hex=oid), pygit2.Oid(hex=local_oid)):
-            store.move_ref(git, rid, local_oid, oid)
+            move_ref(git, rid, local_oid, oid)
             report.updated.append(rid)
         elif git.descendant_of(pygit2.Oid(hex=local_oid), pygit2.Oid(hex=oid)):
             report.ahead.append(rid)
         else:
             report.diverged.append(rid)
-    store.ListingCache(repo).refuse(refused)
+    ListingIndex(repo).refuse(refused)
     return report
 
 
 def remote_refs(repo: Repo, remote: str) -> dict[str, str]:
-    out = gitcmd.git(["ls-remote", "--refs", remote, "refs/runs/*"], cwd=_git_cwd(repo))
+    out = gitcmd.git(["ls-remote", "--refs", remote, "refs/runs/*"], cwd=git_cwd(repo))
     refs = {}
     for line in out.splitlines():
         oid, _, name = line.partition("\t")
-        rid = name.removeprefix(store.REF_PREFIX)
+        rid = name.removeprefix(REF_PREFIX)
         if runid.is_valid(rid):
             refs[rid] = oid
     return refs
@@ -178,7 +136,7 @@ def plan_push(repo: Repo, remote: str, local: dict[str, str],
         other = theirs.get(rid)
         if other == mine:
             report.unchanged.append(rid)
-            _set_tracking(repo, remote, rid, mine)
+            set_tracking(repo, remote, rid, mine)
         elif other is None:
             todo.append(rid)
         elif other in git and git.descendant_of(pygit2.Oid(hex=mine), pygit2.Oid(hex=other)):
@@ -196,19 +154,19 @@ def push_refs(repo: Repo, remote: str, local: dict[str, str], ids: list[str], re
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
         proc = gitcmd.run(["git", "push", "--porcelain", remote,
-                           *(f"{store.ref_name(r)}:{store.ref_name(r)}" for r in chunk)],
-                          cwd=_git_cwd(repo), check=False)
+                           *(f"{ref_name(r)}:{ref_name(r)}" for r in chunk)],
+                          cwd=git_cwd(repo), check=False)
         seen = set()
         for line in proc.stdout.decode(errors="replace").splitlines():
             parts = line.split("\t")
             if len(parts) < 3 or ":" not in parts[1]:
                 continue
             flag, refspec, summary = parts[0], parts[1], parts[2]
-            rid = refspec.split(":", 1)[1].removeprefix(store.REF_PREFIX)
+            rid = refspec.split(":", 1)[1].removeprefix(REF_PREFIX)
             seen.add(rid)
             if flag in (" ", "*", "+", "="):
                 report.pushed.append(rid)
-                _set_tracking(repo, remote, rid, local[rid])
+                set_tracking(repo, remote, rid, local[rid])
             elif flag == "!":
                 if "non-fast-forward" in summary or "fetch first" in summary:
                     report.diverged.append(rid)
@@ -219,27 +177,23 @@ def push_refs(repo: Repo, remote: str, local: dict[str, str], ids: list[str], re
                                          proc.stderr.decode(errors="replace"))
 
 
-def _set_tracking(repo: Repo, remote: str, rid: str, oid: str) -> None:
-    repo.git.references.create(track_ref(remote, rid), pygit2.Oid(hex=oid), force=True)
-
-
 def setup(repo: Repo, remote: str) -> list[str]:
     """Add refspecs so plain `git fetch` and `git push` carry runs. Returns what was added."""
     config = repo.git.config
     added = []
-    fetch_spec = f"+refs/runs/*:{TRACK_PREFIX}{remote}/*"
+    fetch_spec = fetch_refspec(remote)
     fetches = _multivar(config, f"remote.{remote}.fetch")
     if fetch_spec not in fetches:
-        gitcmd.git(["config", "--add", f"remote.{remote}.fetch", fetch_spec], cwd=_git_cwd(repo))
+        gitcmd.git(["config", "--add", f"remote.{remote}.fetch", fetch_spec], cwd=git_cwd(repo))
         added.append(f"remote.{remote}.fetch {fetch_spec}")
     pushes = _multivar(config, f"remote.{remote}.push")
     push_spec = "refs/runs/*:refs/runs/*"
     if push_spec not in pushes:
         if not pushes:
             # Any push refspec replaces push.default; keep `git push` pushing the current branch.
-            gitcmd.git(["config", "--add", f"remote.{remote}.push", "HEAD"], cwd=_git_cwd(repo))
+            gitcmd.git(["config", "--add", f"remote.{remote}.push", "HEAD"], cwd=git_cwd(repo))
             added.append(f"remote.{remote}.push HEAD")
-        gitcmd.git(["config", "--add", f"remote.{remote}.push", push_spec], cwd=_git_cwd(repo))
+        gitcmd.git(["config", "--add", f"remote.{remote}.push", push_spec], cwd=git_cwd(repo))
         added.append(f"remote.{remote}.push {push_spec}")
     return added
 

@@ -19,13 +19,14 @@ from typing import Any
 
 import pygit2
 
-from . import __version__, record, redact, runid, snapshot, store, timeutil, userconfig
+from . import __version__, record, redact, runid, runrefs, snapshot, timeutil, userconfig
 from .api import path_refusal
-from .cache import StoreError
+from .cache import CacheError
 from .cache import for_repo as cache_for_repo
 from .environment import EnvironmentCapture
 from .errors import ConcurrentUpdate, DirtyTreeRefused, GitrunsError, PathError, UsageError
-from .hashing import HashedPath, StatCache, digest_file, hash_path, manifest_bytes
+from .hashing import HashedPath, StatCache, digest_file, hash_path
+from .manifest import manifest_bytes
 from .metricsfile import final_values, json_safe, read_metrics_file
 from .progress import trace
 from .repo import Repo, open_repo, relative_to_root
@@ -105,7 +106,7 @@ class Session:
         self.run_id = runid.new_id()
         self.run_dir = os.path.join(self.repo.state_dir, "work", self.run_id)
         self.cache = cache_for_repo(self.repo, self.settings)
-        self.rec = record.new(self.run_id)
+        self.rec: dict[str, Any] = dict(record.new(self.run_id))  # built up in place; record.RunRecord says its shape
         self.code_tree = ""
         self.commit: str | None = None
         self.files: dict[str, bytes] = {}
@@ -203,7 +204,7 @@ class Session:
             "env.json": (json.dumps(environment, indent=2, ensure_ascii=False) + "\n").encode(),
         }
         parents = [code.commit] if code.commit else []
-        self.commit = store.write(self.repo, rec, self.files, self.code_tree, parents, None)
+        self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, parents, None)
 
     def _dirty_policy(self, code: snapshot.CodeState) -> None:
         if not code.dirty:
@@ -281,8 +282,8 @@ class Session:
             )
             try:
                 self.rec = json_safe(self.rec)
-                self.commit = store.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
-                                          self.commit)
+                self.commit = runrefs.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
+                                            self.commit)
             except ConcurrentUpdate:
                 raise
             except Exception as again:  # noqa: BLE001 - e.g. the git directory itself is full or read-only
@@ -368,7 +369,7 @@ class Session:
             logs=logs,
             error=error,
         )
-        self.commit = store.write(self.repo, rec, self.files, self.code_tree, [self.commit], self.commit)
+        self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, [self.commit], self.commit)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         # Said at the end, after the command's own output, one line each; the
         # record holds the same text in its error.  A metrics file or an output
@@ -445,7 +446,7 @@ class Session:
                 methods.add(self.cache.store_file(f.abspath, f.digest))
             if hashed.kind == "dir":
                 self.cache.store_bytes(manifest_bytes(hashed.files))
-        except StoreError as exc:
+        except CacheError as exc:
             message = f"{what} was not stored: {exc}"
             problems.append(("disk_full" if exc.disk_full else "storage", message))
             return {**entry, "error": message, "stored_by": sorted(methods)}
@@ -465,7 +466,7 @@ class Session:
         try:
             self.cache.store_file(spool, digest)
             where = f"is {digest} in the artifact cache; 'git run log' prints it"
-        except StoreError as exc:
+        except CacheError as exc:
             problems.append(("disk_full" if exc.disk_full else "storage",
                              f"the full {stream} ({size} bytes) was not stored: {exc}"))
             where = f"({digest}) could not be stored in the artifact cache"

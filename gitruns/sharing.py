@@ -3,70 +3,25 @@
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import remote as remote_mod
-from . import store
-from .artifactstore import CorruptObject, RemoteStore, store_for
-from .cache import ArtifactCache
-from .cache import for_repo as cache_for_repo
+from .artifactstore import RemoteStore, fetch_into_cache, store_for
+from .cache import ArtifactCache, local_cache
 from .errors import GitrunsError, RecordError, UsageError
 from .hashing import digest_bytes, digest_file
+from .lookup import Run, resolve
+from .manifest import MAX_LISTING_BYTES, parse_manifest
+from .record import RunRecord
+from .recordread import read_record
 from .repo import Repo
-from .settings import load as load_settings
+from .runrefs import iter_refs
 from .terminal import safe
 
 
-def local_cache(repo: Repo) -> ArtifactCache:
-    return cache_for_repo(repo, load_settings(repo.git))
-
-
-# A directory artifact's listing comes from the cache or a store: untrusted, so bounded.
-MAX_LISTING_BYTES = 256 * 1024 * 1024
-_DIGEST = re.compile(r"xxh3_128:[0-9a-f]{32}")
-_SIZE = re.compile(r"[0-9]{1,19}")
-
-
-def parse_manifest(data: bytes, where: str = "a directory artifact") -> list[tuple[str, int, bool, str]]:
-    """(digest, size, executable, relative path) of each file of a directory artifact.
-
-    The listing is checked line by line (digest format, size, mode, no repeated
-    path); its paths go through the same checks as record paths when restored."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RecordError(f"malformed listing of {where}: not UTF-8") from None
-    if text.endswith("\n"):
-        text = text[:-1]
-    out = []
-    seen: set[str] = set()
-    for number, line in enumerate(text.split("\n") if text else [], 1):
-        fields = line.split(" ", 3)
-        if (len(fields) != 4 or not _DIGEST.fullmatch(fields[0]) or not _SIZE.fullmatch(fields[1])
-                or fields[2] not in ("x", "-") or not fields[3] or fields[3] in seen):
-            raise RecordError(f"malformed listing of {where}: line {number}: {safe(line[:80])}")
-        seen.add(fields[3])
-        out.append((fields[0], int(fields[1]), fields[2] == "x", fields[3]))
-    return out
-
-
-def directory_listing(cache: ArtifactCache, remote_store: RemoteStore | None, digest: str, where: str) -> bytes:
-    """A directory artifact's listing, verified, from the cache or else the store."""
-    data = cache.read_verified(digest, MAX_LISTING_BYTES)  # a corrupt copy is quarantined
-    if data is None:
-        if remote_store is None:
-            raise GitrunsError(f"the listing of {where} ({digest}) is not in the local cache "
-                               "and no artifact store is configured")
-        fetch_into_cache(cache, remote_store, digest, where)
-        data = cache.read_verified(digest, MAX_LISTING_BYTES)
-        if data is None:
-            raise GitrunsError(f"the listing of {where} ({digest}) could not be read from the cache")
-    return data
-
-
-def _objects(rec: dict[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]:
+def _objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]:
     """(digest, what it is) of every cache object a run's record refers to: artifacts,
     directory listings and their files, and full logs kept outside git.  A listing
     that is not here (or corrupt: then quarantined) is named, its files cannot be."""
@@ -89,33 +44,9 @@ def _objects(rec: dict[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]
     return list(first.items())
 
 
-def run_objects(rec: dict[str, Any], cache: ArtifactCache) -> list[str]:
+def run_objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[str]:
     """Every cache object a run's record refers to (see _objects)."""
     return [d for d, _ in _objects(rec, cache)]
-
-
-def fetch_into_cache(cache: ArtifactCache, remote_store: RemoteStore, digest: str, what: str = "") -> None:
-    """Download an object into the cache, verified.  A copy that fails verification is
-    quarantined and fetched once more (a transfer can go wrong); a second bad copy
-    means the store's own object is bad: it is moved aside in the store, so a push
-    from a clone with a good copy uploads it again, and the error says so."""
-    dest = cache.object_path(digest)
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    for attempt in (1, 2):
-        try:
-            remote_store.download(digest, dest)
-        except CorruptObject as exc:
-            kept = cache.quarantine(digest, exc.path)
-            if attempt == 1:
-                continue
-            moved = remote_store.quarantine(digest)
-            raise GitrunsError(
-                f"{digest}{f' ({what})' if what else ''} in artifact store {remote_store.shown} is corrupt: "
-                f"two downloads failed verification (bad copy kept in {kept}"
-                + (f"; the store's copy moved to {moved}" if moved else "")
-                + "); repair: run 'git run push' in a clone that has a good copy, then try again") from None
-        os.chmod(dest, 0o444)
-        return
 
 
 @dataclass
@@ -180,19 +111,19 @@ class _Confirmed:
 
 def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
     name = remote_mod.default_remote(repo, remote)
-    local = dict(store.iter_refs(repo))
-    wanted = [store.resolve(repo, i) for i in ids] if ids else None
+    local = dict(iter_refs(repo))
+    wanted = [resolve(repo, i) for i in ids] if ids else None
     for rid in wanted or []:
         if rid not in local:
             raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
     todo, report = remote_mod.plan_push(repo, name, local, wanted)
     result = PushResult(name, report)
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, RunRecord] = {}
     for rid in list(todo):
         # A bad record (crafted, or damaged here) is not spread further, and never
         # stops the others from being pushed.
         try:
-            records[rid] = store.read_record(repo.git, local[rid])
+            records[rid] = read_record(repo.git, local[rid])
         except RecordError as exc:
             todo.remove(rid)
             result.refused.append(f"{rid}: {exc}")
@@ -205,7 +136,7 @@ def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
 
 
 def _upload(repo: Repo, local: dict[str, str], todo: list[str], unchanged: list[str],
-            remote_store: RemoteStore, result: PushResult, records: dict[str, dict[str, Any]]) -> None:
+            remote_store: RemoteStore, result: PushResult, records: dict[str, RunRecord]) -> None:
     """Upload, verified, every object the store lacks: of the runs being pushed, of runs
     the remote already has but this store was never confirmed to hold, and good copies
     of objects the store quarantined as corrupt."""
@@ -215,7 +146,7 @@ def _upload(repo: Repo, local: dict[str, str], todo: list[str], unchanged: list[
         later = [rid for rid in unchanged if local[rid] not in confirmed.done]
         for rid in todo + later:
             try:
-                rec = records.get(rid) or store.read_record(repo.git, local[rid])
+                rec = records.get(rid) or read_record(repo.git, local[rid])
             except RecordError:
                 continue  # already on the remote; its record is refused by every reader anyway
             complete = True
@@ -270,11 +201,11 @@ def store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStor
         return None
 
 
-def fetch_logs(repo: Repo, run: store.Run, cache: ArtifactCache) -> None:
+def fetch_logs(repo: Repo, run: Run, cache: ArtifactCache) -> None:
     """Bring a run's full logs (kept outside git when large) into the local cache,
     from the usual remote's store; without one, git's head and tail are shown."""
-    wanted = [m["digest"] for m in (run.record.get("logs") or {}).values()
-              if isinstance(m, dict) and m.get("truncated") and m.get("digest") and not cache.has(m["digest"])]
+    wanted = [d for m in (run.record.get("logs") or {}).values()
+              if isinstance(m, dict) and m.get("truncated") and (d := m.get("digest")) and not cache.has(d)]
     if not wanted:
         return
     remote_store = store_of_default_remote(repo)

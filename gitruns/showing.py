@@ -1,14 +1,15 @@
 """``git run show`` and ``git run log``: one run, for people."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from . import bounds, store, timeutil
+from . import bounds, recordread, timeutil
 from .cache import ArtifactCache
 from .errors import RecordError
+from .lookup import Run
 from .progress import human_size
 from .repo import Repo
-from .store import Run
 from .table import number
 from .terminal import safe
 
@@ -24,13 +25,13 @@ def _warn(run: Run, text: str) -> None:
 def read_config(repo: Repo, run: Run) -> tuple[Any, bytes | None]:
     """(the run's effective config, its raw YAML), bounded (see bounds); raises
     RecordError when config.yaml is refused."""
-    raw = store.read_file(repo.git, run.commit, "config.yaml")
+    raw = recordread.read_file(repo.git, run.commit, "config.yaml")
     return (bounds.load_yaml(raw) if raw else {}), raw
 
 
 def read_env(repo: Repo, run: Run) -> Any:
     """The run's env.json, bounded; raises RecordError when it is refused."""
-    raw = store.read_file(repo.git, run.commit, "env.json")
+    raw = recordread.read_file(repo.git, run.commit, "env.json")
     return bounds.load_json(raw, "env.json") if raw else {}
 
 
@@ -51,7 +52,7 @@ def full_json(repo: Repo, run: Run) -> dict[str, Any]:
     return out
 
 
-def _code_line(code: dict[str, Any]) -> str:
+def _code_line(code: Mapping[str, Any]) -> str:
     commit = (code.get("commit") or "")[:12] or "(no commits yet)"
     where = code.get("branch") or ("detached HEAD" if code.get("detached") else "-")
     if code.get("reproducible_from"):
@@ -90,7 +91,7 @@ def human(repo: Repo, run: Run) -> str:
                      f"after {timeutil.human_duration(rec.get('duration_s'))}")
     add("by", f"{rec.get('user')}@{rec.get('host')} pid {rec.get('pid')}, {rec.get('invoked_by')}"
         + "".join(f" {k}={v}" for k, v in (rec.get("invocation") or {}).items()))
-    code = rec.get("code") or {}
+    code: Mapping[str, Any] = rec.get("code") or {}
     add("code", _code_line(code))
     for change in (code.get("changed_files") or [])[:20]:
         more(f"{change['status']} {change['path']}")
@@ -102,8 +103,8 @@ def human(repo: Repo, run: Run) -> str:
         more(f"submodule {sub['path']} at {str(sub['commit'])[:12]}" + (" (dirty)" if sub.get("dirty") else ""))
     if rec.get("tags"):
         add("tags", " ".join(f"{k}={v}" for k, v in rec["tags"].items()))
-    if rec.get("error"):
-        add("error", rec["error"].get("message"))
+    if error := rec.get("error"):
+        add("error", error.get("message"))
     try:
         _, raw_cfg = read_config(repo, run)
     except RecordError as exc:
@@ -121,12 +122,12 @@ def human(repo: Repo, run: Run) -> str:
             lines.append(safe(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  {item['digest']}"))
     if rec.get("artifacts"):
         lines.append("artifacts:")
-        for item in rec["artifacts"]:
-            if item.get("status") == "stored":
-                lines.append(safe(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  "
-                                  f"{item['digest']}"))
+        for art in rec["artifacts"]:
+            if art.get("status") == "stored":
+                lines.append(safe(f"  {art['path']}  {art['kind']}, {human_size(art['size'] or 0)}  "
+                                  f"{art['digest']}"))
             else:
-                lines.append(safe(f"  {item['path']}  {item.get('status')}"))
+                lines.append(safe(f"  {art['path']}  {art.get('status')}"))
     logs = rec.get("logs") or {}
     if logs:
         add("logs", ", ".join(

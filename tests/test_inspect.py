@@ -232,14 +232,14 @@ def test_many_runs_list_the_same_cold_and_warm(repo: Path) -> None:
     """Past 500 runs unknown to the listing cache, records are read in one batch."""
     import copy
 
-    from gitruns import runid, store
+    from gitruns import recordread, runid, runrefs
+    from gitruns.lookup import BATCH_FROM
     from gitruns.repo import open_repo
-    from gitruns.store import BATCH_FROM
 
     template_id = _run(repo, "--name", "template", "--", "python", "-c", "pass")
     r = open_repo(str(repo))
     commit = git(repo, "rev-parse", f"refs/runs/{template_id}").strip()
-    template = store.read_record(r.git, commit)
+    template = recordread.read_record(r.git, commit)
     files = {name: git(repo, "cat-file", "-p", f"{commit}:.gitruns/{name}").encode()
              for name in ("config.yaml", "env.json", "stdout.log")}
     base = runid.timestamp_ms(template_id)
@@ -247,7 +247,7 @@ def test_many_runs_list_the_same_cold_and_warm(repo: Path) -> None:
         rec = copy.deepcopy(template)
         rec["id"] = runid.new_id(base - (i + 1) * 1000)
         rec["name"] = f"copy-{i}"
-        store.write(r, rec, files, template["code"]["snapshot_tree"], [commit], None)
+        runrefs.write(r, rec, files, template["code"]["snapshot_tree"], [commit], None)
     cache = repo / ".git" / "gitruns" / "records.sqlite"
     cache.unlink(missing_ok=True)  # nothing listed yet: the first listing is cold
     cold = gitrun(repo, "ls", "--json")

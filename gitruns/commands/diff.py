@@ -3,20 +3,20 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import diffing, runid, store
+from .. import diffing, lookup, runid, runrefs
 from ..repo import open_repo
 from ..terminal import json_text, safe
 
 
 def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
     repo = open_repo()
-    run_a, run_b = store.load(repo, a), store.load(repo, b)
+    run_a, run_b = lookup.load(repo, a), lookup.load(repo, b)
     result = diffing.compare(repo, run_a, run_b, patch=patch)
     if as_json:
         sys.stdout.write(json_text(json.dumps(result, indent=2, ensure_ascii=False, default=str)))
         sys.stdout.write("\n")
     else:
-        abbrev = runid.abbreviations([rid for rid, _, _ in store.visible_refs(repo)])
+        abbrev = runid.abbreviations([rid for rid, _, _ in runrefs.visible_refs(repo)])
         # diffing.human made each value safe; this is the backstop at the edge.
         sys.stdout.write(safe(diffing.human(result, abbrev), multiline=True))
     return 0

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import logs, sharing, store
+from .. import logs, lookup, sharing
+from ..cache import local_cache
 from ..repo import open_repo
 
 
@@ -13,8 +14,8 @@ def log(run_id: str, stdout: bool, stderr: bool) -> int:
     size costs little memory and every byte is written; a reader that goes
     away (``| head``) ends us quietly (the CLI maps EPIPE to exit 141)."""
     repo = open_repo()
-    run = store.load(repo, run_id)
-    cache = sharing.local_cache(repo)
+    run = lookup.load(repo, run_id)
+    cache = local_cache(repo)
     sharing.fetch_logs(repo, run, cache)  # full logs kept outside git come from the store if need be
     sys.stdout.flush()
     sys.stderr.flush()

@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import listing, store
+from .. import listing, lookup
 from .. import remote as remote_mod
+from .. import tracking as tracking_mod
 from ..repo import open_repo
 from ..settings import load as load_settings
 from ..terminal import json_text
@@ -15,14 +16,14 @@ def ls(filters: listing.Filters, as_json: bool, remote: str | None = None) -> in
     if remote is not None:
         # A remote's runs, as they are there now (fetched into its tracking refs only).
         name = remote_mod.default_remote(repo, remote or None)
-        remote_mod.fetch_tracking(repo, name)
-        runs = store.all_runs(repo, [(rid, oid, name) for rid, oid in remote_mod.tracked(repo, name).items()])
+        tracking_mod.fetch_tracking(repo, name)
+        runs = lookup.all_runs(repo, [(rid, oid, name) for rid, oid in tracking_mod.tracked(repo, name).items()])
     else:
-        runs = store.all_runs(repo)
+        runs = lookup.all_runs(repo)
     chosen = listing.select(runs, filters)
     has_remotes = bool(remote_mod.remotes(repo)) and remote is None
-    tracking = remote_mod.all_tracked(repo) if has_remotes else {}
-    shared = {r.id: remote_mod.sharing_state(repo, r.id, r.commit, tracking)
+    tracking = tracking_mod.all_tracked(repo) if has_remotes else {}
+    shared = {r.id: tracking_mod.sharing_state(repo, r.id, r.commit, tracking)
               for r in chosen if r.source is None} if has_remotes else None
     if as_json:
         # One record per line: a valid JSON array that is also easy to grep, and

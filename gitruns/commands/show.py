@@ -3,14 +3,14 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import showing, store
+from .. import lookup, showing
 from ..repo import open_repo
 from ..terminal import json_text, safe
 
 
 def show(run_id: str, as_json: bool) -> int:
     repo = open_repo()
-    run = store.load(repo, run_id)
+    run = lookup.load(repo, run_id)
     if as_json:
         # Readable UTF-8, but no raw control or bidi character (json_text).
         sys.stdout.write(json_text(json.dumps(showing.full_json(repo, run), indent=2, ensure_ascii=False)))
