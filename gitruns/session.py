@@ -262,7 +262,7 @@ class Session:
         rec = self.rec
         rec.update(
             name=self.spec.name,
-            command=redact.argv(self.argv),
+            command=self._recorded_argv(),
             cwd=self.rel_cwd,
             started_at=timeutil.iso(timeutil.now()),
             user=_user(),
@@ -277,6 +277,7 @@ class Session:
             gitruns_version=__version__,
         )
         if self.argv != self.spec.argv:
+            # The command as typed, ${key} and all, beside the one that ran.
             rec["command_template"] = redact.argv(self.spec.argv)
         self.files = {
             "config.yaml": userconfig.dump(redact.mapping(self.config)).encode(),
@@ -284,6 +285,14 @@ class Session:
         }
         parents = [code.commit] if code.commit else []
         self.commit = store.write(self.repo, rec, self.files, self.code_tree, parents, None)
+
+    def _recorded_argv(self) -> list[str]:
+        """The command that ran as the record keeps it: a value put in by ${key} is
+        taken from the redacted config, so a secret-looking key's value stays out
+        of the record whatever option it was given to."""
+        if self.argv == self.spec.argv:
+            return redact.argv(self.argv)
+        return redact.argv(userconfig.substitute(self.spec.argv, redact.mapping(self.config)))
 
     def _dirty_policy(self, code: snapshot.CodeState) -> None:
         if not code.dirty:
