@@ -57,7 +57,8 @@ def run_id() -> str | None:
 
 
 def config_path() -> str | None:
-    """The effective configuration file handed to the command (YAML)."""
+    """The effective configuration file handed to the command, or None when the run
+    has none (no ``-c``/``-p``): YAML, or JSON when the first ``-c`` file is ``.json``."""
     return os.environ.get("GITRUNS_CONFIG_FILE") or None
 
 
