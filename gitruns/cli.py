@@ -58,7 +58,7 @@ def main(debug: bool) -> None:
 @click.option("-m", "--metrics", "metrics_files", multiple=True, metavar="FILE",
               help="JSON/YAML metrics file the command writes, read when it ends (repeatable).")
 @click.option("-q", "--quiet", is_flag=True,
-              help="Do not end with the line naming the run and its outcome (errors and warnings still print).")
+              help="No final line naming the run and its outcome, no progress bars (errors and warnings still print).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
     """Run COMMAND and record it as a run.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, gitrun, latest, record, run_ids, state, validate
+from conftest import git, gitrun, latest, on_a_terminal, record, run_ids, state, validate
 
 PRINT_ARGS = "import json, sys; print(json.dumps(sys.argv[1:]))"
 PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
@@ -73,6 +73,22 @@ def test_quiet_exec_says_nothing_but_errors(repo: Path) -> None:
     # -q after the command's name belongs to the command.
     proc = gitrun(repo, "exec", "--", "python", "-c", PRINT_ARGS, "-q")
     assert json.loads(proc.stdout) == ["-q"] and final_line(proc.stderr)[1] == "succeeded"
+
+
+def test_quiet_exec_draws_no_progress_bar_on_a_terminal(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / ".gitignore").write_text("big.bin\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore")
+    with open(repo / "big.bin", "wb") as fh:
+        fh.truncate(64 * 1024 * 1024)  # the size from which hashing shows progress
+    code, shown = on_a_terminal(repo, ["git", "run", "exec", "-i", "big.bin", "--", "true"], stdout=False, stderr=True)
+    assert code == 0 and b"hashing big.bin" in shown and b"succeeded in" in shown
+    (repo / "big.bin").touch()  # changed stat data: hashed again, not from the stat cache
+    monkeypatch.setenv("GITRUNS_TRACE", "1")  # asked-for tracing shows it was hashed
+    code, shown = on_a_terminal(repo, ["git", "run", "exec", "-q", "-i", "big.bin", "--", "true"],
+                                stdout=False, stderr=True)
+    assert code == 0 and b"67108864 bytes read" in shown, shown
+    assert b"hashing big.bin" not in shown and b"succeeded" not in shown
 
 
 def test_dirty_warning_names_the_full_ref_that_git_resolves(repo: Path) -> None:

@@ -20,6 +20,10 @@ def exec_(argv: list[str], name: str | None, tags: list[str], config_files: list
     """Run ``argv``; return the exit code to exit with (the command's own)."""
     if not argv:
         raise UsageError("exec needs a command: git run exec [OPTIONS] -- CMD [ARGS...]")
+    if quiet:
+        from ..progress import silence
+
+        silence()  # hashing a large input or output draws no bar either
     spec = LaunchSpec(argv=list(argv), cwd=os.getcwd(), name=name, tags=list(tags),
                       config_files=list(config_files), overrides=list(overrides), inputs=list(inputs),
                       outputs=list(outputs), metrics_files=list(metrics_files), substitute=True)
