@@ -259,3 +259,48 @@ def test_session_does_not_import_the_api_module() -> None:
     source = (Path(__file__).resolve().parent.parent / "gitruns" / "session.py").read_text()
     assert "from .api" not in source and "import api" not in source
     assert api.path_refusal is gitnames.path_refusal
+
+
+# -- pure parts, in process -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("x y", "x y"), (3, "3"), (0.01, "0.01"), (1e-5, "1e-05"), (float("inf"), "inf"), (True, "true"),
+    (False, "false"), (None, "null"), ([64, 32], "[64,32]"), ({"a": [1, "b"]}, '{"a":[1,"b"]}'),
+    ("ünï", "ünï"),
+])
+def test_config_values_render_as_one_argument(value: object, shown: str) -> None:
+    from gitruns.userconfig import render
+
+    assert render(value) == shown
+
+
+def test_substitution_rules() -> None:
+    from gitruns.errors import UsageError
+    from gitruns.userconfig import substitute
+
+    config = {"lr": 0.1, "train": {"lr": 0.2}, "a.b": {"c": 1}, "empty": ""}
+    assert substitute(["${lr}", "--x=${train.lr}", "${a.b.c}", "${lr}${lr}", "$${lr}", "$$${lr}", "${empty}",
+                       "$lr", "${", "}"], config) == \
+        ["0.1", "--x=0.2", "1", "0.10.1", "${lr}", "$${lr}", "", "$lr", "${", "}"]
+    for bad in ("${nope}", "${train.nope}", "${train.lr.x}", "${}"):
+        with pytest.raises(UsageError, match=r"\$\$\{"):
+            substitute([bad], config)
+
+
+def test_the_final_line_words() -> None:
+    from gitruns.commands.exec_ import duration, final_line
+    from gitruns.session import Outcome
+
+    def line(status: str, code: int | None, signal: str | None = None, error: str | None = None,
+             took: float = 3.21) -> str:
+        return final_line(Outcome("01m856dw" + "0" * 18, "01m856dw", status, code, signal, took, error))
+
+    assert line("succeeded", 0) == "run 01m856dw succeeded in 3.2s"
+    assert line("failed", 2, error="exit", took=0.4) == "run 01m856dw failed (exit 2) in 0.4s"
+    assert line("failed", 137, "SIGKILL") == "run 01m856dw killed by SIGKILL (exit 137) in 3.2s"
+    assert line("canceled", 143, "SIGTERM") == "run 01m856dw canceled (exit 143) in 3.2s"
+    assert line("failed", 0, error="disk_full") == "run 01m856dw failed (exit 0, disk full) in 3.2s"
+    assert line("crashed", 1).startswith("run 01m856dw crashed: ")
+    assert [duration(s) for s in (0.0, 0.04, 59.94, 59.96, 245, 3599.4, 3600, 7380)] == \
+        ["0.0s", "0.0s", "59.9s", "1m00s", "4m05s", "59m59s", "1h00m", "2h03m"]
