@@ -4,6 +4,10 @@
 this process) share this: snapshot the code, hash inputs, capture the
 environment, write the launch commit; later fold in metrics, parameters,
 artifacts and logs and write the final commit on the same ref.
+
+Nothing here prints: warnings go through :func:`gitruns.warn.warn`, errors about
+the record are collected in ``Session.errors`` and the outcome is returned
+(:class:`Outcome`), for ``git run exec`` (or the calling code) to tell.
 """
 from __future__ import annotations
 
