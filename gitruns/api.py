@@ -15,7 +15,7 @@ import time
 import warnings
 from typing import Any
 
-from .gitnames import names_git_dir
+from .gitnames import path_refusal
 
 _warned = False
 _started: Any = None
@@ -57,7 +57,8 @@ def run_id() -> str | None:
 
 
 def config_path() -> str | None:
-    """The effective configuration file handed to the command (YAML)."""
+    """The effective configuration file handed to the command, or None when the run
+    has none (no ``-c``/``-p``): YAML, or JSON when the first ``-c`` file is ``.json``."""
     return os.environ.get("GITRUNS_CONFIG_FILE") or None
 
 
@@ -117,35 +118,6 @@ def _git_dirs() -> list[str]:
     return []
 
 
-def path_refusal(full: str, root: str, git_dirs: list[str]) -> str | None:
-    """Why ``full`` may not be an output of a run in the working tree ``root``, or None.
-
-    Refused: anything outside the working tree, the root itself, and anything in
-    a git directory: a path with a component that names it on some filesystem
-    (``.git`` in any case, ``.git.``, ``GIT~1``: see gitnames), before or after
-    resolving symlinks, or one inside or
-    containing one of ``git_dirs`` (a linked worktree's or a separate git dir).
-    """
-    real_root = os.path.realpath(root)
-    lexical = os.path.relpath(os.path.normpath(full), os.path.normpath(root))
-    real = os.path.realpath(full)
-    if real == real_root:
-        return "the working tree root itself"
-    if not real.startswith(real_root + os.sep):
-        return f"outside the working tree {root}"
-    resolved = os.path.relpath(real, real_root)
-    for rel in (lexical, resolved):
-        if any(names_git_dir(part) for part in rel.split(os.sep)):
-            return "inside the git directory"
-    for git_dir in git_dirs:
-        real_git = os.path.realpath(git_dir)
-        if real == real_git or real.startswith(real_git + os.sep):
-            return f"inside the git directory {git_dir}"
-        if real_git.startswith(real + os.sep):
-            return f"a directory holding the git directory {git_dir}"
-    return None
-
-
 def start_run(argv: list[str] | None = None, name: str | None = None, **kwargs: Any) -> Any:
     """Start a run from code, outside ``git run exec``.
 
@@ -156,9 +128,10 @@ def start_run(argv: list[str] | None = None, name: str | None = None, **kwargs: 
             gitruns.log_metric("acc", 0.9)
     """
     global _started
-    from .session import CodeRun
+    from .session import CodeRun  # lazily: session needs git; this module must not
 
-    run = CodeRun(argv if argv is not None else [sys.executable, *sys.argv], name=name, **kwargs)
+    run = CodeRun(argv if argv is not None else [sys.executable, *sys.argv], name=name,
+                  on_end=_end_started, **kwargs)
     _started = run
     return run
 

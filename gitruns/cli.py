@@ -57,6 +57,8 @@ def main(debug: bool) -> None:
               help="Output file or directory, stored in the artifact cache after the run (repeatable).")
 @click.option("-m", "--metrics", "metrics_files", multiple=True, metavar="FILE",
               help="JSON/YAML metrics file the command writes, read when it ends (repeatable).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No final line naming the run and its outcome, no progress bars (errors and warnings still print).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
     """Run COMMAND and record it as a run.
@@ -65,9 +67,12 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
     git run exec -- python train.py --epochs 3
     git run exec -c params.yaml -p train.lr=0.01 -i data/ -o model.pt -- python train.py
 
-    Exits with the command's exit code (128+N if it was killed by signal N).
-    The effective config is handed to the command as the YAML file named by
-    $GITRUNS_CONFIG_FILE.
+    Exits with the command's exit code (128+N if it was killed by signal N),
+    after one line on stderr naming the run and its outcome (-q: none).
+    ${KEY} in COMMAND's arguments is replaced by the config value of KEY
+    (dotted, like ${train.lr}); $${ is a literal ${.  With -c or -p the
+    effective config is handed to the command as the file named by
+    $GITRUNS_CONFIG_FILE (named like the first -c file).
     """
     from .commands.exec_ import exec_
 

@@ -4,6 +4,10 @@ Signals: SIGTERM and SIGHUP sent to us are forwarded to the command and the run
 is recorded as ``canceled``.  SIGINT is forwarded too, except when it came from
 the terminal: then the command, being in our foreground process group, has
 already received it, and a second one would interrupt its own clean-up.
+
+Nothing here prints: errors about the record go to the ``report`` callback
+(``git run exec`` prints them, one line each), warnings through
+:func:`gitruns.warn.warn`, and the outcome is returned for the caller to tell.
 """
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from .capture import CaptureProblems, StreamCapture
-from .session import LaunchSpec, Session
+from .session import LaunchSpec, Outcome, Session
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # After the command exits, stdout and stderr together get this long to reach
@@ -62,32 +67,40 @@ def _terminal_sent_it() -> bool:
     return False
 
 
-def execute(spec: LaunchSpec) -> int:
-    """Run ``spec.argv`` as a recorded run; return the exit code to exit with."""
+def _ignore(message: str) -> None:
+    pass
+
+
+def execute(spec: LaunchSpec, report: Callable[[str], None] = _ignore) -> Outcome:
+    """Run the command of ``spec`` as a recorded run; return how it ended (its
+    ``exit_code`` is the code to exit with).  ``report`` is told each error about the
+    run's record as it happens (it may be called from a capture thread)."""
     session = Session(spec)
     signals = _Signals()
     signals.install()
     try:
         session.launch()
-        return _run_child(session, signals)
+        outcome = _run_child(session, signals, report)
     finally:
         signals.restore()
+    for message in session.errors:
+        report(message)
+    return outcome
 
 
-def _run_child(session: Session, signals: _Signals) -> int:
+def _run_child(session: Session, signals: _Signals, report: Callable[[str], None]) -> Outcome:
     out_spool = os.path.join(session.run_dir, "stdout.spool")
     err_spool = os.path.join(session.run_dir, "stderr.spool")
     if signals.received:  # canceled before the command could start
         sig = signals.received[0]
-        session.finish("canceled", 128 + sig, None,
-                       {"type": "canceled", "message": f"{signal.Signals(sig).name} before the command started"})
-        return 128 + sig
-    problems = CaptureProblems(report=_say)
+        return session.finish("canceled", 128 + sig, None,
+                              {"type": "canceled", "message": f"{signal.Signals(sig).name} before the command started"})
+    problems = CaptureProblems(report=report)
     out = StreamCapture(sys.stdout.fileno(), out_spool, problems)
     err = StreamCapture(sys.stderr.fileno(), err_spool, problems)
     try:
         child = subprocess.Popen(
-            session.spec.argv, cwd=session.spec.cwd, env=session.command_env(),
+            session.argv, cwd=session.spec.cwd, env=session.command_env(),
             stdout=out.child_fd, stderr=err.child_fd,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
@@ -96,10 +109,9 @@ def _run_child(session: Session, signals: _Signals) -> int:
         not_found = isinstance(exc, FileNotFoundError)
         code = 127 if not_found else 126
         what = "command not found" if not_found else "command could not be started"
-        message = f"{what}: {session.spec.argv[0]} ({exc.strerror or exc})"
-        print(f"gitruns: {message}", file=sys.stderr)
-        session.finish("failed", code, None, {"type": "launch", "message": message})
-        return code
+        message = f"{what}: {session.argv[0]} ({exc.strerror or exc})"
+        report(message)
+        return session.finish("failed", code, None, {"type": "launch", "message": message})
     signals.child = child
     out.start()
     err.start()
@@ -132,17 +144,7 @@ def _run_child(session: Session, signals: _Signals) -> int:
             message += " (the reader of git run's output went away)"
         error = {"type": "exit", "message": message, "stderr_tail": _tail(err_spool)}
     status, error = _capture_outcome(status, error, problems, [s for s in (out, err) if s.cut_short])
-    session.finish(status, exit_code, signal_num, error, out_spool, err_spool)
-    return exit_code
-
-
-def _say(message: str) -> None:
-    """A capture problem, told once on our stderr as it happens (from a pump thread)."""
-    try:
-        sys.stderr.write(f"gitruns: error: {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # our stderr is gone too; the record still says it
+    return session.finish(status, exit_code, signal_num, error, out_spool, err_spool)
 
 
 def _capture_outcome(status: str, error: dict[str, Any] | None, problems: CaptureProblems,

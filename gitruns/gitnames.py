@@ -1,9 +1,12 @@
-"""Names that git treats as its own directory, on any filesystem.
+"""Names that git treats as its own directory, on any filesystem, and the paths
+a run may store as outputs because of that.
 
-Stdlib only: ``gitruns.api`` (imported by training scripts) uses it too.
+Stdlib only: ``gitruns.api`` (imported by training scripts) and ``gitruns.session``
+both use it, so neither imports the other for it.
 """
 from __future__ import annotations
 
+import os
 import re
 
 # Code points HFS+ ignores in names (git's is_hfs_dotgit): '.g\u200cit' is '.git' there.
@@ -20,3 +23,32 @@ def names_git_dir(part: str) -> bool:
     name = "".join(c for c in part if ord(c) not in _HFS_IGNORED).lower()
     name = name.split(":", 1)[0].rstrip(" .")
     return name == ".git" or bool(_SHORT_NAME.fullmatch(name))
+
+
+def path_refusal(full: str, root: str, git_dirs: list[str]) -> str | None:
+    """Why ``full`` may not be an output of a run in the working tree ``root``, or None.
+
+    Refused: anything outside the working tree, the root itself, and anything in
+    a git directory: a path with a component that names it on some filesystem
+    (``.git`` in any case, ``.git.``, ``GIT~1``: see :func:`names_git_dir`), before or after
+    resolving symlinks, or one inside or
+    containing one of ``git_dirs`` (a linked worktree's or a separate git dir).
+    """
+    real_root = os.path.realpath(root)
+    lexical = os.path.relpath(os.path.normpath(full), os.path.normpath(root))
+    real = os.path.realpath(full)
+    if real == real_root:
+        return "the working tree root itself"
+    if not real.startswith(real_root + os.sep):
+        return f"outside the working tree {root}"
+    resolved = os.path.relpath(real, real_root)
+    for rel in (lexical, resolved):
+        if any(names_git_dir(part) for part in rel.split(os.sep)):
+            return "inside the git directory"
+    for git_dir in git_dirs:
+        real_git = os.path.realpath(git_dir)
+        if real == real_git or real.startswith(real_git + os.sep):
+            return f"inside the git directory {git_dir}"
+        if real_git.startswith(real + os.sep):
+            return f"a directory holding the git directory {git_dir}"
+    return None

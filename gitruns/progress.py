@@ -5,6 +5,15 @@ import os
 import sys
 import time
 
+# Set by a quiet command (git run exec -q): no progress bars for the rest of the process.
+_silenced = False
+
+
+def silence() -> None:
+    """No progress bars from now on in this process (a command's -q)."""
+    global _silenced
+    _silenced = True
+
 
 def trace(message: str) -> None:
     """With GITRUNS_TRACE=1, say what gitruns did (hashing, caching) on stderr."""
@@ -27,7 +36,7 @@ class Progress:
         self.label = label
         self.total = total
         self.done = 0
-        self.enabled = sys.stderr.isatty() and total >= min_total
+        self.enabled = not _silenced and sys.stderr.isatty() and total >= min_total
         self._last = 0.0
 
     def advance(self, n: int) -> None:

@@ -159,8 +159,7 @@ class Error(_Error, total=False):
     record_problems: list[str]
 
 
-class RunRecord(TypedDict):
-    """``.gitruns/run.json``, as ``FIELD_ORDER`` lists it."""
+class _RunRecord(TypedDict):
 
     schema: int
     id: str
@@ -190,6 +189,12 @@ class RunRecord(TypedDict):
     rerun_of: str | None
     error: Error | None
     gitruns_version: str | None
+
+
+class RunRecord(_RunRecord, total=False):
+    """``.gitruns/run.json``: the fields ``FIELD_ORDER`` lists, then the optional ones."""
+
+    command_template: list[str]  # the command as typed, when ${key} made it differ from ``command``
 
 
 def new(run_id: str) -> RunRecord:

@@ -4,6 +4,10 @@
 this process) share this: snapshot the code, hash inputs, capture the
 environment, write the launch commit; later fold in metrics, parameters,
 artifacts and logs and write the final commit on the same ref.
+
+Nothing here prints: warnings go through :func:`gitruns.warn.warn`, errors about
+the record are collected in ``Session.errors`` and the outcome is returned
+(:class:`Outcome`), for ``git run exec`` (or the calling code) to tell.
 """
 from __future__ import annotations
 
@@ -13,18 +17,20 @@ import os
 import shutil
 import signal as signal_mod
 import socket
-import sys
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pygit2
 
 from . import __version__, record, redact, runid, runrefs, snapshot, timeutil, userconfig
-from .api import path_refusal
 from .cache import CacheError
 from .cache import for_repo as cache_for_repo
 from .environment import EnvironmentCapture
 from .errors import ConcurrentUpdate, DirtyTreeRefused, GitrunsError, PathError, UsageError
+from .gitnames import path_refusal
 from .hashing import HashedPath, StatCache, digest_file, hash_path
 from .manifest import manifest_bytes
 from .metricsfile import final_values, json_safe, read_metrics_file
@@ -32,6 +38,7 @@ from .progress import trace
 from .repo import Repo, open_repo, relative_to_root
 from .settings import Settings
 from .settings import load as load_settings
+from .warn import warn
 
 CI_MARKERS = {
     "GITHUB_ACTIONS": "github-actions", "GITLAB_CI": "gitlab-ci", "JENKINS_URL": "jenkins",
@@ -62,6 +69,30 @@ def _user() -> str:
         return str(os.getuid())
 
 
+# Git's own list of the variables that tie a process to one repository (what git
+# clears before working in another one); used when `git rev-parse` cannot say.
+_GIT_LOCAL_ENV_FALLBACK = (
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+    "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+    "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_SHALLOW_FILE",
+    "GIT_COMMON_DIR",
+)
+
+
+@lru_cache(maxsize=1)
+def git_local_env_vars() -> frozenset[str]:
+    """What ``git rev-parse --local-env-vars`` prints: the variables a hook or an alias
+    inherits from git (``GIT_INDEX_FILE``, ``GIT_DIR``, ``GIT_PREFIX``, ...) that would
+    point the user's command at git's state of the moment rather than its own."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--local-env-vars"], capture_output=True, text=True,
+                              check=False, timeout=30)
+        names = frozenset(proc.stdout.split()) if proc.returncode == 0 else frozenset()
+    except (OSError, subprocess.SubprocessError):
+        names = frozenset()
+    return names or frozenset(_GIT_LOCAL_ENV_FALLBACK)
+
+
 @dataclass
 class LaunchSpec:
     argv: list[str]
@@ -73,6 +104,21 @@ class LaunchSpec:
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     metrics_files: list[str] = field(default_factory=list)
+    # Replace ${key} in argv by config values (git run exec); off for start_run's sys.argv.
+    substitute: bool = False
+
+
+@dataclass
+class Outcome:
+    """How a run ended, for the line ``git run exec`` ends with."""
+
+    run_id: str
+    short_id: str
+    status: str  # the record's status, or "crashed" when its final record could not be written
+    exit_code: int | None
+    signal: str | None
+    duration_s: float
+    error_type: str | None
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:
@@ -85,6 +131,23 @@ def parse_tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
+def _settle(status: str, error: dict[str, Any] | None,
+            problems: list[tuple[str, str]]) -> tuple[str, dict[str, Any] | None]:
+    """The run's status and error once the record's own problems are counted in."""
+    if not problems:
+        return status, error
+    messages = [message for _, message in problems]
+    kinds = {kind for kind, _ in problems}
+    if error is None and status == "succeeded":
+        if kinds & {"storage", "disk_full"}:
+            return "failed", {"type": "disk_full" if "disk_full" in kinds else "storage",
+                              "message": "; ".join(messages)}
+        return status, {"type": "record", "message": "; ".join(messages)}
+    if error is not None:
+        error["record_problems"] = messages
+    return status, error
+
+
 class Session:
     """A run being recorded.  ``launch()`` then ``finish()``."""
 
@@ -95,6 +158,8 @@ class Session:
         self.settings: Settings = load_settings(self.repo.git)
         self.tags = parse_tags(spec.tags)
         self.config = userconfig.effective(spec.config_files, spec.overrides)
+        # What runs: the command as typed, ${key} replaced (a missing key stops here).
+        self.argv = userconfig.substitute(spec.argv, self.config) if spec.substitute else list(spec.argv)
         rel_cwd = relative_to_root(self.root, spec.cwd)
         if rel_cwd is None:
             raise PathError(f"{spec.cwd} is outside the working tree {self.root}")
@@ -105,11 +170,16 @@ class Session:
                 raise PathError(f"input {path} does not exist")
         self.run_id = runid.new_id()
         self.run_dir = os.path.join(self.repo.state_dir, "work", self.run_id)
+        self.config_file = self._config_file_path()
         self.cache = cache_for_repo(self.repo, self.settings)
         self.rec: dict[str, Any] = dict(record.new(self.run_id))  # built up in place; record.RunRecord says its shape
         self.code_tree = ""
         self.commit: str | None = None
         self.files: dict[str, bytes] = {}
+        # Errors about the record, for the caller to tell (the core never prints).
+        self.errors: list[str] = []
+        self.final_written = False
+        self.exit_code: int | None = None
 
     # -- paths ---------------------------------------------------------------
     def _abs(self, path: str) -> str:
@@ -131,15 +201,25 @@ class Session:
         rel = relative_to_root(self.root, full)
         return rel if rel is not None else full
 
+    def _config_file_path(self) -> str | None:
+        """Where the command finds the effective config: only when there is one (-c or
+        -p), under the first -c file's own name so code that looks at the name or the
+        extension still works; ``config.yaml`` for -p alone."""
+        if not (self.spec.config_files or self.spec.overrides):
+            return None
+        name = os.path.basename(self.spec.config_files[0]) if self.spec.config_files else "config.yaml"
+        return os.path.join(self.run_dir, "config", name or "config.yaml")
+
     # -- launch ----------------------------------------------------------------
     def command_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            GITRUNS_RUN_ID=self.run_id,
-            GITRUNS_RUN_DIR=self.run_dir,
-            GITRUNS_CONFIG_FILE=os.path.join(self.run_dir, "config.yaml"),
-            GITRUNS_REPO_ROOT=self.root,
-        )
+        """The command's environment: ours, without git's repository-local variables
+        (a hook's GIT_INDEX_FILE would make the command's own git commands use
+        git's temporary index), with the GITRUNS_* variables of this run."""
+        local = git_local_env_vars()
+        env = {k: v for k, v in os.environ.items() if k not in local and k != "GITRUNS_CONFIG_FILE"}
+        env.update(GITRUNS_RUN_ID=self.run_id, GITRUNS_RUN_DIR=self.run_dir, GITRUNS_REPO_ROOT=self.root)
+        if self.config_file is not None:
+            env["GITRUNS_CONFIG_FILE"] = self.config_file
         return env
 
     def launch(self, pid: int | None = None) -> None:
@@ -161,11 +241,13 @@ class Session:
 
     def _launch(self, pid: int | None) -> None:
         os.makedirs(self.run_dir, exist_ok=True)
-        with open(os.path.join(self.run_dir, "config.yaml"), "w", encoding="utf-8") as fh:
-            fh.write(userconfig.dump(self.config))
+        if self.config_file is not None:
+            os.makedirs(os.path.dirname(self.config_file), exist_ok=True)
+            with open(self.config_file, "w", encoding="utf-8") as fh:
+                fh.write(userconfig.dump_for(self.config_file, self.config))
         invoked_by, invocation = detect_invoker(dict(os.environ))
         env_capture = EnvironmentCapture(
-            self.spec.argv, self.command_env(), os.path.join(self.repo.state_dir, "envcache"),
+            self.argv, self.command_env(), os.path.join(self.repo.state_dir, "envcache"),
             self.settings.items("gitruns.envInclude"),
         )
         statcache = StatCache(os.path.join(self.repo.state_dir, "statcache.sqlite"))
@@ -185,7 +267,7 @@ class Session:
         rec = self.rec
         rec.update(
             name=self.spec.name,
-            command=redact.argv(self.spec.argv),
+            command=self._recorded_argv(),
             cwd=self.rel_cwd,
             started_at=timeutil.iso(timeutil.now()),
             user=_user(),
@@ -199,12 +281,23 @@ class Session:
             inputs=inputs,
             gitruns_version=__version__,
         )
+        if self.argv != self.spec.argv:
+            # The command as typed, ${key} and all, beside the one that ran.
+            rec["command_template"] = redact.argv(self.spec.argv)
         self.files = {
             "config.yaml": userconfig.dump(redact.mapping(self.config)).encode(),
             "env.json": (json.dumps(environment, indent=2, ensure_ascii=False) + "\n").encode(),
         }
         parents = [code.commit] if code.commit else []
         self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, parents, None)
+
+    def _recorded_argv(self) -> list[str]:
+        """The command that ran as the record keeps it: a value put in by ${key} is
+        taken from the redacted config, so a secret-looking key's value stays out
+        of the record whatever option it was given to."""
+        if self.argv == self.spec.argv:
+            return redact.argv(self.argv)
+        return redact.argv(userconfig.substitute(self.spec.argv, redact.mapping(self.config)))
 
     def _dirty_policy(self, code: snapshot.CodeState) -> None:
         if not code.dirty:
@@ -225,12 +318,12 @@ class Session:
                 "commit them or run with GITRUNS_DIRTY=allow"
             )
         if policy == "warn":
-            print(f"gitruns: warning: running on uncommitted changes ({counts}); "
-                  f"the exact code is saved in refs/runs/{self.run_id[:12]}...", file=sys.stderr)
+            warn(f"running on uncommitted changes ({counts}); "
+                 f"the exact code is saved in refs/runs/{self.run_id}")
         # Said even when dirty runs are allowed: code that ran is missing from the
         # snapshot for a reason the user may not expect.
         for line in code.warnings():
-            print(f"gitruns: warning: {line}", file=sys.stderr)
+            warn(line)
 
     def _input_entry(self, path: str, statcache: StatCache) -> dict[str, Any]:
         full = self._abs(path)
@@ -256,43 +349,77 @@ class Session:
         error: dict[str, Any] | None,
         stdout_spool: str | None = None,
         stderr_spool: str | None = None,
-    ) -> None:
+    ) -> Outcome:
         """Write the final record; if folding something in fails, still record the outcome.
 
         Never raises for a problem around the command (only :class:`ConcurrentUpdate`,
         when someone else moved the run's ref), so exec always exits with the
-        command's own code; a record that cannot be written at all is one line on stderr.
+        command's own code.  Problems that are errors (something declared was not
+        kept, or the record could not be written at all) are added to
+        :attr:`errors` for the caller to tell; the others are warnings.
         """
+        self.exit_code = exit_code
         try:
             self._finish(status, exit_code, signal_num, error, stdout_spool, stderr_spool)
         except ConcurrentUpdate:
             raise
         except Exception as exc:  # noqa: BLE001 - the run's outcome must not be lost to a side problem
-            assert self.commit is not None
-            detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-            ended = timeutil.now()
-            started = timeutil.parse_iso(self.rec["started_at"])
-            self.rec.update(
-                status=status, exit_code=exit_code,
-                signal=signal_mod.Signals(signal_num).name if signal_num else None,
-                ended_at=timeutil.iso(ended), duration_s=round((ended - started).total_seconds(), 3),
-                error={**(error or {"type": "record"}),
-                       "message": ((error or {}).get("message", "") + "; " if error else "")
-                       + f"gitruns could not complete the record: {detail}"},
-            )
-            try:
-                self.rec = json_safe(self.rec)
-                self.commit = runrefs.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
-                                            self.commit)
-            except ConcurrentUpdate:
-                raise
-            except Exception as again:  # noqa: BLE001 - e.g. the git directory itself is full or read-only
-                why = " ".join(f"{type(again).__name__}: {again}".split())
-                print(f"gitruns: error: could not write the final record of run {self.run_id[:12]}: {why}; "
-                      f"it will show as crashed, and what it printed is kept in {self.run_dir}", file=sys.stderr)
-                return
-            print(f"gitruns: warning: the record of run {self.run_id[:12]} is incomplete: {detail}; "
-                  f"partial files are kept in {self.run_dir}", file=sys.stderr)
+            self._finish_anyway(status, exit_code, signal_num, error, exc)
+        return self.outcome()
+
+    def outcome(self) -> Outcome:
+        rec = self.rec
+        duration = rec.get("duration_s")
+        if not isinstance(duration, (int, float)):
+            started = timeutil.parse_iso(rec["started_at"])
+            duration = round((timeutil.now() - started).total_seconds(), 3)
+        error = rec.get("error")
+        return Outcome(
+            run_id=self.run_id, short_id=self.short_id(),
+            status=str(rec["status"]) if self.final_written else "crashed",
+            exit_code=self.exit_code, signal=rec.get("signal"), duration_s=float(duration),
+            error_type=error.get("type") if isinstance(error, dict) else None,
+        )
+
+    def short_id(self) -> str:
+        """The shortest unique prefix of this run's id among the repository's runs (as ls shows it)."""
+        prefix = "refs/runs/" + self.run_id[:runid.MIN_ABBREV]
+        try:
+            near = [name.removeprefix("refs/runs/") for name in self.repo.git.references
+                    if name.startswith(prefix)]
+        except Exception:  # noqa: BLE001 - only for display
+            near = []
+        return runid.abbreviations([*{self.run_id, *near}]).get(self.run_id, self.run_id)
+
+    def _finish_anyway(self, status: str, exit_code: int | None, signal_num: int | None,
+                       error: dict[str, Any] | None, exc: Exception) -> None:
+        """The final record without what failed to fold in, its error saying why."""
+        assert self.commit is not None
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        ended = timeutil.now()
+        started = timeutil.parse_iso(self.rec["started_at"])
+        self.rec.update(
+            status=status, exit_code=exit_code,
+            signal=signal_mod.Signals(signal_num).name if signal_num else None,
+            ended_at=timeutil.iso(ended), duration_s=round((ended - started).total_seconds(), 3),
+            error={**(error or {"type": "record"}),
+                   "message": ((error or {}).get("message", "") + "; " if error else "")
+                   + f"gitruns could not complete the record: {detail}"},
+        )
+        try:
+            self.rec = json_safe(self.rec)
+            self.commit = runrefs.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
+                                      self.commit)
+        except ConcurrentUpdate:
+            raise
+        except Exception as again:  # noqa: BLE001 - e.g. the git directory itself is full or read-only
+            why = " ".join(f"{type(again).__name__}: {again}".split())
+            self.errors.append(f"could not write the final record of run {self.run_id[:12]}: {why}; "
+                               f"it will show as crashed, and what it printed is kept in {self.run_dir}")
+            return
+        self.final_written = True
+        warn(f"the record of run {self.run_id[:12]} is incomplete: {detail}; "
+             f"partial files are kept in {self.run_dir}")
 
     def _finish(
         self,
@@ -303,24 +430,62 @@ class Session:
         stdout_spool: str | None,
         stderr_spool: str | None,
     ) -> None:
+        """The steps of the final record, each folding one thing in.
+
+        What could not be recorded goes to ``problems``: "record" and "missing" ones
+        (a metrics file or an output the command did not write) leave the outcome as
+        it is; "storage" and "disk_full" ones (something the run declared to keep,
+        and that exists, was not kept) make a succeeded run failed."""
         assert self.commit is not None
-        rec = self.rec
         ended = timeutil.now()
-        # What could not be recorded: "record" and "missing" problems (a metrics file
-        # or an output the command did not write) leave the outcome as it is;
-        # "storage" and "disk_full" ones (something the run declared to keep, and
-        # that exists, was not kept) make a succeeded run failed.
         problems: list[tuple[str, str]] = []
         command_succeeded = status == "succeeded"
+        points = self._gather_metrics(problems)
+        params = self._gather_params()
+        artifacts = self._store_artifacts(problems)
+        logs = self._store_logs(stdout_spool, stderr_spool, problems)
+        self.files["metrics.jsonl"] = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in points).encode()
+        if params:
+            merged = userconfig.deep_merge(self.config, params)
+            self.files["config.yaml"] = userconfig.dump(redact.mapping(merged)).encode()
+        status, error = _settle(status, error, problems)
+        self._note_commit_made_meanwhile()
+        started = timeutil.parse_iso(self.rec["started_at"])
+        self.rec.update(
+            status=status,
+            exit_code=exit_code,
+            signal=signal_mod.Signals(signal_num).name if signal_num else None,
+            ended_at=timeutil.iso(ended),
+            duration_s=round((ended - started).total_seconds(), 3),
+            metrics=final_values(points),
+            params=redact.mapping(params),
+            artifacts=artifacts,
+            logs=logs,
+            error=error,
+        )
+        self.commit = runrefs.write(self.repo, self.rec, self.files, self.code_tree, [self.commit], self.commit)
+        self.final_written = True
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._tell(problems, command_succeeded)
+
+    def _gather_metrics(self, problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Every metric point: logged from code, then read from the -m files."""
         points = [json_safe(p) for p in self._read_jsonl("metrics.jsonl")]
         for path in self.spec.metrics_files:
             try:
                 points.extend(read_metrics_file(self._abs(path), label=path))
             except GitrunsError as exc:
                 problems.append(("record", str(exc)))
+        return points
+
+    def _gather_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for item in self._read_jsonl("params.jsonl"):
             params = userconfig.deep_merge(params, json_safe(item))
+        return params
+
+    def _store_artifacts(self, problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The -o outputs, then the paths logged from code, each stored once."""
         artifacts: list[dict[str, Any]] = []
         seen: set[str] = set()
         logged = [p["path"] for p in self._read_jsonl("artifacts.jsonl") if isinstance(p.get("path"), str)]
@@ -333,52 +498,27 @@ class Session:
                 artifacts.append(self._artifact_entry(full, source, statcache, problems))
         finally:
             statcache.close()
+        return artifacts
+
+    def _store_logs(self, stdout_spool: str | None, stderr_spool: str | None,
+                    problems: list[tuple[str, str]]) -> dict[str, Any]:
         logs: dict[str, Any] = {}
         cap = self.settings.size("gitruns.logMaxSize")
         for stream, spool in (("stdout", stdout_spool), ("stderr", stderr_spool)):
             data, meta = self._log(stream, spool, cap, problems)
             self.files[f"{stream}.log"] = data
             logs[stream] = meta
-        self.files["metrics.jsonl"] = "".join(
-            json.dumps(p, ensure_ascii=False) + "\n" for p in points
-        ).encode()
-        if params:
-            merged = userconfig.deep_merge(self.config, params)
-            self.files["config.yaml"] = userconfig.dump(redact.mapping(merged)).encode()
-        messages = [message for _, message in problems]
-        kinds = {kind for kind, _ in problems}
-        if problems and error is None and status == "succeeded":
-            if kinds & {"storage", "disk_full"}:
-                status = "failed"
-                error = {"type": "disk_full" if "disk_full" in kinds else "storage", "message": "; ".join(messages)}
-            else:
-                error = {"type": "record", "message": "; ".join(messages)}
-        elif problems and error is not None:
-            error["record_problems"] = messages
-        self._note_commit_made_meanwhile()
-        started = timeutil.parse_iso(rec["started_at"])
-        rec.update(
-            status=status,
-            exit_code=exit_code,
-            signal=signal_mod.Signals(signal_num).name if signal_num else None,
-            ended_at=timeutil.iso(ended),
-            duration_s=round((ended - started).total_seconds(), 3),
-            metrics=final_values(points),
-            params=redact.mapping(params),
-            artifacts=artifacts,
-            logs=logs,
-            error=error,
-        )
-        self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, [self.commit], self.commit)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-        # Said at the end, after the command's own output, one line each; the
-        # record holds the same text in its error.  A metrics file or an output
-        # missing after a failed command is its consequence, not news.
+        return logs
+
+    def _tell(self, problems: list[tuple[str, str]], command_succeeded: bool) -> None:
+        """Problems, told once the record is written, one line each; the record holds
+        the same text in its error.  A metrics file or an output missing after a
+        failed command is its consequence, not news."""
         for kind, message in problems:
             if kind in ("storage", "disk_full"):
-                print(f"gitruns: error: {' '.join(message.split())}", file=sys.stderr)
+                self.errors.append(" ".join(message.split()))
             elif command_succeeded:
-                print(f"gitruns: warning: {' '.join(message.split())}", file=sys.stderr)
+                warn(" ".join(message.split()))
 
     def _note_commit_made_meanwhile(self) -> None:
         """If the user committed exactly this run's code while it ran, say so now:
@@ -485,11 +625,13 @@ class CodeRun(Session):
 
     def __init__(self, argv: list[str], name: str | None = None, config: dict[str, Any] | None = None,
                  tags: dict[str, str] | None = None, inputs: list[str] | None = None,
-                 outputs: list[str] | None = None) -> None:
+                 outputs: list[str] | None = None, on_end: Callable[[], None] | None = None) -> None:
         spec = LaunchSpec(argv=argv, cwd=os.getcwd(), name=name,
                           tags=[f"{k}={v}" for k, v in (tags or {}).items()],
                           inputs=list(inputs or []), outputs=list(outputs or []))
         super().__init__(spec)
+        # Called once the run is finished (gitruns.api forgets its current run).
+        self.on_end = on_end
         if config:
             self.config = userconfig.deep_merge(self.config, config)
         self.launch()
@@ -501,8 +643,6 @@ class CodeRun(Session):
         self.end(exc)
 
     def end(self, exc: BaseException | None = None) -> None:
-        from .api import _end_started
-
         if self.commit is None or self.rec["status"] != "running":
             return
         if exc is None:
@@ -511,4 +651,8 @@ class CodeRun(Session):
             self.finish("canceled", 130, None, {"type": "interrupt", "message": "KeyboardInterrupt"})
         else:
             self.finish("failed", 1, None, {"type": "exception", "message": f"{type(exc).__name__}: {exc}"})
-        _end_started()
+        # No command layer here to print errors: the calling code gets them as warnings.
+        for message in self.errors:
+            warn(message)
+        if self.on_end is not None:
+            self.on_end()

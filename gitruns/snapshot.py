@@ -310,6 +310,20 @@ def _top_dir(path: str) -> str:
     return path.split("/", 1)[0] + "/" if "/" in path else path
 
 
+@dataclass
+class _Untracked:
+    """The untracked files: those that enter the snapshot (with their stat data, in
+    path order) and those listed in the record instead (see the module doc)."""
+
+    chosen: dict[str, os.stat_result] = field(default_factory=dict)
+    large: list[dict[str, Any]] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)
+    overflow: dict[str, Any] | None = None
+
+    def left_out(self) -> bool:
+        return bool(self.large or self.withheld or self.overflow)
+
+
 def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple[str, ...] = (),
             max_files: int = 10_000, max_total: int = 100 * 1024**2) -> CodeState:
     """Describe the code at launch and write its exact tree into the object store.
@@ -319,6 +333,33 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
     """
     root = repo.require_worktree()
     head, branch, detached = _head(repo)
+    status, untracked, tree_id = _write_tree(repo, root, head, statcache, exclude, untracked_max,
+                                             max_files, max_total)
+    tree: Any = repo.git[tree_id]  # a Tree: `in` and len() read its entries
+    _refuse_record_dir(tree)
+    submodules = _submodules(repo, root, tree, status.submodules, statcache)
+    listed = {c["path"] for c in status.changed}
+    status.changed.extend({"path": s["path"], "status": "M"} for s in submodules
+                          if s["dirty"] and s["path"] not in listed)
+    return CodeState(
+        commit=str(head.id) if head is not None else None,
+        branch=branch,
+        detached=detached,
+        dirty=_is_dirty(head, tree, untracked, submodules),
+        snapshot_tree=tree_id,
+        changed_files=status.changed,
+        untracked_files=list(untracked.chosen),
+        untracked_large=untracked.large,
+        submodules=submodules,
+        untracked_withheld=untracked.withheld,
+        untracked_overflow=untracked.overflow,
+    )
+
+
+def _write_tree(repo: Repo, root: str, head: Any, statcache: StatCache, exclude: tuple[str, ...],
+                untracked_max: int, max_files: int, max_total: int) -> tuple[_Status, _Untracked, str]:
+    """Steps 1 to 3 of the module doc on a private index: what differs, which untracked
+    files to take, and the tree git writes of them."""
     index = _PrivateIndex(repo)
     try:
         env = _git_env(repo, index.path)
@@ -328,40 +369,31 @@ def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple
                                "--ignore-submodules=dirty"])
         index.keep()
         status = _parse_status(raw)
-        chosen, large, withheld, overflow = _choose_untracked(root, status.untracked, exclude, untracked_max,
-                                                              max_files, max_total, statcache)
-        paths = sorted(set(status.update)) + list(chosen)
-        tree_id, hashed = _stage(repo, env, root, paths, chosen, status, head, statcache)
+        untracked = _choose_untracked(root, status.untracked, exclude, untracked_max, max_files, max_total,
+                                      statcache)
+        paths = sorted(set(status.update)) + list(untracked.chosen)
+        tree_id, hashed = _stage(repo, env, root, paths, untracked.chosen, status, head, statcache)
     finally:
         index.close()
+    _remember_blobs(root, repo.git[tree_id], hashed, statcache)
+    return status, untracked, tree_id
 
-    tree: Any = repo.git[tree_id]  # a Tree: `in` and len() read its entries
-    _remember_blobs(root, tree, hashed, statcache)
+
+def _refuse_record_dir(tree: Any) -> None:
     if RECORD_DIR in tree:
         raise UsageError(f"the working tree has its own '{RECORD_DIR}' (committed or untracked); gitruns "
                          f"keeps each run's record there in the run commit: rename it or add it to .gitignore")
-    submodules = _submodules(repo, root, tree, status.submodules, statcache)
-    listed = {c["path"] for c in status.changed}
-    status.changed.extend({"path": s["path"], "status": "M"} for s in submodules
-                          if s["dirty"] and s["path"] not in listed)
+
+
+def _is_dirty(head: Any, tree: Any, untracked: _Untracked, submodules: list[dict[str, Any]]) -> bool:
+    """Whether no commit holds exactly the code that ran: the tree differs from HEAD's
+    (any tree at all in a repository without commits), an untracked file was left
+    out, or a submodule has changes of its own."""
     if head is None:
-        dirty = len(tree) > 0
+        differs = len(tree) > 0
     else:
-        dirty = str(head.tree_id) != tree_id
-    dirty = dirty or bool(large or withheld or overflow) or any(s["dirty"] for s in submodules)
-    return CodeState(
-        commit=str(head.id) if head is not None else None,
-        branch=branch,
-        detached=detached,
-        dirty=dirty,
-        snapshot_tree=tree_id,
-        changed_files=status.changed,
-        untracked_files=list(chosen),
-        untracked_large=large,
-        submodules=submodules,
-        untracked_withheld=withheld,
-        untracked_overflow=overflow,
-    )
+        differs = str(head.tree_id) != str(tree.id)
+    return differs or untracked.left_out() or any(s["dirty"] for s in submodules)
 
 
 def _stage(repo: Repo, env: dict[str, str], root: str, paths: list[str], stats: dict[str, os.stat_result],
@@ -475,9 +507,8 @@ def _remember_blobs(root: str, tree: Any, hashed: list[tuple[str, os.stat_result
 def _choose_untracked(
     root: str, untracked: list[str], exclude: tuple[str, ...], untracked_max: int, max_files: int,
     max_total: int, statcache: StatCache,
-) -> tuple[dict[str, os.stat_result], list[dict[str, Any]], list[str], dict[str, Any] | None]:
-    """Which untracked files enter the snapshot (with their stat data, in path order);
-    the others, listed (see the module doc)."""
+) -> _Untracked:
+    """Which untracked files enter the snapshot and which are only listed."""
     chosen: dict[str, os.stat_result] = {}
     large: list[dict[str, Any]] = []
     withheld: list[str] = []
@@ -524,7 +555,7 @@ def _choose_untracked(
             st = entry.pop("_st")
             entry["digest"] = _digest(os.path.join(root, entry["path"]), st, statcache)
     large.sort(key=lambda e: e["path"])
-    return chosen, large, withheld, overflow
+    return _Untracked(chosen, large, withheld, overflow)
 
 
 def _submodules(repo: Repo, root: str, tree: Any, flags: dict[str, str], statcache: StatCache) -> list[dict[str, Any]]:

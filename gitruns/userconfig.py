@@ -6,6 +6,9 @@ key by key.  ``-p a.b=value`` sets a nested key, the value typed as a YAML 1.2
 core-schema scalar (``3`` int, ``1e-3`` float, ``010`` the int 10, ``0o10`` 8,
 ``true`` bool, ``no`` a string, ``'3'`` a string); files are read as PyYAML reads
 them (YAML 1.1), which is how most programs will read them too.
+
+``${key}`` in a command's arguments is replaced by the effective value of
+``key`` (:func:`substitute`): see docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 # libyaml's parser and emitter when PyYAML has them: the same typing (resolvers and
 # constructors are PyYAML's Python ones either way), but a 1 MB value costs
@@ -175,3 +178,78 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
                 out[name] = value
         return out
     return {prefix: data} if prefix else {}
+
+
+_PLACEHOLDER = re.compile(r"\$(\$?)\{([^{}]*)\}")
+_MISSING = object()
+
+
+def lookup(config: dict[str, Any], key: str) -> Any:
+    """The value of a dotted ``key`` (``train.lr``) in ``config``, or ``_MISSING``.
+    A key that itself holds dots (``{"a.b": 1}``) is found too; the longest one wins."""
+    if key in config:
+        return config[key]
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in config and isinstance(config[head], dict):
+            found = lookup(config[head], ".".join(parts[cut:]))
+            if found is not _MISSING:
+                return found
+    return _MISSING
+
+
+def render(value: Any) -> str:
+    """A config value as one command-line argument: strings as they are, numbers as
+    Python writes them (``0.001``, ``1e-05``, ``inf``), booleans and null as YAML and
+    JSON write them (``true``, ``null``), dates in ISO 8601, lists and mappings as
+    compact JSON (``[1,2]``, ``{"a":1}``), which YAML and ``json.loads`` both read."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return _json_default(value)
+
+
+def _json_default(value: Any) -> str:
+    iso = getattr(value, "isoformat", None)
+    return str(iso()) if callable(iso) else str(value)
+
+
+def substitute(argv: list[str], config: dict[str, Any]) -> list[str]:
+    """``argv`` with each ``${key}`` replaced by the rendered value of ``key`` and each
+    ``$${`` by a literal ``${``.  A key the config does not have is a
+    :class:`UsageError` naming it, raised before anything runs."""
+    out = []
+    for arg in argv:
+        if "${" not in arg:
+            out.append(arg)
+            continue
+
+        def replace(match: re.Match[str]) -> str:
+            escaped, key = match.group(1), match.group(2)
+            if escaped:
+                return "${" + key + "}"
+            value = lookup(config, key.strip()) if key.strip() else _MISSING
+            if value is _MISSING:
+                known = ", ".join(sorted(flatten(config))[:10]) or "none: no -c or -p was given"
+                raise UsageError(f"${{{key}}} in the command names no config key (keys: {known}); "
+                                 f"write $${{{key}}} for a literal ${{{key}}}")
+            return render(value)
+
+        out.append(_PLACEHOLDER.sub(replace, arg))
+    return out
+
+
+def dump_for(name: str, config: dict[str, Any]) -> str:
+    """The effective config as the text a file called ``name`` should hold: JSON for
+    a ``.json`` name, YAML otherwise."""
+    if name.endswith(".json"):
+        return json.dumps(config, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    return dump(config)

@@ -260,8 +260,10 @@ def test_disk_full_while_capturing_is_a_failed_run_and_the_command_ends_normally
     assert out == expected  # the command ran to its end and the user saw all of it
     assert "Traceback" not in err and "Exception" not in err
     ours = [line for line in err.splitlines() if line.startswith("gitruns:")]
-    assert len(ours) == 1 and "No space left" in ours[0], err
-    assert err.replace(ours[0] + "\n", "") == "done\n"
+    # One error as it happened, then exec's final line with the outcome.
+    assert len(ours) == 2 and "No space left" in ours[0], err
+    assert ours[1].startswith("gitruns: run ") and " failed (exit 0, disk full) in " in ours[1], err
+    assert err.replace(ours[0] + "\n", "").replace(ours[1] + "\n", "") == "done\n"
     rec = record(repo)
     validate(rec)
     assert rec["status"] == "failed" and rec["exit_code"] == 0

@@ -91,7 +91,7 @@ def test_git_dash_c_and_environment_override_git_config(repo: Path) -> None:
     (repo / "train.py").write_text("print('dirty')\n")
     git(repo, "config", "gitruns.dirty", "refuse")
     assert gitrun(repo, "exec", "--", "python", "train.py").returncode == 1
-    proc = subprocess.run(["git", "-c", "gitruns.dirty=allow", "run", "exec", "--", "python", "train.py"],
+    proc = subprocess.run(["git", "-c", "gitruns.dirty=allow", "run", "exec", "-q", "--", "python", "train.py"],
                           cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == ""
     assert gitrun(repo, "exec", "--", "python", "train.py", env={"GITRUNS_DIRTY": "allow"}).returncode == 0

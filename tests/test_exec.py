@@ -85,7 +85,10 @@ def test_dirty_tree_snapshot_holds_exact_code_and_user_state_is_untouched(repo: 
     proc = gitrun(repo, "exec", "--", "python", "train.py")
     assert proc.returncode == 0
     assert "warning: running on uncommitted changes" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    # The warning, then the final line naming the run.
+    assert len(proc.stderr.strip().splitlines()) == 2
+    assert proc.stderr.splitlines()[1].startswith(f"gitruns: run {latest(repo)[:8]}")
+    assert " succeeded in " in proc.stderr.splitlines()[1]
     assert state(repo) == before
     rid = latest(repo)
     rec = record(repo, rid)
@@ -126,7 +129,7 @@ def test_dirty_policy_refuse_and_allow(repo: Path) -> None:
     assert proc.stderr.count("\n") == 1 and "gitruns.dirty is 'refuse'" in proc.stderr
     assert proc.stdout == "" and run_ids(repo) == []
     git(repo, "config", "gitruns.dirty", "allow")
-    proc = gitrun(repo, "exec", "--", "python", "train.py")
+    proc = gitrun(repo, "exec", "-q", "--", "python", "train.py")
     assert proc.returncode == 0 and proc.stderr == ""
     proc = gitrun(repo, "exec", "--", "python", "train.py", env={"GITRUNS_DIRTY": "warn"})
     assert "warning" in proc.stderr

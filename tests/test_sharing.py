@@ -343,7 +343,7 @@ def test_long_work_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     code, err = _stderr_on_a_terminal(a, "push")
     assert code == 0 and "uploading " in err and "\r" in err
     # Piped, the same work is silent.
-    assert gitrun(a, "exec", "-i", "big.bin", "--", "python", "-c", "pass").stderr == ""
+    assert gitrun(a, "exec", "-q", "-i", "big.bin", "--", "python", "-c", "pass").stderr == ""
 
 
 def test_full_logs_and_missing_outputs_across_clones(tmp_path: Path) -> None:

@@ -1,17 +1,75 @@
+"""``git run exec``: run a command as a recorded run, then say in one line how it ended.
+
+The core (:mod:`gitruns.execute`, :mod:`gitruns.session`) never prints; this
+layer prints the errors it reports, as they happen, and the final line.
+"""
 from __future__ import annotations
 
 import os
+import sys
 
 from ..errors import UsageError
 from ..execute import execute
-from ..session import LaunchSpec
+from ..session import LaunchSpec, Outcome
+from ..terminal import warning_text
 
 
 def exec_(argv: list[str], name: str | None, tags: list[str], config_files: list[str],
-          overrides: list[str], inputs: list[str], outputs: list[str], metrics_files: list[str]) -> int:
+          overrides: list[str], inputs: list[str], outputs: list[str], metrics_files: list[str],
+          quiet: bool = False) -> int:
+    """Run ``argv``; return the exit code to exit with (the command's own)."""
     if not argv:
         raise UsageError("exec needs a command: git run exec [OPTIONS] -- CMD [ARGS...]")
+    if quiet:
+        from ..progress import silence
+
+        silence()  # hashing a large input or output draws no bar either
     spec = LaunchSpec(argv=list(argv), cwd=os.getcwd(), name=name, tags=list(tags),
                       config_files=list(config_files), overrides=list(overrides), inputs=list(inputs),
-                      outputs=list(outputs), metrics_files=list(metrics_files))
-    return execute(spec)
+                      outputs=list(outputs), metrics_files=list(metrics_files), substitute=True)
+    outcome = execute(spec, report=_error)
+    if not quiet:
+        _say(f"gitruns: {final_line(outcome)}")
+    return outcome.exit_code if outcome.exit_code is not None else 1
+
+
+def final_line(outcome: Outcome) -> str:
+    """``run 01m856dw succeeded in 3.2s``, ``run ... failed (exit 2) in 0.4s``, ..."""
+    run = f"run {outcome.short_id}"
+    took = f"in {duration(outcome.duration_s)}"
+    code = outcome.exit_code
+    if outcome.status == "crashed":
+        return f"{run} crashed: its final record could not be written (exit {code}) {took}"
+    if outcome.status == "succeeded":
+        return f"{run} succeeded {took}"
+    if outcome.status == "canceled":
+        return f"{run} canceled (exit {code}) {took}"
+    if outcome.signal:
+        return f"{run} killed by {outcome.signal} (exit {code}) {took}"
+    if code == 0 and outcome.error_type:
+        # The command succeeded; keeping what it declared did not.
+        return f"{run} failed (exit 0, {outcome.error_type.replace('_', ' ')}) {took}"
+    return f"{run} failed (exit {code}) {took}"
+
+
+def duration(seconds: float) -> str:
+    """``0.4s``, ``3.2s``, ``59.9s``, ``4m05s``, ``2h03m``."""
+    if seconds < 59.95:
+        return f"{max(seconds, 0.0):.1f}s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole // 60 % 60:02d}m"
+
+
+def _error(message: str) -> None:
+    """An error about the run's record, told as it happens (possibly from a capture thread)."""
+    _say(f"gitruns: error: {warning_text(' '.join(message.split()), 1000)}")
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # our stderr is gone; the record still says it
