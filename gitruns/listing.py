@@ -33,7 +33,9 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     tags = parse_tags(f.tags)
     if f.limit is not None and f.limit < 0:
         raise UsageError("--limit must be 0 or more")
-    out = []
+    out: list[Run] = []
+    if f.limit == 0:
+        return out  # as `git log -n 0`: none
     for run in runs:
         rec = run.record
         if statuses and run.status not in statuses:

@@ -1,10 +1,9 @@
 """``git run show`` and ``git run log``: one run, for people."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import bounds, store, timeutil
-from .cache import ArtifactCache
 from .errors import RecordError
 from .progress import human_size
 from .repo import Repo
@@ -12,13 +11,8 @@ from .store import Run
 from .table import number
 from .terminal import safe
 
-
-def _warn(run: Run, text: str) -> None:
-    import sys
-
-    from .terminal import warning_text
-
-    print(f"warning: run {run.id}: {warning_text(text)}", file=sys.stderr)
+if TYPE_CHECKING:
+    from . import reading
 
 
 def read_config(repo: Repo, run: Run) -> tuple[Any, bytes | None]:
@@ -34,20 +28,12 @@ def read_env(repo: Repo, run: Run) -> Any:
     return bounds.load_json(raw, "env.json") if raw else {}
 
 
-def full_json(repo: Repo, run: Run) -> dict[str, Any]:
-    from .listing import as_json
-
-    out = as_json(run)
-    try:
-        out["config"] = read_config(repo, run)[0]
-    except RecordError as exc:
-        out["config"] = None
-        _warn(run, str(exc))
-    try:
-        out["environment"] = read_env(repo, run)
-    except RecordError as exc:
-        out["environment"] = None
-        _warn(run, str(exc))
+def full_json(run: reading.Run) -> dict[str, Any]:
+    """What ``git run show --json`` prints: the listing's keys, the config and the environment
+    (None, with a warning, when refused)."""
+    out = run.to_dict()
+    out["config"] = run.config
+    out["environment"] = run.env
     return out
 
 
@@ -65,7 +51,7 @@ def _code_line(code: dict[str, Any]) -> str:
             f"snapshot tree {str(code.get('snapshot_tree'))[:12]}")
 
 
-def human(repo: Repo, run: Run) -> str:
+def human(run: reading.Run) -> str:
     """The run for people.  Every value from the record goes through safe(): one
     line each, no control characters or escape sequences (the record may come
     from anyone who can push)."""
@@ -105,7 +91,7 @@ def human(repo: Repo, run: Run) -> str:
     if rec.get("error"):
         add("error", rec["error"].get("message"))
     try:
-        _, raw_cfg = read_config(repo, run)
+        raw_cfg = run.config_yaml()
     except RecordError as exc:
         add("config", f"({exc})")
         raw_cfg = None
@@ -133,10 +119,3 @@ def human(repo: Repo, run: Run) -> str:
             f"{k} {human_size(v.get('size') or 0)}" + (" (truncated in git)" if v.get("truncated") else "")
             for k, v in logs.items()))
     return "\n".join(lines) + "\n"
-
-
-def log_bytes(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> bytes:
-    """A captured stream, whole, in memory (``git run log`` streams it with ``logs.chunks``)."""
-    from .logs import chunks
-
-    return b"".join(chunks(repo, run, stream, cache))
