@@ -230,11 +230,11 @@ class Run:
         return {str(k): _number(v) for k, v in (self.record.get("metrics") or {}).items()}
 
     def config_yaml(self) -> bytes | None:
-        """``config.yaml`` as written (None when the run has none); raises RecordError when
-        it is refused (larger than the limit)."""
-        from . import store
+        """``config.yaml`` as written (None when the run has none), once it is known to be
+        within the limits (see bounds); raises RecordError when it is refused."""
+        from .showing import read_config
 
-        return store.read_file(self._repo.git, self.commit, "config.yaml")
+        return read_config(self._repo, self._run)[1]
 
     @cached_property
     def config(self) -> Any:
