@@ -149,6 +149,24 @@ def test_logs_are_what_log_prints(runs: tuple[Path, str, str, str]) -> None:
         gitruns.logs(a, "stdin", repo=repo)
 
 
+def test_runs_on_a_remote_without_taking_them_in(tmp_path: Path) -> None:
+    seed = make_repo(tmp_path / "seed", {"train.py": "print('hi')\n"})
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    a = tmp_path / "a"
+    git(tmp_path, "clone", "-q", str(bare), str(a))
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(bare), str(b))
+    rid = _exec(a, "--name", "shared", "--", "python", "train.py")
+    assert gitrun(a, "push").returncode == 0
+    assert gitruns.runs(repo=b) == []
+    [there] = gitruns.runs(remote="origin", repo=b)
+    assert (there.id, there.name, there.source) == (rid, "shared", "origin")
+    assert [r.id for r in gitruns.runs(remote="", repo=b)] == [rid]  # "": the usual remote
+    assert git(b, "for-each-ref", "refs/runs/") == ""  # nothing taken in
+    assert gitruns.logs("shared", "stdout", repo=b) == "hi\n"  # readable from its tracking ref
+
+
 def test_to_pandas_has_one_row_per_run(runs: tuple[Path, str, str, str]) -> None:
     pd = __import__("pandas") if PANDAS_REQUIRED else pytest.importorskip("pandas")
     repo, a, b, c = runs
