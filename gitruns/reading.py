@@ -399,12 +399,6 @@ def _strings(value: str | Iterable[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def _when(value: str | dt.datetime | None) -> str | None:
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.astimezone()).isoformat()
-    return value
-
-
 def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | None = None,
          until: str | dt.datetime | None = None, tags: Mapping[str, str] | Iterable[str] | None = None,
          name: str | None = None, limit: int | None = None, remote: str | None = None,
@@ -421,7 +415,7 @@ def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | N
 
     r = open_at(repo)
     tag_list = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else _strings(tags)
-    filters = listing.Filters(_strings(status), _when(since), _when(until), tag_list, name, limit)
+    filters = listing.Filters(_strings(status), since, until, tag_list, name, limit)
     return RunList(Run(r, x) for x in select(r, filters, remote).chosen)
 
 

@@ -4,6 +4,7 @@ listings' machine output (ls --json/--jsonl/--csv)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -61,6 +62,9 @@ def test_runs_filters_like_ls(runs: tuple[Path, str, str, str]) -> None:
     assert [r.id for r in gitruns.runs(limit=1, repo=repo)] == [c]
     assert [r.id for r in gitruns.runs(since="1h", repo=repo)] == [c, b, a]
     assert gitruns.runs(until="2000-01-01", repo=repo) == []
+    assert len(gitruns.runs(since=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), repo=repo)) == 3
+    assert gitruns.runs(until=dt.datetime(2000, 1, 1), repo=repo) == []  # naive: local time, as git
+    assert gitruns.runs(limit=0, repo=repo) == []
     # The same as the CLI, whatever the filter.
     for args, kwargs in ((["--status", "failed"], {"status": "failed"}), (["--name", "s*"], {"name": "s*"}),
                          (["--limit", "2"], {"limit": 2})):
@@ -294,6 +298,8 @@ def test_csv_cells_from_records_cannot_be_formulas_and_keep_newlines(tmp_path: P
 
 def test_python_md_examples_run(tmp_path: Path) -> None:
     """Every python block of docs/python.md, in order, in a fresh repository: the doc cannot rot."""
+    if not PANDAS_REQUIRED:
+        pytest.importorskip("pandas")  # the example uses to_pandas()
     text = DOC.read_text()
     repo = make_repo(tmp_path / "project", {".gitignore": "model.bin\n"})
     blocks: list[str] = []
@@ -310,3 +316,46 @@ def test_python_md_examples_run(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert (repo / "model.bin").exists()
+
+
+# --- the pure parts, in process -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    (None, ""), (True, "true"), (3, 3), (-0.5, -0.5), ("plain", "plain"),
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("a\nb", "a\nb"), ("\x1b[31mred", "^[[31mred"), ([1, "a"], '[1, "a"]'),
+])
+def test_csv_cell(value: object, cell: object) -> None:
+    from gitruns.outputformat import csv_cell
+
+    assert csv_cell(value) == cell
+
+
+def test_json_outputs_escape_what_a_terminal_would_obey() -> None:
+    from gitruns.outputformat import json_array, json_lines
+
+    records = [{"name": "a\x1b]0;title\x07\u202e"}, {"name": "b"}]
+    assert json_lines(records) == '{"name": "a\\u001b]0;title\\u0007\\u202e"}\n{"name": "b"}\n'
+    assert json.loads(json_array(records)) == records
+    assert json_array([]) == "[]\n" and json_lines([]) == ""
+
+
+def test_output_options_give_one_format() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from gitruns.outputformat import output_options
+
+    @click.command()
+    @click.option("--limit", type=int)
+    @output_options()
+    def listing(limit: int | None, output: str | None) -> None:
+        click.echo(f"{limit} {output}")
+
+    runner = CliRunner()
+    assert runner.invoke(listing, []).output == "None None\n"
+    assert runner.invoke(listing, ["--jsonl", "--limit", "2"]).output == "2 jsonl\n"
+    assert runner.invoke(listing, ["--csv"]).output == "None csv\n"
+    bad = runner.invoke(listing, ["--csv", "--json"])
+    assert bad.exit_code == 2 and "--json and --csv cannot be used together" in bad.output
