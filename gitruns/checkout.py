@@ -225,7 +225,8 @@ def _forbidden_dirs(repo: Repo, root: str, cache: ArtifactCache) -> dict[str, st
     except (KeyError, ValueError):
         hooks = None
     if hooks:
-        out[os.path.join(root, os.path.expanduser(str(hooks)))] = "the hooks directory (core.hooksPath)"
+        # Relative to the working tree, also when restoring elsewhere (root).
+        out[os.path.join(repo.root or root, os.path.expanduser(str(hooks)))] = "the hooks directory (core.hooksPath)"
     return out
 
 

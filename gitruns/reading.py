@@ -126,8 +126,21 @@ class Artifacts(list[Artifact]):
         root = None
         if dest is not None:
             root = os.path.abspath(os.fspath(dest))
+            self._refuse_inside_git(root)
             os.makedirs(root, exist_ok=True)
         return checkout(self._repo, self._run_id, paths, force, remote, root=root)
+
+
+    def _refuse_inside_git(self, root: str) -> None:
+        """Never restore into the git directory (hooks, config) or the artifact cache."""
+        from .sharing import local_cache
+
+        real = os.path.realpath(root)
+        for where, what in ((self._repo.git_dir, "the git directory"), (self._repo.common_dir, "the git directory"),
+                            (local_cache(self._repo).root, "the artifact cache")):
+            inside = os.path.realpath(where)
+            if real == inside or real.startswith(inside.rstrip(os.sep) + os.sep):
+                raise UsageError(f"refusing to restore into {what}: {root}")
 
 
 class Logs:

@@ -129,6 +129,10 @@ def test_artifacts_restore_through_checkout(runs: tuple[Path, str, str, str], tm
     assert (repo / "model.bin").read_text() == "weights 0.1"
     with pytest.raises(gitruns.UsageError, match="no artifact at nothing.bin"):
         run.artifacts.restore("nothing.bin")
+    for inside in (repo / ".git" / "hooks", repo / ".git"):
+        with pytest.raises(gitruns.UsageError, match="refusing to restore into the git directory"):
+            run.artifacts.restore(dest=inside)
+    assert not (repo / ".git" / "hooks" / "model.bin").exists()
     assert git(repo, "status", "--porcelain") == before
 
 
@@ -169,6 +173,22 @@ def test_runs_on_a_remote_without_taking_them_in(tmp_path: Path) -> None:
     assert [r.id for r in gitruns.runs(remote="", repo=b)] == [rid]  # "": the usual remote
     assert git(b, "for-each-ref", "refs/runs/") == ""  # nothing taken in
     assert gitruns.logs("shared", "stdout", repo=b) == "hi\n"  # readable from its tracking ref
+
+
+def test_restoring_elsewhere_keeps_the_hooks_directory_safe(tmp_path: Path) -> None:
+    """A record cannot reach core.hooksPath in the working tree through a dest above it."""
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    git(repo, "config", "core.hooksPath", ".githooks")
+    (repo / ".githooks").mkdir()
+    rid = _exec(repo, "-o", "pre-commit", "--", "python", "-c", "open('pre-commit', 'w').write('#!/bin/sh')")
+    commit = git(repo, "rev-parse", f"refs/runs/{rid}").strip()
+    rec = record(repo, rid)
+    rec["artifacts"][0]["path"] = "repo/.githooks/pre-commit"
+    tree = _replace_in_record(repo, commit, "run.json", json.dumps(rec, indent=2) + "\n")
+    git(repo, "update-ref", f"refs/runs/{rid}", git(repo, "commit-tree", tree, "-p", commit, "-m", "crafted").strip())
+    with pytest.raises(gitruns.GitrunsError, match="hooks directory"):
+        gitruns.load(rid, repo=repo).artifacts.restore(dest=tmp_path)
+    assert not (repo / ".githooks" / "pre-commit").exists()
 
 
 def test_to_pandas_has_one_row_per_run(runs: tuple[Path, str, str, str]) -> None:
