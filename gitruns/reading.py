@@ -130,7 +130,6 @@ class Artifacts(list[Artifact]):
             os.makedirs(root, exist_ok=True)
         return checkout(self._repo, self._run_id, paths, force, remote, root=root)
 
-
     def _refuse_inside_git(self, root: str) -> None:
         """Never restore into the git directory (hooks, config) or the artifact cache."""
         from .sharing import local_cache

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import git, gitrun, latest, make_repo, record
+from conftest import git, gitrun, latest, make_repo, record, state
 
 import gitruns
 
@@ -138,6 +138,7 @@ def test_artifacts_restore_through_checkout(runs: tuple[Path, str, str, str], tm
 
 def test_compare_is_what_diff_json_prints(runs: tuple[Path, str, str, str]) -> None:
     repo, a, b, _c = runs
+    before = state(repo)
     result = gitruns.compare(a, b[:10], repo=repo)
     assert result == json.loads(gitrun(repo, "diff", a, b, "--json").stdout)
     assert result["config"]["changed"] == {"lr": {"a": 0.1, "b": 0.5}}
@@ -145,6 +146,9 @@ def test_compare_is_what_diff_json_prints(runs: tuple[Path, str, str, str]) -> N
     assert result["artifacts"]["changed"]["model.bin"]["a"] == gitruns.load(a, repo=repo).artifacts[0].digest
     with_patch = gitruns.compare(a, b, patch=True, repo=repo)
     assert with_patch["code"]["patch"] == ""  # same code
+    gitruns.runs(repo=repo).to_pandas() if _have_pandas() else gitruns.runs(repo=repo).rows()
+    gitruns.logs(a, repo=repo)
+    assert state(repo) == before  # reading never touches HEAD, the index, the tree or branches
 
 
 def test_logs_are_what_log_prints(runs: tuple[Path, str, str, str]) -> None:
