@@ -6,13 +6,53 @@ From code::
     gitruns.log_metric("loss", 0.3, step=10)
     gitruns.log_params(lr=0.1)
     gitruns.log_artifact("model.pt")
+
+and to read runs back (see docs/python.md)::
+
+    gitruns.runs(status="succeeded").to_pandas()
+    run = gitruns.load("01jd3k")
+    gitruns.compare(a, b), gitruns.logs(run.id)
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .api import config_path, log_artifact, log_metric, log_metrics, log_params, run_id, start_run
 
+# The read side needs pygit2 and more: imported on first use, so that
+# `import gitruns` in a training script stays cheap (module __getattr__, PEP 562).
+_LAZY = {
+    "runs": "reading", "load": "reading", "compare": "reading", "logs": "reading",
+    "Run": "reading", "RunList": "reading", "Artifact": "reading", "Artifacts": "reading",
+    "Code": "reading", "Input": "reading",
+    "GitrunsError": "errors", "UsageError": "errors", "UnknownRun": "errors", "AmbiguousRun": "errors",
+    "RecordError": "errors", "GitrunsWarning": "warn",
+}
+
 __all__ = [
     "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
+    "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
+    "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
+    from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
+    from .warn import GitrunsWarning
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gitruns' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -184,9 +184,11 @@ def _digest_at(fd: int, name: str) -> str:
     return PREFIX + h.hexdigest()
 
 
-def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str | None) -> list[str]:
-    """Restore a run's artifacts into the working tree; returns the paths written."""
-    root = repo.require_worktree()
+def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str | None,
+             root: str | None = None) -> list[str]:
+    """Restore a run's artifacts into the working tree (or under the directory ``root``);
+    returns the paths written."""
+    root = repo.require_worktree() if root is None else root
     run = lookup.load(repo, run_id)
     cache = local_cache(repo)
     remote_store = store_of_default_remote(repo, remote)
@@ -224,7 +226,8 @@ def _forbidden_dirs(repo: Repo, root: str, cache: ArtifactCache) -> dict[str, st
     except (KeyError, ValueError):
         hooks = None
     if hooks:
-        out[os.path.join(root, os.path.expanduser(str(hooks)))] = "the hooks directory (core.hooksPath)"
+        # Relative to the working tree, also when restoring elsewhere (root).
+        out[os.path.join(repo.root or root, os.path.expanduser(str(hooks)))] = "the hooks directory (core.hooksPath)"
     return out
 
 

@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .errors import GitrunsError
+from .outputformat import output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 BUG_EXIT = 3
@@ -87,10 +88,12 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
-@click.option("--json", "as_json", is_flag=True, help="JSON list of records, same keys as run.json.")
 @click.option("--remote", "remote", metavar="REMOTE", help="List the runs on REMOTE (fetched into its tracking refs).")
+@output_options(json_help="JSON array of records, same keys as run.json.",
+                jsonl_help="One JSON record a line, same keys as run.json.",
+                csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.*.")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
-           name: str | None, limit: int | None, as_json: bool, remote: str | None) -> None:
+           name: str | None, limit: int | None, output: str | None, remote: str | None) -> None:
     """List runs, newest first.
 
     With remotes, the SHARED column says where each run is: 'local only',
@@ -100,7 +103,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
     from .commands.ls import ls
     from .listing import Filters
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit), as_json, remote))
+    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit), output, remote))
 
 
 @main.command("show", context_settings=CONTEXT)

@@ -1,6 +1,7 @@
 """``git run ls``: which runs, filtered, and how they are shown."""
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 from collections import Counter
 from collections.abc import Mapping
@@ -17,11 +18,17 @@ from .table import clip, number, render
 @dataclass
 class Filters:
     statuses: list[str] = field(default_factory=list)
-    since: str | None = None
-    until: str | None = None
+    since: str | dt.datetime | None = None  # text as the user wrote it, or an aware datetime
+    until: str | dt.datetime | None = None
     tags: list[str] = field(default_factory=list)
     name: str | None = None
     limit: int | None = None
+
+
+def _when(value: str | dt.datetime | None) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.astimezone()  # naive means local time, as git does
+    return timeutil.parse_when(value) if value else None
 
 
 def select(runs: list[Run], f: Filters) -> list[Run]:
@@ -29,12 +36,13 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     unknown = statuses - set(record.DERIVED_STATUSES)
     if unknown:
         raise UsageError(f"--status {', '.join(sorted(unknown))}: expected {', '.join(record.DERIVED_STATUSES)}")
-    since = timeutil.parse_when(f.since) if f.since else None
-    until = timeutil.parse_when(f.until) if f.until else None
+    since, until = _when(f.since), _when(f.until)
     tags = parse_tags(f.tags)
     if f.limit is not None and f.limit < 0:
         raise UsageError("--limit must be 0 or more")
-    out = []
+    out: list[Run] = []
+    if f.limit == 0:
+        return out  # as `git log -n 0`: none
     for run in runs:
         rec = run.record
         if statuses and run.status not in statuses:

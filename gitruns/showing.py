@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import bounds, recordread, timeutil
-from .cache import ArtifactCache
 from .errors import RecordError
 from .lookup import Run
 from .progress import human_size
@@ -13,13 +12,8 @@ from .repo import Repo
 from .table import number
 from .terminal import safe
 
-
-def _warn(run: Run, text: str) -> None:
-    import sys
-
-    from .terminal import warning_text
-
-    print(f"warning: run {run.id}: {warning_text(text)}", file=sys.stderr)
+if TYPE_CHECKING:
+    from . import reading
 
 
 def read_config(repo: Repo, run: Run) -> tuple[Any, bytes | None]:
@@ -35,20 +29,12 @@ def read_env(repo: Repo, run: Run) -> Any:
     return bounds.load_json(raw, "env.json") if raw else {}
 
 
-def full_json(repo: Repo, run: Run) -> dict[str, Any]:
-    from .listing import as_json
-
-    out = as_json(run)
-    try:
-        out["config"] = read_config(repo, run)[0]
-    except RecordError as exc:
-        out["config"] = None
-        _warn(run, str(exc))
-    try:
-        out["environment"] = read_env(repo, run)
-    except RecordError as exc:
-        out["environment"] = None
-        _warn(run, str(exc))
+def full_json(run: reading.Run) -> dict[str, Any]:
+    """What ``git run show --json`` prints: the listing's keys, the config and the environment
+    (None, with a warning, when refused)."""
+    out = run.to_dict()
+    out["config"] = run.config
+    out["environment"] = run.env
     return out
 
 
@@ -66,7 +52,7 @@ def _code_line(code: Mapping[str, Any]) -> str:
             f"snapshot tree {str(code.get('snapshot_tree'))[:12]}")
 
 
-def human(repo: Repo, run: Run) -> str:
+def human(run: reading.Run) -> str:
     """The run for people.  Every value from the record goes through safe(): one
     line each, no control characters or escape sequences (the record may come
     from anyone who can push)."""
@@ -91,7 +77,7 @@ def human(repo: Repo, run: Run) -> str:
                      f"after {timeutil.human_duration(rec.get('duration_s'))}")
     add("by", f"{rec.get('user')}@{rec.get('host')} pid {rec.get('pid')}, {rec.get('invoked_by')}"
         + "".join(f" {k}={v}" for k, v in (rec.get("invocation") or {}).items()))
-    code: Mapping[str, Any] = rec.get("code") or {}
+    code = rec.get("code") or {}
     add("code", _code_line(code))
     for change in (code.get("changed_files") or [])[:20]:
         more(f"{change['status']} {change['path']}")
@@ -106,7 +92,7 @@ def human(repo: Repo, run: Run) -> str:
     if error := rec.get("error"):
         add("error", error.get("message"))
     try:
-        _, raw_cfg = read_config(repo, run)
+        raw_cfg = run.config_yaml()
     except RecordError as exc:
         add("config", f"({exc})")
         raw_cfg = None
@@ -134,10 +120,3 @@ def human(repo: Repo, run: Run) -> str:
             f"{k} {human_size(v.get('size') or 0)}" + (" (truncated in git)" if v.get("truncated") else "")
             for k, v in logs.items()))
     return "\n".join(lines) + "\n"
-
-
-def log_bytes(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> bytes:
-    """A captured stream, whole, in memory (``git run log`` streams it with ``logs.chunks``)."""
-    from .logs import chunks
-
-    return b"".join(chunks(repo, run, stream, cache))

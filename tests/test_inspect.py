@@ -43,6 +43,7 @@ def test_ls_table_filters_and_json(repo: Path) -> None:
     assert ids("--name", "base") == [a]
     assert ids("--name", "w*r") == [b]
     assert ids("--limit", "1") == [c]
+    assert ids("--limit", "0") == []  # as `git log -n 0`: none
     assert ids("--since", "1h") == [c, b, a]
     assert ids("--until", "2000-01-01") == []
     assert ids("--since", "2000-01-01T00:00") == [c, b, a]

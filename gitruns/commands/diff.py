@@ -3,17 +3,15 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import diffing, lookup, runid, runrefs
-from ..repo import open_repo
+from .. import diffing, reading, runid, runrefs
 from ..terminal import json_text, safe
 
 
 def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
-    repo = open_repo()
-    run_a, run_b = lookup.load(repo, a), lookup.load(repo, b)
-    result = diffing.compare(repo, run_a, run_b, patch=patch)
+    repo = reading.open_at(None)
+    result = reading.compare(a, b, patch=patch, repo=repo)
     if as_json:
-        sys.stdout.write(json_text(json.dumps(result, indent=2, ensure_ascii=False, default=str)))
+        sys.stdout.write(json_text(json.dumps(result, indent=2, ensure_ascii=False)))
         sys.stdout.write("\n")
     else:
         abbrev = runid.abbreviations([rid for rid, _, _ in runrefs.visible_refs(repo)])

@@ -1,0 +1,477 @@
+"""Reading runs from Python: what ``ls``, ``show``, ``diff`` and ``log`` show, as data.
+
+::
+
+    import gitruns
+    frame = gitruns.runs(status="succeeded", since="1w").to_pandas()
+    run = gitruns.load("01jd3k")            # any unique prefix, or a name
+    run.params, run.metrics, run.metrics_history, run.logs.stdout
+    run.artifacts.restore("model.pt")       # as 'git run checkout'
+    gitruns.compare(a, b)                   # as 'git run diff --json'
+
+The verbs call these functions and only format what they return.  They never
+print: a record part that is refused (too large, too deep) is reported with
+:func:`gitruns.warn.warn` (a :class:`~gitruns.warn.GitrunsWarning`) and read as
+None.  ``repo`` is a path inside the repository (default: the current
+directory).  See docs/python.md.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
+
+from .errors import RecordError, UsageError
+from .warn import warn
+
+# pygit2 and YAML come with these: imported where used, so that naming
+# gitruns.runs or gitruns.Run costs nothing until a run is read.
+if TYPE_CHECKING:
+    from . import listing, lookup
+    from .record import RunRecord
+    from .repo import Repo
+
+PathLike = str | os.PathLike[str]
+RepoArg: TypeAlias = "PathLike | Repo | None"  # a path inside the repository, or an opened one
+STREAMS = ("stdout", "stderr")
+
+
+def open_at(repo: RepoArg) -> Repo:
+    """The repository containing ``repo`` (a path; default: the current directory)."""
+    from .repo import Repo, open_repo
+
+    if isinstance(repo, Repo):
+        return repo
+    return open_repo(os.fspath(repo) if repo is not None else None)
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> Any:
+    """A recorded non-finite number ("nan", "inf", "-inf") as the float it stands for."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value
+
+
+def _time(text: Any) -> dt.datetime | None:
+    from .timeutil import parse_iso
+
+    try:
+        return parse_iso(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Code:
+    """The code a run ran: ``commit`` (HEAD at launch), and whether it was ``dirty``."""
+
+    commit: str | None
+    branch: str | None
+    dirty: bool
+    snapshot_tree: str | None
+    reproducible_from: str | None
+    changed_files: list[dict[str, Any]]
+    untracked_files: list[str]
+
+
+@dataclass(frozen=True)
+class Input:
+    """An input named with ``-i``: hashed at launch."""
+
+    path: str
+    kind: str | None
+    size: int | None
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An output: ``status`` is "stored" when its content is in the artifact cache."""
+
+    path: str
+    kind: str | None
+    size: int | None
+    digest: str | None
+    status: str | None
+    source: str | None
+
+
+class Artifacts(list[Artifact]):
+    """A run's artifacts, with :meth:`restore`."""
+
+    def __init__(self, items: Iterable[Artifact], repo: Repo, run_id: str) -> None:
+        super().__init__(items)
+        self._repo = repo
+        self._run_id = run_id
+
+    def restore(self, path: PathLike | Iterable[PathLike] | None = None, dest: PathLike | None = None,
+                force: bool = False, remote: str | None = None) -> list[str]:
+        """Restore the stored artifacts (or those at or under ``path``) as ``git run checkout``
+        does, with the same checks: into the working tree, or under the directory ``dest``.
+        A file that differs is not overwritten unless ``force``.  Returns the paths written."""
+        from .checkout import checkout
+
+        if path is None:
+            paths: list[str] = []
+        elif isinstance(path, (str, os.PathLike)):
+            paths = [os.fspath(path)]
+        else:
+            paths = [os.fspath(p) for p in path]
+        root = None
+        if dest is not None:
+            root = os.path.abspath(os.fspath(dest))
+            self._refuse_inside_git(root)
+            os.makedirs(root, exist_ok=True)
+        return checkout(self._repo, self._run_id, paths, force, remote, root=root)
+
+    def _refuse_inside_git(self, root: str) -> None:
+        """Never restore into the git directory (hooks, config) or the artifact cache."""
+        from .cache import local_cache
+
+        real = os.path.realpath(root)
+        for where, what in ((self._repo.git_dir, "the git directory"), (self._repo.common_dir, "the git directory"),
+                            (local_cache(self._repo).root, "the artifact cache")):
+            inside = os.path.realpath(where)
+            if real == inside or real.startswith(inside.rstrip(os.sep) + os.sep):
+                raise UsageError(f"refusing to restore into {what}: {root}")
+
+
+class Logs:
+    """A run's captured output: ``.stdout`` and ``.stderr`` as text, :meth:`read` as bytes."""
+
+    def __init__(self, repo: Repo, run: lookup.Run) -> None:
+        self._repo = repo
+        self._run = run
+
+    def chunks(self, stream: str) -> Iterator[bytes]:
+        """The stream in chunks of at most 1 MiB (a log of any size costs little memory)."""
+        from . import runlogs, sharing
+        from .cache import local_cache
+
+        if stream not in STREAMS:
+            raise UsageError(f"no log stream {stream!r}: expected stdout or stderr")
+        cache = local_cache(self._repo)
+        sharing.fetch_logs(self._repo, self._run, cache)  # full logs kept outside git, from the store
+        return runlogs.chunks(self._repo, self._run, stream, cache)
+
+    def read(self, stream: str) -> bytes:
+        return b"".join(self.chunks(stream))
+
+    @property
+    def stdout(self) -> str:
+        return self.read("stdout").decode(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.read("stderr").decode(errors="replace")
+
+
+class Run:
+    """One run: its record, and the rest of ``.gitruns/`` read when first asked for."""
+
+    def __init__(self, repo: Repo, run: lookup.Run) -> None:
+        self._repo = repo
+        self._run = run
+
+    def __repr__(self) -> str:
+        return f"<gitruns.Run {self.id} {self.status}{' ' + repr(self.name) if self.name else ''}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and (self.id, self.commit) == (other.id, other.commit)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.commit))
+
+    @property
+    def id(self) -> str:
+        return self._run.id
+
+    @property
+    def commit(self) -> str:
+        """The run ref's commit (the latest update of the run)."""
+        return self._run.commit
+
+    @property
+    def source(self) -> str | None:
+        """None for a run of this repository; else the remote it is only known from."""
+        return self._run.source
+
+    @property
+    def record(self) -> RunRecord:
+        """``run.json`` as it is (upgraded to the current schema)."""
+        return self._run.record
+
+    @property
+    def name(self) -> str | None:
+        return self.record.get("name")
+
+    @property
+    def status(self) -> str:
+        """running, succeeded, failed, canceled, or crashed (a running run whose recorder is gone)."""
+        return self._run.status
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.record.get("command") or [])
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.record.get("tags") or {})
+
+    @property
+    def started_at(self) -> dt.datetime | None:
+        return _time(self.record.get("started_at"))
+
+    @property
+    def ended_at(self) -> dt.datetime | None:
+        return _time(self.record.get("ended_at"))
+
+    @property
+    def duration_s(self) -> float | None:
+        value = self.record.get("duration_s")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The final value of each metric (non-finite ones as float nan/inf)."""
+        return {str(k): _number(v) for k, v in (self.record.get("metrics") or {}).items()}
+
+    def config_yaml(self) -> bytes | None:
+        """``config.yaml`` as written (None when the run has none), once it is known to be
+        within the limits (see bounds); raises RecordError when it is refused."""
+        from .showing import read_config
+
+        return read_config(self._repo, self._run)[1]
+
+    @cached_property
+    def config(self) -> Any:
+        """The effective configuration (``config.yaml``); None when it is refused (with a warning)."""
+        from .showing import read_config
+
+        try:
+            return read_config(self._repo, self._run)[0]
+        except RecordError as exc:
+            warn(f"run {self.id}: {exc}")
+            return None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The configuration flattened to dotted keys: ``{"train.lr": 0.01}``."""
+        from .userconfig import flatten
+
+        config = self.config
+        return flatten(config) if isinstance(config, dict) else {}
+
+    @cached_property
+    def env(self) -> Any:
+        """``env.json``: interpreter, packages, OS, hardware; None when it is refused (with a warning)."""
+        from .showing import read_env
+
+        try:
+            return read_env(self._repo, self._run)
+        except RecordError as exc:
+            warn(f"run {self.id}: {exc}")
+            return None
+
+    @cached_property
+    def metrics_history(self) -> list[dict[str, Any]]:
+        """Every logged point, in the order logged: ``name``, ``value``, ``step``, ``time``."""
+        from . import recordread
+
+        try:
+            raw = recordread.read_file(self._repo.git, self.commit, "metrics.jsonl", limit=None) or b""
+        except RecordError as exc:
+            warn(f"run {self.id}: {exc}")
+            return []
+        points, bad = [], 0
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            try:
+                point = json.loads(line)
+            except (ValueError, RecursionError):
+                point = None
+            if not isinstance(point, dict) or "name" not in point:
+                bad += 1
+                continue
+            point["value"] = _number(point.get("value"))
+            points.append(point)
+        if bad:
+            warn(f"run {self.id}: {bad} line(s) of metrics.jsonl are not metric points, skipped")
+        return points
+
+    @property
+    def logs(self) -> Logs:
+        return Logs(self._repo, self._run)
+
+    @property
+    def artifacts(self) -> Artifacts:
+        items = [Artifact(str(a.get("path")), a.get("kind"), a.get("size"), a.get("digest"), a.get("status"),
+                          a.get("source"))
+                 for a in self.record.get("artifacts") or [] if isinstance(a, dict)]
+        return Artifacts(items, self._repo, self.id)
+
+    @property
+    def inputs(self) -> list[Input]:
+        return [Input(str(i.get("path")), i.get("kind"), i.get("size"), i.get("digest"))
+                for i in self.record.get("inputs") or [] if isinstance(i, dict)]
+
+    @property
+    def code(self) -> Code:
+        c: Mapping[str, Any] = self.record.get("code") or {}
+        return Code(c.get("commit"), c.get("branch"), bool(c.get("dirty")), c.get("snapshot_tree"),
+                    c.get("reproducible_from"), list(c.get("changed_files") or []),
+                    list(c.get("untracked_files") or []))
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``git run ls --json`` gives for it: run.json's keys, the derived status, the commit."""
+        from . import listing
+
+        return listing.as_json(self._run)
+
+    def row(self) -> dict[str, Any]:
+        """One flat row: id, name, status, started, duration, ``params.<key>``, ``metrics.<key>``."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status,
+                               "started": self.record.get("started_at"), "duration": self.duration_s}
+        out.update({f"params.{k}": v for k, v in self.params.items()})
+        out.update({f"metrics.{k}": v for k, v in self.metrics.items()})
+        return out
+
+
+# --- many runs -----------------------------------------------------------------------------
+
+
+class RunList(list[Run]):
+    """Runs, newest first, as :func:`runs` chose them."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict a run (see :meth:`Run.row`); configurations are read in one batch."""
+        from . import recordread
+
+        if self:
+            recordread.prefetch_records(self[0]._repo.git, [r.commit for r in self], ("config.yaml",))
+        return [r.row() for r in self]
+
+    def columns(self, rows: list[dict[str, Any]] | None = None) -> list[str]:
+        """id, name, status, started, duration, then every ``params.*`` and ``metrics.*`` key, sorted."""
+        rows = self.rows() if rows is None else rows
+        keys = {k for row in rows for k in row}
+        fixed = ["id", "name", "status", "started", "duration"]
+        return fixed + sorted(k for k in keys if k.startswith("params.")) + \
+            sorted(k for k in keys if k.startswith("metrics."))
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` with one row per run (see :meth:`Run.row`); ``started`` in UTC.
+
+        Typed Any: pandas is optional, and mypy would otherwise need it and its stubs."""
+        import importlib
+
+        try:
+            pd: Any = importlib.import_module("pandas")  # optional, and untyped without pandas-stubs
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        rows = self.rows()
+        frame = pd.DataFrame(rows, columns=self.columns(rows))
+        frame["started"] = pd.to_datetime(frame["started"], utc=True, errors="coerce")
+        frame["duration"] = pd.to_numeric(frame["duration"], errors="coerce").astype("float64")
+        return frame
+
+
+@dataclass
+class Selection:
+    """What a listing chose (``chosen``) out of every run it looked at (``seen``)."""
+
+    chosen: list[lookup.Run]
+    seen: list[lookup.Run]
+
+
+def select(repo: Repo, filters: listing.Filters, remote: str | None = None) -> Selection:
+    """The runs ``git run ls`` lists: this repository's, or those on ``remote`` ("" for the
+    usual one), fetched into its tracking refs first."""
+    from . import listing, lookup
+    from . import remote as remote_mod
+    from . import tracking as tracking_mod
+
+    if remote is not None:
+        name = remote_mod.default_remote(repo, remote or None)
+        tracking_mod.fetch_tracking(repo, name)
+        seen = lookup.all_runs(repo, [(rid, oid, name) for rid, oid in tracking_mod.tracked(repo, name).items()])
+    else:
+        seen = lookup.all_runs(repo)
+    return Selection(listing.select(seen, filters), seen)
+
+
+def _strings(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | None = None,
+         until: str | dt.datetime | None = None, tags: Mapping[str, str] | Iterable[str] | None = None,
+         name: str | None = None, limit: int | None = None, remote: str | None = None,
+         repo: RepoArg = None) -> RunList:
+    """The runs ``git run ls`` lists, newest first, with its filters.
+
+    ``status``: one or more of running, succeeded, failed, canceled, crashed.
+    ``since``/``until``: a datetime, an ISO date or time, or an age like "2h", "3d".
+    ``tags``: ``{"key": "value"}`` or ``["key=value"]``, all must match.
+    ``name``: a part of the name, or a glob.  ``limit``: at most this many.
+    ``remote``: the runs on that remote ("" for the usual one) instead of this repository's.
+    """
+    from . import listing
+
+    r = open_at(repo)
+    tag_list = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else _strings(tags)
+    filters = listing.Filters(_strings(status), since, until, tag_list, name, limit)
+    return RunList(Run(r, x) for x in select(r, filters, remote).chosen)
+
+
+def load(run_id: str, repo: RepoArg = None) -> Run:
+    """One run by id, unique id prefix, ``refs/runs/<id>`` or name; its record validated.
+
+    Raises :class:`~gitruns.errors.UnknownRun` or :class:`~gitruns.errors.AmbiguousRun`
+    (both :class:`~gitruns.errors.UsageError`) when it does not name exactly one run."""
+    from . import lookup
+
+    r = open_at(repo)
+    return Run(r, lookup.load(r, run_id))
+
+
+def compare(a: str | Run, b: str | Run, patch: bool = False, repo: RepoArg = None) -> dict[str, Any]:
+    """What differs between two runs: the structure ``git run diff --json`` prints
+    (run, config, metrics with deltas, code files and optionally the ``patch``,
+    inputs, artifacts, environment)."""
+    from . import diffing, lookup
+
+    r = open_at(repo)
+    run_a = a._run if isinstance(a, Run) else lookup.load(r, a)
+    run_b = b._run if isinstance(b, Run) else lookup.load(r, b)
+    result: dict[str, Any] = json.loads(json.dumps(diffing.compare(r, run_a, run_b, patch=patch), default=str))
+    return result
+
+
+@overload
+def logs(run_id: str | Run, stream: str | None = None, *, binary: Literal[False] = False,
+         repo: RepoArg = None) -> str: ...
+
+
+@overload
+def logs(run_id: str | Run, stream: str | None = None, *, binary: Literal[True],
+         repo: RepoArg = None) -> bytes: ...
+
+
+def logs(run_id: str | Run, stream: str | None = None, *, binary: bool = False,
+         repo: RepoArg = None) -> str | bytes:
+    """What the run's command printed on ``stream`` ("stdout" or "stderr"; default: stdout
+    then stderr), as text (undecodable bytes replaced) or, with ``binary``, bytes."""
+    run = run_id if isinstance(run_id, Run) else load(run_id, repo)
+    data = b"".join(run.logs.read(s) for s in ([stream] if stream is not None else STREAMS))
+    return data if binary else data.decode(errors="replace")
