@@ -11,7 +11,7 @@ from .errors import RecordError
 from .repo import Repo
 from .store import RECORD_DIR, Run
 from .table import number
-from .terminal import safe
+from .terminal import command_text, safe
 from .userconfig import flatten
 
 
@@ -138,7 +138,9 @@ def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
         lines.append(f"{title}:" + ("" if body else " same"))
         lines.extend(body)
 
-    section("run", [f"  ~ {k}: {v['a']} -> {v['b']}" for k, v in result["run"].items()])
+    shown = {"command": command_text}  # a command is shown as it would be typed
+    section("run", [f"  ~ {k}: {shown.get(k, str)(v['a'])} -> {shown.get(k, str)(v['b'])}"
+                    for k, v in result["run"].items()])
     section("config", _mapping_lines(result["config"]))
     section("metrics", [
         f"  {k}: {number(v['a'])} -> {number(v['b'])}"

@@ -10,7 +10,7 @@ from .progress import human_size
 from .repo import Repo
 from .store import Run
 from .table import number
-from .terminal import safe
+from .terminal import command_text, safe
 
 
 def _warn(run: Run, text: str) -> None:
@@ -82,7 +82,7 @@ def human(repo: Repo, run: Run) -> str:
     if rec.get("exit_code") is not None:
         status += f" (exit {rec['exit_code']}" + (f", {rec['signal']}" if rec.get("signal") else "") + ")"
     add("status", status)
-    add("command", " ".join(rec.get("command") or []))
+    add("command", command_text(rec.get("command") or []))
     add("cwd", rec.get("cwd") or ".")
     add("started", f"{timeutil.human_local(rec.get('started_at'))}  ({rec.get('started_at')})")
     if rec.get("ended_at"):

@@ -1,11 +1,13 @@
 """git run hooks install / uninstall / run."""
 from __future__ import annotations
 
+import json
 import sys
 
 from .. import commitcheck, hookinstall
 from ..repo import open_repo
 from ..settings import load as load_settings
+from ..terminal import json_text
 
 
 def _names(pre_commit: bool, post_commit: bool) -> list[str]:
@@ -16,9 +18,13 @@ def _names(pre_commit: bool, post_commit: bool) -> list[str]:
     return [n for n in hookinstall.HOOKS if hookinstall.CHECK_OF[n] in wanted]
 
 
-def install(pre_commit: bool, post_commit: bool) -> int:
+def install(pre_commit: bool, post_commit: bool, as_json: bool = False) -> int:
     repo = open_repo()
-    for line in hookinstall.install(repo, _names(pre_commit, post_commit)):
+    result = hookinstall.install(repo, _names(pre_commit, post_commit))
+    if as_json:
+        print(json_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
+        return 0
+    for line in result.lines():
         print(line)
     return 0
 
