@@ -100,8 +100,17 @@ class InstallResult:
                 "already_installed": self.named("already installed")}
 
 
+class InstallFailed(GitrunsError):
+    """Installing stopped at one hook; ``result`` says what was done to those before it."""
+
+    def __init__(self, message: str, result: InstallResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 def install(repo: Repo, names: list[str]) -> InstallResult:
-    """Install the named hooks; the result says what was done to each."""
+    """Install the named hooks; the result says what was done to each.  A hook that
+    cannot be installed stops the rest: InstallFailed, with what was done before."""
     directory = hooks_dir(repo)
     try:
         os.makedirs(directory, exist_ok=True)
@@ -115,7 +124,7 @@ def install(repo: Repo, names: list[str]) -> InstallResult:
         legacy = f"{path}.legacy"
         if os.path.lexists(path) and not _ours(path):
             if os.path.lexists(legacy):
-                raise GitrunsError(f"{legacy} already exists; move it away before installing")
+                raise InstallFailed(f"{legacy} already exists; move it away before installing", result)
             os.rename(path, legacy)
             result.hooks.append((name, "chained"))
         elif os.path.exists(path):

@@ -229,3 +229,16 @@ def test_command_text_is_shlex_join_or_pastes_back_with_visible_escapes(argv: li
         assert text == shlex.join(argv)
     echoed = subprocess.run(["bash", "-c", f"printf '%s\\0' {text}"], capture_output=True, text=True).stdout
     assert echoed.split("\0")[:-1] == argv
+
+
+def test_hooks_install_that_stops_part_way_still_says_what_it_did(repo: Path) -> None:
+    hooks = repo / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for name in ("post-commit", "post-commit.legacy"):
+        (hooks / name).write_text("#!/bin/sh\nexit 0\n")
+    proc = gitrun(repo, "hooks", "install", "--json")
+    assert proc.returncode == 1
+    assert summary(proc)["installed"] == ["pre-commit"]  # the one before the one that stopped it
+    assert proc.stderr == (f"git run: error: {hooks / 'post-commit.legacy'} already exists; "
+                           "move it away before installing\n")
+    assert (hooks / "post-commit").read_text() == "#!/bin/sh\nexit 0\n"
