@@ -242,3 +242,40 @@ def test_hooks_install_that_stops_part_way_still_says_what_it_did(repo: Path) ->
     assert proc.stderr == (f"git run: error: {hooks / 'post-commit.legacy'} already exists; "
                            "move it away before installing\n")
     assert (hooks / "post-commit").read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_checkout_that_fails_part_way_still_says_what_it_wrote(repo: Path) -> None:
+    script = "open('a.bin', 'w').write('a'); open('b.bin', 'w').write('b')"
+    assert gitrun(repo, "exec", "-o", "a.bin", "-o", "b.bin", "--", "python", "-c", script).returncode == 0
+    rid = run_ids(repo)[-1]
+    digests = {a["path"]: a["digest"].split(":")[1] for a in record(repo, rid)["artifacts"]}
+    obj = repo / ".git" / "gitruns" / "cache" / "xxh3_128" / digests["b.bin"][:2] / digests["b.bin"][2:]
+    obj.chmod(0o644)
+    obj.write_text("bit rot")
+    (repo / "a.bin").unlink()
+    (repo / "b.bin").unlink()
+    proc = gitrun(repo, "checkout", rid, "--json")
+    assert proc.returncode == 1
+    out = summary(proc)
+    assert out["written"] == ["a.bin"] and out["unchanged"] == [] and out["refused"] == []
+    assert proc.stderr.count("\n") == 1 and "is corrupt; not restoring b.bin" in proc.stderr
+    assert (repo / "a.bin").read_text() == "a" and not (repo / "b.bin").exists()
+
+
+def test_push_and_fetch_results_give_each_refusal_its_reason() -> None:
+    from gitruns.remote import SyncReport
+    from gitruns.sharing import FetchResult, PushResult
+
+    report = SyncReport(pushed=["r1"], unchanged=["r2"], diverged=["r3"],
+                        rejected=["r4: pre-receive hook declined: see: policy"])
+    pushed = PushResult("origin", report, refused=["r5: run r5: invalid record at status"])
+    assert pushed.refusals() == [
+        {"id": "r3", "reason": "diverged", "message": "changed here and there; not overwritten"},
+        {"id": "r4", "reason": "rejected", "message": "pre-receive hook declined: see: policy"},
+        {"id": "r5", "reason": "invalid", "message": "run r5: invalid record at status"},
+    ]
+    assert pushed.failed() and pushed.to_dict()["ok"] is False
+    assert not PushResult("origin", SyncReport(pushed=["r1"], behind=["r2"])).failed()
+    fetched = FetchResult("origin", SyncReport(new=["r1"], ahead=["r2"], invalid=["r3: bad: very"]))
+    assert fetched.to_dict() == {"remote": "origin", "new": ["r1"], "updated": [], "unchanged": [], "ahead": ["r2"],
+                                 "refused": [{"id": "r3", "reason": "invalid", "message": "bad: very"}], "ok": False}
