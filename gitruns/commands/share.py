@@ -40,49 +40,48 @@ def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
     repo = open_repo()
     result = sharing.push(repo, remote, ids or None)
     rep = result.report
-    problems = (_report_lines(rep) + result.corrupt
-                + [f"invalid local record, not pushed: {item}" for item in result.refused])
     if as_json:
         _print_json(result.to_dict())
-        for line in problems:  # stderr still says what went wrong, one line each
-            print(f"git run: {warning_text(line, 400)}", file=sys.stderr)
-        return 1 if problems else 0
-    print(f"{result.remote}: pushed {len(rep.pushed)} run(s), {len(rep.unchanged)} already there"
-          + (f", {len(rep.behind)} newer there (git run fetch)" if rep.behind else ""))
-    if result.store:
-        print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to {result.store}"
-              + (f" ({result.repaired} in place of corrupt ones)" if result.repaired else ""))
-    elif rep.pushed:
-        print("artifacts: no store for this remote, they stay in the local cache "
-              f"(git config remote.{result.remote}.gitrunsStore URL)", file=sys.stderr)
+    else:
+        print(f"{result.remote}: pushed {len(rep.pushed)} run(s), {len(rep.unchanged)} already there"
+              + (f", {len(rep.behind)} newer there (git run fetch)" if rep.behind else ""))
+        if result.store:
+            print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to "
+                  f"{result.store}" + (f" ({result.repaired} in place of corrupt ones)" if result.repaired else ""))
+        elif rep.pushed:
+            print("artifacts: no store for this remote, they stay in the local cache "
+                  f"(git config remote.{result.remote}.gitrunsStore URL)", file=sys.stderr)
     if result.missing_locally:
         print(f"warning: {len(result.missing_locally)} artifact object(s) not in the local cache, not uploaded",
               file=sys.stderr)
+    problems = (_report_lines(rep) + result.corrupt
+                + [f"invalid local record, not pushed: {item}" for item in result.refused])
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
     return 1 if problems else 0
 
 
-def fetch(remote: str | None, as_json: bool = False, verb: str = "fetch") -> int:
-    repo = open_repo()
-    result = sharing.pull(repo, remote) if verb == "pull" else sharing.fetch(repo, remote)
-    name, rep = result.remote, result.report
+def _fetched(result: sharing.FetchResult, as_json: bool) -> int:
+    rep = result.report
     if as_json:
         _print_json(result.to_dict())
-        for line in _report_lines(rep):
-            print(f"git run: {line}", file=sys.stderr)
-        return 1 if result.failed() else 0
-    print(f"{name}: {len(rep.new)} new run(s), {len(rep.updated)} updated, {len(rep.unchanged)} unchanged"
-          + (f", {len(rep.ahead)} with local updates to push" if rep.ahead else ""))
+    else:
+        print(f"{result.remote}: {len(rep.new)} new run(s), {len(rep.updated)} updated, "
+              f"{len(rep.unchanged)} unchanged"
+              + (f", {len(rep.ahead)} with local updates to push" if rep.ahead else ""))
     problems = _report_lines(rep)
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
     return 1 if problems else 0
 
 
+def fetch(remote: str | None, as_json: bool = False) -> int:
+    return _fetched(sharing.fetch(open_repo(), remote), as_json)
+
+
 def pull(remote: str | None, as_json: bool = False) -> int:
     """fetch; artifacts come later, on demand, with checkout."""
-    return fetch(remote, as_json, verb="pull")
+    return _fetched(sharing.pull(open_repo(), remote), as_json)
 
 
 def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_json: bool = False) -> int:
