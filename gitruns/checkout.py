@@ -15,6 +15,7 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass, field
+from typing import Any
 
 import xxhash
 
@@ -37,6 +38,39 @@ class Restore:
     size: int
     executable: bool
     parts: list[str] = field(default_factory=list)  # its components, checked
+
+
+@dataclass
+class CheckoutResult:
+    """What ``checkout`` did, path by path (paths as the record writes them: untrusted,
+    show them through ``terminal.safe``/``json_text``)."""
+
+    run: str
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # already there with the right content
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (path, why): in the way, nothing written
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, status): declared, never stored
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary ``git run checkout --json`` prints (docs/sharing.md)."""
+        return {
+            "run": self.run,
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "refused": [{"path": p, "reason": why} for p, why in self.refused],
+            "missing": [{"path": p, "status": status} for p, status in self.missing],
+            "ok": not self.refused,
+        }
+
+
+class CheckoutFailed(GitrunsError):
+    """Checkout stopped; ``result`` says what was written before (nothing, when files
+    were in the way) and what was refused.  Keeps the exit code of its cause."""
+
+    def __init__(self, message: str, result: CheckoutResult, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.result = result
+        self.exit_code = exit_code
 
 
 def check_path(rel: str) -> list[str]:
@@ -141,7 +175,10 @@ def _conflicting(plan: list[Restore]) -> None:
 
 
 def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: ArtifactCache,
-                  remote_store: RemoteStore | None) -> list[Restore]:
+                  remote_store: RemoteStore | None,
+                  not_stored: list[tuple[str, str]] | None = None) -> list[Restore]:
+    """What to restore; artifacts the run declared but did not store are added to
+    ``not_stored`` (path, status) when they are among those chosen."""
     chosen = [p.rstrip("/") for p in paths]
     out: list[Restore] = []
     matched: set[str] = set()
@@ -151,6 +188,8 @@ def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: Artifact
             if apath in chosen:
                 raise PathError(f"run {run.id[:12]} declared {safe(apath)} but did not store it "
                                 f"({art.get('status')})")
+            if not_stored is not None and (not chosen or any(apath.startswith(c + "/") for c in chosen)):
+                not_stored.append((apath, str(art.get("status"))))
             continue
         if chosen:
             hits = [c for c in chosen if apath == c or apath.startswith(c + "/") or c.startswith(apath + "/")]
@@ -168,9 +207,9 @@ def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: Artifact
                 out.append(Restore(full, digest, size, exe, check_path(full)))
         else:
             out.append(Restore(apath, str(art["digest"]), int(art.get("size") or 0), False, check_path(apath)))
-    missing = [c for c in chosen if c not in matched]
-    if missing:
-        raise PathError(f"run {run.id[:12]} has no artifact at {', '.join(safe(m) for m in missing)}")
+    unknown = [c for c in chosen if c not in matched]
+    if unknown:
+        raise PathError(f"run {run.id[:12]} has no artifact at {', '.join(safe(m) for m in unknown)}")
     _conflicting(out)
     return out
 
@@ -185,31 +224,37 @@ def _digest_at(fd: int, name: str) -> str:
 
 
 def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str | None,
-             root: str | None = None) -> list[str]:
-    """Restore a run's artifacts into the working tree (or under the directory ``root``);
-    returns the paths written."""
+             root: str | None = None) -> CheckoutResult:
+    """Restore a run's artifacts into the working tree (or under the directory ``root``).
+    Returns what was written, what was already there; raises CheckoutFailed (with the
+    same) when files are in the way (nothing is written then) or a restore fails part way."""
     root = repo.require_worktree() if root is None else root
     run = lookup.load(repo, run_id)
     cache = local_cache(repo)
     remote_store = store_of_default_remote(repo, remote)
-    plan = plan_checkout(repo, run, paths, cache, remote_store)
+    result = CheckoutResult(run.id)
+    plan = plan_checkout(repo, run, paths, cache, remote_store, result.missing)
     tree = _Tree(root, _forbidden_dirs(repo, root, cache))
     try:
         # Refuse before writing anything, as git checkout does.
-        conflicts: list[str] = []
         todo: list[Restore] = []
         try:
-            _check_targets(tree, plan, force, conflicts, todo)
+            _check_targets(tree, plan, force, result.refused, todo, result.unchanged)
         except OSError as exc:
             raise GitrunsError(f"cannot check the working tree: {exc.strerror or exc}") from None
-        if conflicts:
-            raise GitrunsError(f"would overwrite modified files (use --force): {', '.join(conflicts[:5])}"
-                               + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""))
-        written = []
+        if result.refused:
+            shown = [safe(p) + (f" ({why})" if why != "modified" else "") for p, why in result.refused]
+            raise CheckoutFailed(f"would overwrite modified files (use --force): {', '.join(shown[:5])}"
+                                 + (f" and {len(shown) - 5} more" if len(shown) > 5 else ""), result)
         for item in todo:
-            _restore(tree, item, cache, remote_store)
-            written.append(item.path)
-        return written
+            try:
+                _restore(tree, item, cache, remote_store)
+            except GitrunsError as exc:
+                if not result.written:
+                    raise
+                raise CheckoutFailed(str(exc), result, exc.exit_code) from exc
+            result.written.append(item.path)
+        return result
     finally:
         tree.close()
 
@@ -231,10 +276,11 @@ def _forbidden_dirs(repo: Repo, root: str, cache: ArtifactCache) -> dict[str, st
     return out
 
 
-def _check_targets(tree: _Tree, plan: list[Restore], force: bool, conflicts: list[str],
-                   todo: list[Restore]) -> None:
-    """Sort the plan into what to write (``todo``) and what is in the way (``conflicts``);
-    refuse a symlink at any final name."""
+def _check_targets(tree: _Tree, plan: list[Restore], force: bool, conflicts: list[tuple[str, str]],
+                   todo: list[Restore], unchanged: list[str]) -> None:
+    """Sort the plan into what to write (``todo``), what is in the way (``conflicts``:
+    path and why) and what is already there (``unchanged``); refuse a symlink at any
+    final name."""
     name_max = os.fpathconf(tree.root_fd, "PC_NAME_MAX")
     for item in plan:
         # Checked here, or a directory made for it would be left behind by the failed write.
@@ -256,15 +302,16 @@ def _check_targets(tree: _Tree, plan: list[Restore], force: bool, conflicts: lis
                 raise PathError(f"refusing artifact path '{safe(item.path)}': the working tree has "
                                 "a symlink there (checkout never writes through one)")
             if stat.S_ISDIR(st.st_mode):
-                conflicts.append(f"{safe(item.path)} (a directory)")
+                conflicts.append((item.path, "a directory"))
                 continue
             if not stat.S_ISREG(st.st_mode):
-                conflicts.append(f"{safe(item.path)} (not a regular file)")
+                conflicts.append((item.path, "not a regular file"))
                 continue
             if _digest_at(fd, name) == item.digest:
+                unchanged.append(item.path)
                 continue
             if not force:
-                conflicts.append(safe(item.path))
+                conflicts.append((item.path, "modified"))
                 continue
             todo.append(item)
         finally:

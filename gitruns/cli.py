@@ -142,7 +142,9 @@ def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
 @main.command("push", context_settings=CONTEXT)
 @click.argument("remote", required=False)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
-def push_cmd(remote: str | None, ids: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary: runs pushed, up to date, refused (with reasons), objects uploaded.")
+def push_cmd(remote: str | None, ids: tuple[str, ...], as_json: bool) -> None:
     """Push runs to REMOTE (default: all runs it lacks) and their artifacts to its store.
 
     Runs never collide (ids are unique); an updated run is a fast-forward; a run
@@ -150,25 +152,28 @@ def push_cmd(remote: str | None, ids: tuple[str, ...]) -> None:
     """
     from .commands.share import push
 
-    sys.exit(push(remote, list(ids)))
+    sys.exit(push(remote, list(ids), as_json))
 
 
 @main.command("fetch", context_settings=CONTEXT)
 @click.argument("remote", required=False)
-def fetch_cmd(remote: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary: runs new, updated, unchanged, refused (with reasons).")
+def fetch_cmd(remote: str | None, as_json: bool) -> None:
     """Fetch REMOTE's runs; new ones appear, updated ones fast-forward."""
     from .commands.share import fetch
 
-    sys.exit(fetch(remote))
+    sys.exit(fetch(remote, as_json))
 
 
 @main.command("pull", context_settings=CONTEXT)
 @click.argument("remote", required=False)
-def pull_cmd(remote: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary, as fetch --json does.")
+def pull_cmd(remote: str | None, as_json: bool) -> None:
     """Fetch runs; their artifacts are downloaded on demand by 'git run checkout'."""
     from .commands.share import pull
 
-    sys.exit(pull(remote))
+    sys.exit(pull(remote, as_json))
 
 
 @main.command("checkout", context_settings=CONTEXT)
@@ -176,7 +181,9 @@ def pull_cmd(remote: str | None) -> None:
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--force", "-f", is_flag=True, help="Overwrite files that differ from the run's artifacts.")
 @click.option("--remote", help="Download missing artifacts from this remote's store (default: the usual remote).")
-def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary: files written, unchanged, refused, missing.")
+def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None, as_json: bool) -> None:
     """Restore a run's artifacts (or those under PATH) into the working tree.
 
     Every file is verified against its digest; paths that would leave the
@@ -185,7 +192,7 @@ def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str |
     """
     from .commands.share import checkout
 
-    sys.exit(checkout(run_id, list(paths), force, remote))
+    sys.exit(checkout(run_id, list(paths), force, remote, as_json))
 
 
 @main.group("remote", context_settings=CONTEXT)
@@ -216,11 +223,13 @@ def _hook_flags(fn: Any) -> Any:
 
 @hooks_group.command("install", context_settings=CONTEXT)
 @_hook_flags
-def hooks_install_cmd(pre_commit: bool, post_commit: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary: hooks installed, chained, updated, already installed.")
+def hooks_install_cmd(pre_commit: bool, post_commit: bool, as_json: bool) -> None:
     """Install the hooks (both by default), chaining any hook already there."""
     from .commands.hooks import install
 
-    sys.exit(install(pre_commit, post_commit))
+    sys.exit(install(pre_commit, post_commit, as_json))
 
 
 @hooks_group.command("uninstall", context_settings=CONTEXT)

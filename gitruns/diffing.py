@@ -12,7 +12,7 @@ from .lookup import Run
 from .repo import Repo
 from .runrefs import RECORD_DIR
 from .table import number
-from .terminal import safe
+from .terminal import command_text, safe
 from .userconfig import flatten
 
 
@@ -139,7 +139,9 @@ def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
         lines.append(f"{title}:" + ("" if body else " same"))
         lines.extend(body)
 
-    section("run", [f"  ~ {k}: {v['a']} -> {v['b']}" for k, v in result["run"].items()])
+    shown = {"command": command_text}  # a command is shown as it would be typed
+    section("run", [f"  ~ {k}: {shown.get(k, str)(v['a'])} -> {shown.get(k, str)(v['b'])}"
+                    for k, v in result["run"].items()])
     section("config", _mapping_lines(result["config"]))
     section("metrics", [
         f"  {k}: {number(v['a'])} -> {number(v['b'])}"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import dataclass, field
+from typing import Any
 
 from . import gitcmd
 from .errors import GitrunsError
@@ -74,38 +76,71 @@ def _git_run_path() -> str:
     return os.path.abspath(exe) if exe else "git-run"
 
 
-def install(repo: Repo, names: list[str]) -> list[str]:
-    """Install the named hooks; return one line per hook saying what was done."""
+@dataclass
+class InstallResult:
+    """What ``install`` did to each hook, in the order asked: ``installed`` (nothing
+    was there), ``chained`` (installed; the hook that was there kept as NAME.legacy and
+    run first), ``updated`` (an older gitruns hook replaced) or ``already installed``."""
+
+    directory: str  # the hooks directory git uses
+    hooks: list[tuple[str, str]] = field(default_factory=list)  # (hook name, what was done)
+
+    def named(self, action: str) -> list[str]:
+        return [name for name, done in self.hooks if done == action]
+
+    def lines(self) -> list[str]:
+        """One line per hook, as ``git run hooks install`` prints them."""
+        text = {"chained": "installed; the existing hook runs first, kept as {name}.legacy"}
+        return [f"{name}: " + text.get(done, done).format(name=name) for name, done in self.hooks]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary ``git run hooks install --json`` prints (docs/hooks.md)."""
+        return {"hooks_dir": self.directory, "installed": self.named("installed"),
+                "chained": self.named("chained"), "updated": self.named("updated"),
+                "already_installed": self.named("already installed")}
+
+
+class InstallFailed(GitrunsError):
+    """Installing stopped at one hook; ``result`` says what was done to those before it."""
+
+    def __init__(self, message: str, result: InstallResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def install(repo: Repo, names: list[str]) -> InstallResult:
+    """Install the named hooks; the result says what was done to each.  A hook that
+    cannot be installed stops the rest: InstallFailed, with what was done before."""
     directory = hooks_dir(repo)
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise GitrunsError(f"cannot create hooks directory {directory}: {exc.strerror}") from None
     git_run = _git_run_path()
-    lines = []
+    result = InstallResult(directory)
     for name in names:
         path = os.path.join(directory, name)
         wanted = script(name, git_run)
         legacy = f"{path}.legacy"
         if os.path.lexists(path) and not _ours(path):
             if os.path.lexists(legacy):
-                raise GitrunsError(f"{legacy} already exists; move it away before installing")
+                raise InstallFailed(f"{legacy} already exists; move it away before installing", result)
             os.rename(path, legacy)
-            lines.append(f"{name}: installed; the existing hook runs first, kept as {os.path.basename(legacy)}")
+            result.hooks.append((name, "chained"))
         elif os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
                 if fh.read() == wanted:
-                    lines.append(f"{name}: already installed")
+                    result.hooks.append((name, "already installed"))
                     continue
-            lines.append(f"{name}: updated")
+            result.hooks.append((name, "updated"))
         else:
-            lines.append(f"{name}: installed")
+            result.hooks.append((name, "installed"))
         tmp = f"{path}.gitruns-tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(wanted)
         os.chmod(tmp, 0o755)
         os.replace(tmp, path)
-    return lines
+    return result
 
 
 def uninstall(repo: Repo, names: list[str]) -> list[str]:

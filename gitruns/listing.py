@@ -13,6 +13,7 @@ from .errors import UsageError
 from .lookup import Run
 from .session import parse_tags
 from .table import clip, number, render
+from .terminal import command_text
 
 
 @dataclass
@@ -134,7 +135,7 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
             _local_time(rec.get("started_at")),
             timeutil.human_duration(rec.get("duration_s")),
             code_label(rec.get("code") or {}),
-            clip(" ".join(rec.get("command") or []), 40),
+            clip(command_text(rec.get("command") or []), 40),
             *(number(metrics.get(m)) for m in metric_names),
             *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
         ])

@@ -129,7 +129,7 @@ class Artifacts(list[Artifact]):
             root = os.path.abspath(os.fspath(dest))
             self._refuse_inside_git(root)
             os.makedirs(root, exist_ok=True)
-        return checkout(self._repo, self._run_id, paths, force, remote, root=root)
+        return checkout(self._repo, self._run_id, paths, force, remote, root=root).written
 
     def _refuse_inside_git(self, root: str) -> None:
         """Never restore into the git directory (hooks, config) or the artifact cache."""

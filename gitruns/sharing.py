@@ -49,17 +49,99 @@ def run_objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[str]:
     return [d for d, _ in _objects(rec, cache)]
 
 
+def _split(items: list[str]) -> list[tuple[str, str]]:
+    """(run id, reason) of each "ID: reason" line of a report (run ids hold no colon)."""
+    out = []
+    for item in items:
+        rid, _, reason = item.partition(": ")
+        out.append((rid, reason))
+    return out
+
+
 @dataclass
 class PushResult:
+    """What ``push`` did.  Reasons quote remotes and records: show them through
+    ``terminal.safe``/``json_text``."""
+
     remote: str
     report: remote_mod.SyncReport
     uploaded: int = 0
     upload_bytes: int = 0
-    store: str | None = None
+    store: str | None = None  # the store shown (password redacted) when push used one
     missing_locally: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)  # one line each: object, what, run, where it went
     refused: list[str] = field(default_factory=list)  # local runs whose record is unreadable: not pushed
     repaired: int = 0  # objects re-uploaded in place of ones the store had quarantined
+    has_store: bool = False  # whether the remote has an artifact store at all
+
+    def refusals(self) -> list[dict[str, str]]:
+        """Runs not pushed, each with a reason: ``diverged`` (changed here and there),
+        ``rejected`` (by the remote; its message), ``invalid`` (the local record)."""
+        rep = self.report
+        out = [{"id": rid, "reason": "diverged", "message": "changed here and there; not overwritten"}
+               for rid in rep.diverged]
+        out += [{"id": rid, "reason": "rejected", "message": why} for rid, why in _split(rep.rejected)]
+        out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(self.refused)]
+        return out
+
+    def failed(self) -> bool:
+        """Whether anything was refused or is corrupt (the command exits 1)."""
+        rep = self.report
+        return bool(rep.diverged or rep.invalid or rep.rejected or self.corrupt or self.refused)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary ``git run push --json`` prints (docs/sharing.md)."""
+        rep = self.report
+        return {
+            "remote": self.remote,
+            "pushed": rep.pushed,
+            "up_to_date": rep.unchanged,
+            "behind": rep.behind,
+            "refused": self.refusals(),
+            "artifacts": {
+                "store": self.store,
+                "has_store": self.has_store,
+                "uploaded": self.uploaded,
+                "bytes": self.upload_bytes,
+                "repaired": self.repaired,
+                "missing_locally": self.missing_locally,
+                "corrupt": self.corrupt,
+            },
+            "ok": not self.failed(),
+        }
+
+
+@dataclass
+class FetchResult:
+    """What ``fetch`` (and ``pull``) did."""
+
+    remote: str
+    report: remote_mod.SyncReport
+
+    def refusals(self) -> list[dict[str, str]]:
+        """Runs not taken in: ``diverged`` (changed here and there; yours kept) or
+        ``invalid`` (the remote's record failed validation; the message says why)."""
+        rep = self.report
+        out = [{"id": rid, "reason": "diverged", "message": "changed here and there; not overwritten"}
+               for rid in rep.diverged]
+        out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(rep.invalid)]
+        return out
+
+    def failed(self) -> bool:
+        return bool(self.report.diverged or self.report.invalid or self.report.rejected)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary ``git run fetch --json`` prints (docs/sharing.md)."""
+        rep = self.report
+        return {
+            "remote": self.remote,
+            "new": rep.new,
+            "updated": rep.updated,
+            "unchanged": rep.unchanged,
+            "ahead": rep.ahead,
+            "refused": self.refusals(),
+            "ok": not self.failed(),
+        }
 
 
 class _Confirmed:
@@ -128,6 +210,7 @@ def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
             todo.remove(rid)
             result.refused.append(f"{rid}: {exc}")
     remote_store = store_for(repo, name)
+    result.has_store = remote_store is not None
     if remote_store is not None:
         _upload(repo, local, todo, report.unchanged, remote_store, result, records)
     # Artifacts first, then the records that point at them.
@@ -185,9 +268,15 @@ def _upload_verified(cache: ArtifactCache, remote_store: RemoteStore, digest: st
     return True
 
 
-def fetch(repo: Repo, remote: str | None) -> tuple[str, remote_mod.SyncReport]:
+def fetch(repo: Repo, remote: str | None) -> FetchResult:
+    """Take in the remote's runs (new ones, and updates that fast-forward)."""
     name = remote_mod.default_remote(repo, remote)
-    return name, remote_mod.fetch(repo, name)
+    return FetchResult(name, remote_mod.fetch(repo, name))
+
+
+def pull(repo: Repo, remote: str | None) -> FetchResult:
+    """fetch; artifacts come later, on demand, with checkout."""
+    return fetch(repo, remote)
 
 
 def store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStore | None:

@@ -10,7 +10,7 @@ from .lookup import Run
 from .progress import human_size
 from .repo import Repo
 from .table import number
-from .terminal import safe
+from .terminal import command_text, safe
 
 if TYPE_CHECKING:
     from . import reading
@@ -69,7 +69,7 @@ def human(run: reading.Run) -> str:
     if rec.get("exit_code") is not None:
         status += f" (exit {rec['exit_code']}" + (f", {rec['signal']}" if rec.get("signal") else "") + ")"
     add("status", status)
-    add("command", " ".join(rec.get("command") or []))
+    add("command", command_text(rec.get("command") or []))
     add("cwd", rec.get("cwd") or ".")
     add("started", f"{timeutil.human_local(rec.get('started_at'))}  ({rec.get('started_at')})")
     if rec.get("ended_at"):

@@ -71,3 +71,36 @@ def json_text(text: str) -> str:
     if text.isascii() and "\x7f" not in text:  # the usual case, checked in C
         return text
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SHELL_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e", "\\": "\\\\", "'": "\\'"}
+
+
+def _shell_word(word: str) -> str:
+    import shlex
+
+    if word.isprintable():
+        return shlex.quote(word)
+    # A control or bidi character: bash's and zsh's $'...' quoting, so the word is
+    # shown with visible escapes and still pastes back as the same argument.
+    out = []
+    for ch in word:
+        if ch in _SHELL_ESCAPES:
+            out.append(_SHELL_ESCAPES[ch])
+        elif _SINGLE.match(ch):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code <= 0xff else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "$'" + "".join(out) + "'"
+
+
+def command_text(argv: object) -> str:
+    """A run's command (its argv) as one line to paste back into a shell: each word
+    quoted as ``shlex.join`` does, and a word holding a newline, tab, escape or bidi
+    control written in ``$'...'`` form, so the line is also safe on a terminal."""
+    if isinstance(argv, str):  # a record may hold anything; show a lone string as one word
+        argv = [argv]
+    if not isinstance(argv, (list, tuple)):
+        return safe(argv)
+    return " ".join(_shell_word(str(word)) for word in argv)

@@ -1,11 +1,13 @@
 """git run hooks install / uninstall / run."""
 from __future__ import annotations
 
+import json
 import sys
 
 from .. import commitcheck, hookinstall
 from ..repo import open_repo
 from ..settings import load as load_settings
+from ..terminal import json_text
 
 
 def _names(pre_commit: bool, post_commit: bool) -> list[str]:
@@ -16,10 +18,22 @@ def _names(pre_commit: bool, post_commit: bool) -> list[str]:
     return [n for n in hookinstall.HOOKS if hookinstall.CHECK_OF[n] in wanted]
 
 
-def install(pre_commit: bool, post_commit: bool) -> int:
-    repo = open_repo()
-    for line in hookinstall.install(repo, _names(pre_commit, post_commit)):
+def _show(result: hookinstall.InstallResult, as_json: bool) -> None:
+    if as_json:
+        print(json_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
+        return
+    for line in result.lines():
         print(line)
+
+
+def install(pre_commit: bool, post_commit: bool, as_json: bool = False) -> int:
+    repo = open_repo()
+    try:
+        result = hookinstall.install(repo, _names(pre_commit, post_commit))
+    except hookinstall.InstallFailed as exc:
+        _show(exc.result, as_json)  # what was done before it stopped; the error line follows
+        raise
+    _show(result, as_json)
     return 0
 
 

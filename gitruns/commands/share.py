@@ -1,14 +1,22 @@
 """push, fetch, pull, checkout and remote setup."""
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 from .. import checkout as checkout_mod
 from .. import remote as remote_mod
 from .. import sharing
 from ..progress import human_size
 from ..repo import open_repo
-from ..terminal import safe, warning_text
+from ..terminal import json_text, safe, warning_text
+
+
+def _print_json(summary: dict[str, Any]) -> None:
+    """One JSON object on stdout: readable UTF-8, no raw control or bidi character
+    (reasons and paths come from remotes and records)."""
+    sys.stdout.write(json_text(json.dumps(summary, indent=2, ensure_ascii=False)) + "\n")
 
 
 def _report_lines(report: remote_mod.SyncReport) -> list[str]:
@@ -28,18 +36,21 @@ def _problem_lines(report: remote_mod.SyncReport) -> list[str]:
     return lines
 
 
-def push(remote: str | None, ids: list[str]) -> int:
+def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
     repo = open_repo()
     result = sharing.push(repo, remote, ids or None)
     rep = result.report
-    print(f"{result.remote}: pushed {len(rep.pushed)} run(s), {len(rep.unchanged)} already there"
-          + (f", {len(rep.behind)} newer there (git run fetch)" if rep.behind else ""))
-    if result.store:
-        print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to {result.store}"
-              + (f" ({result.repaired} in place of corrupt ones)" if result.repaired else ""))
-    elif rep.pushed:
-        print("artifacts: no store for this remote, they stay in the local cache "
-              f"(git config remote.{result.remote}.gitrunsStore URL)", file=sys.stderr)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        print(f"{result.remote}: pushed {len(rep.pushed)} run(s), {len(rep.unchanged)} already there"
+              + (f", {len(rep.behind)} newer there (git run fetch)" if rep.behind else ""))
+        if result.store:
+            print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to "
+                  f"{result.store}" + (f" ({result.repaired} in place of corrupt ones)" if result.repaired else ""))
+        elif rep.pushed:
+            print("artifacts: no store for this remote, they stay in the local cache "
+                  f"(git config remote.{result.remote}.gitrunsStore URL)", file=sys.stderr)
     if result.missing_locally:
         print(f"warning: {len(result.missing_locally)} artifact object(s) not in the local cache, not uploaded",
               file=sys.stderr)
@@ -50,28 +61,43 @@ def push(remote: str | None, ids: list[str]) -> int:
     return 1 if problems else 0
 
 
-def fetch(remote: str | None) -> int:
-    repo = open_repo()
-    name, rep = sharing.fetch(repo, remote)
-    print(f"{name}: {len(rep.new)} new run(s), {len(rep.updated)} updated, {len(rep.unchanged)} unchanged"
-          + (f", {len(rep.ahead)} with local updates to push" if rep.ahead else ""))
+def _fetched(result: sharing.FetchResult, as_json: bool) -> int:
+    rep = result.report
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        print(f"{result.remote}: {len(rep.new)} new run(s), {len(rep.updated)} updated, "
+              f"{len(rep.unchanged)} unchanged"
+              + (f", {len(rep.ahead)} with local updates to push" if rep.ahead else ""))
     problems = _report_lines(rep)
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
     return 1 if problems else 0
 
 
-def pull(remote: str | None) -> int:
+def fetch(remote: str | None, as_json: bool = False) -> int:
+    return _fetched(sharing.fetch(open_repo(), remote), as_json)
+
+
+def pull(remote: str | None, as_json: bool = False) -> int:
     """fetch; artifacts come later, on demand, with checkout."""
-    return fetch(remote)
+    return _fetched(sharing.pull(open_repo(), remote), as_json)
 
 
-def checkout(run_id: str, paths: list[str], force: bool, remote: str | None) -> int:
+def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_json: bool = False) -> int:
     repo = open_repo()
-    written = checkout_mod.checkout(repo, run_id, paths, force, remote)
-    for path in written:
+    try:
+        result = checkout_mod.checkout(repo, run_id, paths, force, remote)
+    except checkout_mod.CheckoutFailed as exc:
+        if as_json:  # what was done (or refused) before it stopped; the error line follows
+            _print_json(exc.result.to_dict())
+        raise
+    if as_json:
+        _print_json(result.to_dict())
+        return 0
+    for path in result.written:
         print(f"restored {safe(path)}")
-    if not written:
+    if not result.written:
         print("artifacts already up to date")
     return 0
 
