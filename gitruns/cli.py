@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .completion import complete_remotes, complete_runs
 from .errors import GitrunsError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -83,7 +84,8 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="JSON list of records, same keys as run.json.")
-@click.option("--remote", "remote", metavar="REMOTE", help="List the runs on REMOTE (fetched into its tracking refs).")
+@click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
+              help="List the runs on REMOTE (fetched into its tracking refs).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
            name: str | None, limit: int | None, as_json: bool, remote: str | None) -> None:
     """List runs, newest first.
@@ -99,7 +101,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
 
 
 @main.command("show", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--json", "as_json", is_flag=True, help="The whole record, with config and environment.")
 def show_cmd(run_id: str, as_json: bool) -> None:
     """Show one run. ID may be any unique prefix, or the run's name."""
@@ -109,7 +111,7 @@ def show_cmd(run_id: str, as_json: bool) -> None:
 
 
 @main.command("log", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--stdout", "stdout", is_flag=True, help="Only the captured stdout.")
 @click.option("--stderr", "stderr", is_flag=True, help="Only the captured stderr (printed to stdout).")
 def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
@@ -120,8 +122,8 @@ def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
 
 
 @main.command("diff", context_settings=CONTEXT)
-@click.argument("a", metavar="A")
-@click.argument("b", metavar="B")
+@click.argument("a", metavar="A", shell_complete=complete_runs)
+@click.argument("b", metavar="B", shell_complete=complete_runs)
 @click.option("--patch", "-p", is_flag=True, help="Also print the code patch between the snapshots.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
@@ -132,8 +134,8 @@ def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
 
 
 @main.command("push", context_settings=CONTEXT)
-@click.argument("remote", required=False)
-@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.argument("remote", required=False, shell_complete=complete_remotes)
+@click.argument("ids", nargs=-1, metavar="[ID]...", shell_complete=complete_runs)
 def push_cmd(remote: str | None, ids: tuple[str, ...]) -> None:
     """Push runs to REMOTE (default: all runs it lacks) and their artifacts to its store.
 
@@ -146,7 +148,7 @@ def push_cmd(remote: str | None, ids: tuple[str, ...]) -> None:
 
 
 @main.command("fetch", context_settings=CONTEXT)
-@click.argument("remote", required=False)
+@click.argument("remote", required=False, shell_complete=complete_remotes)
 def fetch_cmd(remote: str | None) -> None:
     """Fetch REMOTE's runs; new ones appear, updated ones fast-forward."""
     from .commands.share import fetch
@@ -155,7 +157,7 @@ def fetch_cmd(remote: str | None) -> None:
 
 
 @main.command("pull", context_settings=CONTEXT)
-@click.argument("remote", required=False)
+@click.argument("remote", required=False, shell_complete=complete_remotes)
 def pull_cmd(remote: str | None) -> None:
     """Fetch runs; their artifacts are downloaded on demand by 'git run checkout'."""
     from .commands.share import pull
@@ -164,10 +166,11 @@ def pull_cmd(remote: str | None) -> None:
 
 
 @main.command("checkout", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--force", "-f", is_flag=True, help="Overwrite files that differ from the run's artifacts.")
-@click.option("--remote", help="Download missing artifacts from this remote's store (default: the usual remote).")
+@click.option("--remote", shell_complete=complete_remotes,
+              help="Download missing artifacts from this remote's store (default: the usual remote).")
 def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None) -> None:
     """Restore a run's artifacts (or those under PATH) into the working tree.
 
@@ -186,7 +189,7 @@ def remote_group() -> None:
 
 
 @remote_group.command("setup", context_settings=CONTEXT)
-@click.argument("remote", required=False)
+@click.argument("remote", required=False, shell_complete=complete_remotes)
 def remote_setup_cmd(remote: str | None) -> None:
     """Add refspecs so that plain 'git fetch' and 'git push' carry runs too."""
     from .commands.share import remote_setup
@@ -233,6 +236,20 @@ def hooks_run_cmd(name: str, args: tuple[str, ...]) -> None:
     from .commands.hooks import run
 
     sys.exit(run(name))
+
+
+@main.command("completion", context_settings=CONTEXT)
+@click.argument("shell", type=click.Choice(["bash", "zsh"]))
+def completion_cmd(shell: str) -> None:
+    """Print the shell completion script for bash or zsh (see SHELL COMPLETION in git-run(1)).
+
+    \b
+    git run completion bash > ~/.local/share/bash-completion/completions/git-run
+    git run completion zsh > ~/.zsh/completions/_git-run    # a directory on $fpath
+    """
+    from .completion import script
+
+    click.echo(script(shell), nl=False)
 
 
 def _show_warnings() -> None:
