@@ -236,10 +236,10 @@ def tree() -> list[Node]:
                 if sub is None or sub.hidden:
                     continue
                 node.subcommands.append(name)
-                with click.Context(sub, info_name=name, parent=ctx) as sub_ctx:
+                with click.Context(sub, info_name=name, parent=ctx, **sub.context_settings) as sub_ctx:
                     visit(sub, f"{path} {name}".strip(), sub_ctx)
 
-    with click.Context(main, info_name="git run") as ctx:
+    with click.Context(main, info_name="git run", **main.context_settings) as ctx:
         visit(main, "", ctx)
     return nodes
 
@@ -564,7 +564,7 @@ INSTALLED = {
     "zsh": os.path.join("share", "zsh", "site-functions", "_git-run"),
 }
 # Where they are kept in the source tree.
-SOURCE = {"bash": os.path.join("completion", "git-run.bash"), "zsh": os.path.join("completion", "_git-run")}
+SOURCE = {"bash": os.path.join("completion", "git-run"), "zsh": os.path.join("completion", "_git-run")}
 
 
 if __name__ == "__main__":

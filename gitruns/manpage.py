@@ -290,8 +290,9 @@ def render_page(verb: str, cmd: click.Command, ctx: click.Context) -> str:
 COMPLETION_HELP = """\
 'git run completion bash' and 'git run completion zsh' print scripts that complete verbs,
 options, remotes, and run ids and names (from 'git run __complete runs', which reads only
-refs and the listing cache).  pip installs them under the environment's share/ directory,
-where bash-completion finds git-run when that bin/ directory is on PATH; otherwise:
+refs and the listing cache).  pip installs them under its prefix's share/ directory, where
+bash-completion finds them when that prefix is /usr/local or ~/.local (XDG_DATA_DIRS) and zsh
+when share/zsh/site-functions is on $fpath; in a virtual environment, write them yourself:
 
 \b
 git run completion bash > ~/.local/share/bash-completion/completions/git-run
