@@ -32,10 +32,11 @@ CLI_DOC = os.path.join("docs", "cli.md")
 
 EXIT_STATUS: list[tuple[str, str]] = [
     ("0", "Success."),
-    ("1", "A failure reported in one line on stderr (a run that cannot be found, a remote that "
-          "refuses, a record that is refused)."),
-    ("2", "Bad usage or bad input: an unknown option, a missing argument, a malformed value, "
-          "not a git repository."),
+    ("1", "A failure reported in one line on stderr (a remote that refuses, a record that is "
+          "refused, a git command that fails, a dirty tree that gitruns.dirty=refuse refuses)."),
+    ("2", "Bad usage or bad input, in one line on stderr: an unknown option, a missing argument, a "
+          "malformed value or setting, a run that no id or name matches (or more than one), not a "
+          "git repository."),
     ("3", "An internal error (a bug): one line on stderr; 'git run --debug ...' or "
           "GITRUNS_DEBUG=1 shows the traceback."),
     ("130", "Interrupted (^C)."),
@@ -75,7 +76,9 @@ ENVIRONMENT: list[EnvVar] = [
            ("ls", "show", "diff", "log")),
     EnvVar("NO_COLOR", "When set and not empty, no colour unless --color=always.",
            ("ls", "show", "diff", "log")),
-    EnvVar("GITRUNS_RUN_ID", "Set by exec for the command: the id of its run.", ("exec",)),
+    EnvVar("GITRUNS_RUN_ID", "Set by exec for the command: the id of its run. A run started by "
+                             "a command that has it records invoked_by 'run' and that run as its "
+                             "parent.", ("exec",)),
     EnvVar("GITRUNS_RUN_DIR", "Set by exec for the command: a private directory whose metrics, "
                               "parameters and artifacts logged through the Python API are folded "
                               "into the run when it ends.", ("exec",)),
@@ -208,11 +211,25 @@ def _for(verb: str, verbs: tuple[str, ...]) -> bool:
     return verb == "" or ALL in verbs or verb in verbs
 
 
+def _invoker_variables() -> list[EnvVar]:
+    """What decides a run's invoked_by, as session.detect_invoker reads it."""
+    from .record import INVOKERS
+    from .session import CI_MARKERS
+
+    return [
+        EnvVar("GITRUNS_INVOKED_BY", "Records who started the run (invoked_by in run.json): one of "
+                                     f"{', '.join(sorted(INVOKERS))}. The installed hooks set it.",
+               ("exec", "hooks")),
+        EnvVar(", ".join(["CI", *CI_MARKERS]), "When set, a run records invoked_by 'ci' and the CI "
+                                               "provider.", ("exec",)),
+    ]
+
+
 def environment(verb: str) -> list[tuple[str, str]]:
     """(variable, meaning) for one verb's page ("" for git-run(1))."""
     from .settings import KEYS
 
-    out = [(v.name, v.text) for v in ENVIRONMENT if _for(verb, v.verbs)]
+    out = [(v.name, v.text) for v in [*ENVIRONMENT, *_invoker_variables()] if _for(verb, v.verbs)]
     if verb:
         names = ", ".join(env_name for env_name, _default, _kind, _help in KEYS.values())
         out.append((names, "Override the gitruns.* settings for one invocation (see CONFIGURATION "
