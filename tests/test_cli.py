@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import git, gitrun, latest, make_repo, record
 
 ROOT = Path(__file__).resolve().parent.parent

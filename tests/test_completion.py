@@ -187,7 +187,9 @@ zmodload zsh/zpty
 zpty z zsh -f -i
 zpty -w z "PROMPT=; fpath=($FPATH_DIR \$fpath); autoload -Uz compinit; compinit -u -D"
 zpty -w z "zstyle ':completion:*' insert-tab false; bindkey '^I' complete-word"
-zpty -w z 'compadd () { if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return; fi; local -a h; builtin compadd -A h "$@"; (( $#h )) && print -rl -- "$IPREFIX${^h[@]}" >> $OUT; builtin compadd "$@" }'
+zpty -w z 'compadd () { if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return; fi;'\
+' local -a h; builtin compadd -A h "$@"; (( $#h )) && print -rl -- "$IPREFIX${^h[@]}" >> $OUT;'\
+' builtin compadd "$@" }'
 zpty -w z "comppostfuncs=(exit)"
 zpty -w z "$LINE"$'\t'
 integer n=0
