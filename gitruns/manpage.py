@@ -308,7 +308,7 @@ COMPLETION_HELP = """\
 'git run completion bash' and 'git run completion zsh' print scripts that complete verbs,
 options, remotes, and run ids and names (from 'git run __complete runs', which reads only
 refs and the listing cache).  pip installs them under its prefix's share/ directory, where
-bash-completion finds them when that prefix is /usr/local or ~/.local (XDG_DATA_DIRS) and zsh
+bash-completion finds them when that prefix is /usr/local (in XDG_DATA_DIRS) or ~/.local (XDG_DATA_HOME), and zsh
 when share/zsh/site-functions is on $fpath; in a virtual environment, write them yourself:
 
 \b
@@ -316,7 +316,9 @@ git run completion bash > ~/.local/share/bash-completion/completions/git-run
 git run completion zsh > ~/.zsh/completions/_git-run   # a directory on $fpath, before compinit
 
 The bash script plugs into git's own completion (its _git_run), so 'git run <TAB>' works
-wherever 'git <TAB>' does; the zsh script defines _git-run, which git's _git calls.
+wherever 'git <TAB>' does; the zsh script defines _git-run, which git's _git calls.  The
+scripts carry the verbs and options of the gitruns that wrote them: write them again after
+an upgrade (ids and names are always read at TAB time).
 """
 
 
