@@ -252,6 +252,16 @@ def completion_cmd(shell: str) -> None:
     click.echo(script(shell), nl=False)
 
 
+# What the completion scripts call on TAB; the executable answers it before
+# loading click (main.py), this is the same for 'python -m gitruns'.
+@main.command("__complete", hidden=True, context_settings=CONTEXT)
+@click.argument("what", type=click.Choice(["runs"]))
+def complete_cmd(what: str) -> None:
+    from .completion import print_runs
+
+    sys.exit(print_runs())
+
+
 def _show_warnings() -> None:
     """The core reports warnings through the warnings module; on the command line
     each is one escaped line on stderr, every time (not once per place)."""
