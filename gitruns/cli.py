@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .completion import complete_remotes, complete_runs
+from .completion import complete_remotes, complete_runs, complete_statuses
 from .errors import GitrunsError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -76,7 +76,7 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 
 
 @main.command("ls", context_settings=CONTEXT)
-@click.option("--status", "statuses", multiple=True,
+@click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,
               help="Only runs with this status: running, succeeded, failed, canceled, crashed (repeatable).")
 @click.option("--since", help="Only runs started since: a date, date-time, or age like 2h, 3d, 1w.")
 @click.option("--until", help="Only runs started until: a date, date-time, or age.")

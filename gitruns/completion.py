@@ -174,6 +174,17 @@ def complete_remotes(ctx: click.Context, param: click.Parameter, incomplete: str
     return [n for n in names if n.startswith(incomplete)]
 
 
+def complete_statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """shell_complete for --status: the statuses ls knows."""
+    return [s for s in _statuses() if s.startswith(incomplete)]
+
+
+def _statuses() -> tuple[str, ...]:
+    from .record import DERIVED_STATUSES
+
+    return tuple(DERIVED_STATUSES)
+
+
 # -- the command tree, as the scripts need it ---------------------------------
 
 @dataclass
@@ -201,6 +212,8 @@ def _kind(param: click.Parameter) -> str:
         return RUN
     if hook is complete_remotes:
         return REMOTE
+    if hook is complete_statuses:
+        return "choice:" + ",".join(_statuses())
     if isinstance(param.type, click.Choice):
         return "choice:" + ",".join(str(c) for c in param.type.choices)
     if isinstance(param, click.Option) and param.is_flag:

@@ -81,6 +81,8 @@ def test_bash_completes_verbs_options_ids_names_and_remotes(runs_repo: tuple[Pat
     assert bash_complete(repo, "git run push ") == ["origin"]
     assert set(bash_complete(repo, "git run push origin ")) == {named, other, "wide"}
     assert bash_complete(repo, "git run ls --remote ") == ["origin"]
+    assert bash_complete(repo, "git run ls --status f") == ["failed"]
+    assert "crashed" in bash_complete(repo, "git run ls --status=")
     assert bash_complete(repo, "git run ls --remote=o") == ["origin"]
     assert bash_complete(repo, "git run checkout --remote o") == ["origin"]
     assert bash_complete(repo, "git run hooks ") == ["install", "run", "uninstall"]
@@ -221,5 +223,6 @@ def test_zsh_completes_through_gits_own_completion(runs_repo: tuple[Path, str, s
     assert set(zsh_complete(repo, "git run show ", tmp_path)) == {named, other, "wide"}
     assert zsh_complete(repo, "git run diff wi", tmp_path) == ["wide"]
     assert zsh_complete(repo, "git run push ", tmp_path) == ["origin"]
+    assert zsh_complete(repo, "git run ls --status c", tmp_path) == ["canceled", "crashed"]
     assert zsh_complete(repo, "git run ls --remote=", tmp_path) == ["--remote=origin"]
     assert set(zsh_complete(repo, "git-run show ", tmp_path)) == {named, other, "wide"}
