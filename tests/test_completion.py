@@ -135,6 +135,38 @@ def test_complete_runs_lists_ids_newest_first_then_safe_names(runs_repo: tuple[P
     assert "wide" in proc.stdout and "pwned" not in proc.stdout and "words" not in proc.stdout
 
 
+def _crafted_run(repo: Path, run_id: str, record: bytes) -> None:
+    """A run ref whose .gitruns/run.json is ``record``, as anyone could push one."""
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=record,
+                          capture_output=True, check=True).stdout.decode().strip()
+    inner = subprocess.run(["git", "mktree"], cwd=repo, input=f"100644 blob {blob}\trun.json\n",
+                           capture_output=True, text=True, check=True).stdout.strip()
+    tree = subprocess.run(["git", "mktree"], cwd=repo, input=f"040000 tree {inner}\t.gitruns\n",
+                          capture_output=True, text=True, check=True).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-m", "crafted").strip()
+    git(repo, "update-ref", f"refs/runs/{run_id}", commit)
+
+
+def test_complete_runs_survives_crafted_records(tmp_path: Path) -> None:
+    """Records are untrusted: not JSON, a name that is no string or holds a newline,
+    a huge record: the ids are offered, such names never, and nothing is printed
+    on stderr."""
+    repo = make_repo(tmp_path / "repo")
+    crafted = {
+        "01m85m0000000000000000000a": b"not json {",
+        "01m85m0000000000000000000b": b'{"name": ["a", "list"]}',
+        "01m85m0000000000000000000c": b'{"name": "line\\nbreak"}',
+        "01m85m0000000000000000000d": b'{"name": "' + b"x" * (2 << 20) + b'"}',
+        "01m85m0000000000000000000e": b'{"name": "fine-name"}',
+    }
+    for rid, rec in crafted.items():
+        _crafted_run(repo, rid, rec)
+    git(repo, "update-ref", "refs/runs/not-an-id", git(repo, "rev-parse", "HEAD").strip())
+    proc = gitrun(repo, "__complete", "runs")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.splitlines() == sorted(crafted, reverse=True) + ["fine-name"]
+
+
 def test_complete_runs_reads_names_without_the_listing_cache(runs_repo: tuple[Path, str, str]) -> None:
     repo, named, other = runs_repo
     assert gitrun(repo, "ls").returncode == 0  # fills the cache
