@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .completion import complete_remotes, complete_runs, complete_statuses
 from .errors import GitrunsError
 from .outputformat import output_options
 
@@ -81,14 +82,15 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 
 
 @main.command("ls", context_settings=CONTEXT)
-@click.option("--status", "statuses", multiple=True,
+@click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,
               help="Only runs with this status: running, succeeded, failed, canceled, crashed (repeatable).")
 @click.option("--since", help="Only runs started since: a date, date-time, or age like 2h, 3d, 1w.")
 @click.option("--until", help="Only runs started until: a date, date-time, or age.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
-@click.option("--remote", "remote", metavar="REMOTE", help="List the runs on REMOTE (fetched into its tracking refs).")
+@click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
+              help="List the runs on REMOTE (fetched into its tracking refs).")
 @output_options(json_help="JSON array of records, same keys as run.json.",
                 jsonl_help="One JSON record a line, same keys as run.json.",
                 csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.*.")
@@ -107,7 +109,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
 
 
 @main.command("show", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--json", "as_json", is_flag=True, help="The whole record, with config and environment.")
 def show_cmd(run_id: str, as_json: bool) -> None:
     """Show one run. ID may be any unique prefix, or the run's name."""
@@ -117,7 +119,7 @@ def show_cmd(run_id: str, as_json: bool) -> None:
 
 
 @main.command("log", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--stdout", "stdout", is_flag=True, help="Only the captured stdout.")
 @click.option("--stderr", "stderr", is_flag=True, help="Only the captured stderr (printed to stdout).")
 def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
@@ -128,8 +130,8 @@ def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
 
 
 @main.command("diff", context_settings=CONTEXT)
-@click.argument("a", metavar="A")
-@click.argument("b", metavar="B")
+@click.argument("a", metavar="A", shell_complete=complete_runs)
+@click.argument("b", metavar="B", shell_complete=complete_runs)
 @click.option("--patch", "-p", is_flag=True, help="Also print the code patch between the snapshots.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
@@ -140,8 +142,8 @@ def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
 
 
 @main.command("push", context_settings=CONTEXT)
-@click.argument("remote", required=False)
-@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.argument("remote", required=False, shell_complete=complete_remotes)
+@click.argument("ids", nargs=-1, metavar="[ID]...", shell_complete=complete_runs)
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary: runs pushed, up to date, refused (with reasons), objects uploaded.")
 def push_cmd(remote: str | None, ids: tuple[str, ...], as_json: bool) -> None:
@@ -156,7 +158,7 @@ def push_cmd(remote: str | None, ids: tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command("fetch", context_settings=CONTEXT)
-@click.argument("remote", required=False)
+@click.argument("remote", required=False, shell_complete=complete_remotes)
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary: runs new, updated, unchanged, refused (with reasons).")
 def fetch_cmd(remote: str | None, as_json: bool) -> None:
@@ -167,7 +169,7 @@ def fetch_cmd(remote: str | None, as_json: bool) -> None:
 
 
 @main.command("pull", context_settings=CONTEXT)
-@click.argument("remote", required=False)
+@click.argument("remote", required=False, shell_complete=complete_remotes)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary, as fetch --json does.")
 def pull_cmd(remote: str | None, as_json: bool) -> None:
     """Fetch runs; their artifacts are downloaded on demand by 'git run checkout'."""
@@ -177,10 +179,11 @@ def pull_cmd(remote: str | None, as_json: bool) -> None:
 
 
 @main.command("checkout", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--force", "-f", is_flag=True, help="Overwrite files that differ from the run's artifacts.")
-@click.option("--remote", help="Download missing artifacts from this remote's store (default: the usual remote).")
+@click.option("--remote", shell_complete=complete_remotes,
+              help="Download missing artifacts from this remote's store (default: the usual remote).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary: files written, unchanged, refused, missing.")
 def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None, as_json: bool) -> None:
@@ -201,7 +204,7 @@ def remote_group() -> None:
 
 
 @remote_group.command("setup", context_settings=CONTEXT)
-@click.argument("remote", required=False)
+@click.argument("remote", required=False, shell_complete=complete_remotes)
 def remote_setup_cmd(remote: str | None) -> None:
     """Add refspecs so that plain 'git fetch' and 'git push' carry runs too."""
     from .commands.share import remote_setup
@@ -250,6 +253,30 @@ def hooks_run_cmd(name: str, args: tuple[str, ...]) -> None:
     from .commands.hooks import run
 
     sys.exit(run(name))
+
+
+@main.command("completion", context_settings=CONTEXT)
+@click.argument("shell", type=click.Choice(["bash", "zsh"]))
+def completion_cmd(shell: str) -> None:
+    """Print the shell completion script for bash or zsh (see SHELL COMPLETION in git-run(1)).
+
+    \b
+    git run completion bash > ~/.local/share/bash-completion/completions/git-run
+    git run completion zsh > ~/.zsh/completions/_git-run    # a directory on $fpath
+    """
+    from .completion import script
+
+    click.echo(script(shell), nl=False)
+
+
+# What the completion scripts call on TAB; the executable answers it before
+# loading click (main.py), this is the same for 'python -m gitruns'.
+@main.command("__complete", hidden=True, context_settings=CONTEXT)
+@click.argument("what", type=click.Choice(["runs"]))
+def complete_cmd(what: str) -> None:
+    from .completion import print_runs
+
+    sys.exit(print_runs())
 
 
 def _show_warnings() -> None:

@@ -14,6 +14,11 @@ def main() -> None:
         from .commands.hooks import run as run_hook
 
         sys.exit(run_hook(args[2]))
+    if args[:2] == ["__complete", "runs"]:
+        # Shell completion's call on every TAB: no click, no pygit2.
+        from .completion import print_runs
+
+        sys.exit(print_runs())
     from .cli import entry
 
     entry()

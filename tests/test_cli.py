@@ -1,4 +1,4 @@
-"""The command line itself: help, man page, bad input, exit codes."""
+"""The command line itself: help, bad input, exit codes (man pages: test_manpage.py)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import git, gitrun, latest, make_repo, record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,29 +21,6 @@ def test_help_lists_the_verbs_and_every_verb_has_h(repo: Path) -> None:
     for verb in VERBS:
         sub = gitrun(repo, verb, "-h")
         assert sub.returncode == 0 and sub.stdout.startswith(f"Usage: git run {verb}")
-
-
-def test_man_page_is_generated_from_the_click_help() -> None:
-    from gitruns.manpage import render
-
-    shipped = (ROOT / "man" / "git-run.1").read_text()
-    assert shipped == render(), "man/git-run.1 is stale: python -m gitruns.manpage > man/git-run.1"
-    for verb in VERBS:
-        assert f".SS git run {verb}" in shipped
-    from gitruns.manpage import render_markdown
-
-    assert (ROOT / "docs" / "cli.md").read_text() == render_markdown(), \
-        "docs/cli.md is stale: python -m gitruns.manpage --markdown > docs/cli.md"
-
-
-def test_git_run_help_opens_the_man_page(repo: Path) -> None:
-    installed = Path(sys.prefix) / "share" / "man" / "man1" / "git-run.1"
-    if not installed.exists():
-        pytest.skip("editable install: the man page is installed by 'pip install .' only")
-    env = {"MANPAGER": "cat", "PAGER": "cat", "GIT_PAGER": "cat", "MANWIDTH": "100", "MANPATH": ""}
-    proc = gitrun(repo, "--help", env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "git run exec" in proc.stdout and "refs/runs" in proc.stdout
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
