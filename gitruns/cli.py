@@ -6,9 +6,11 @@ Expected errors print one line and exit 1 (2 for bad usage or input);
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -18,6 +20,7 @@ from .errors import GitrunsError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 BUG_EXIT = 3
+_broken_pipe = False  # set when stdout's reader went away
 
 
 class _InOrder(click.Group):
@@ -27,10 +30,15 @@ class _InOrder(click.Group):
         return list(self.commands)
 
 
-@click.group(cls=_InOrder, context_settings=CONTEXT)
+@click.group(cls=_InOrder, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(__version__, "--version", prog_name="git-run")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def main(debug: bool) -> None:
+@click.option("--no-pager", "-P", "no_pager", is_flag=True,
+              help="Do not page the output of ls, show, diff and log (as 'git --no-pager').")
+@click.option("--paginate", "-p", "paginate", is_flag=True,
+              help="Page the output through git's pager even where it is not the default.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, no_pager: bool, paginate: bool) -> None:
     """Record every run as a commit on refs/runs/<id> in this repository.
 
     Wrap a command with 'git run exec -- CMD', then find, inspect and compare
@@ -39,6 +47,48 @@ def main(debug: bool) -> None:
     """
     if debug:
         os.environ["GITRUNS_DEBUG"] = "1"
+    from . import pager
+
+    pager.request(False if no_pager else True if paginate else None)
+    if ctx.invoked_subcommand is None:
+        # 'git run' alone: the help, on stdout, as a success (what was asked for).
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+
+
+def _color_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from . import colour
+
+    colour.request(value)
+
+
+def reader(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A read verb: ``--color[=WHEN]``, and its output paged as git pages (pager.py).
+    Put it under ``@main.command``; the verb's own options and arguments stay as they are."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def paged(*args: Any, **kwargs: Any) -> Any:
+            from . import colour, pager
+
+            with pager.paged(verb) as paging:
+                colour.decide(_stdout_is_tty(), paging)
+                return fn(*args, **kwargs)
+
+        return click.option(
+            "--color", "colour_when", type=click.Choice(["auto", "always", "never"]),
+            is_flag=False, flag_value="always", default=None, expose_value=False, callback=_color_option,
+            metavar="[=WHEN]", help="Colour the output: auto (default: color.run, color.ui), always, never.",
+        )(paged)
+
+    return wrap
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return os.isatty(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # Options end at the command's name (or at '--'): everything after it is the
@@ -75,9 +125,11 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 
 
 @main.command("ls", context_settings=CONTEXT)
+@reader("ls")
 @click.option("--status", "statuses", multiple=True,
               help="Only runs with this status: running, succeeded, failed, canceled, crashed (repeatable).")
-@click.option("--since", help="Only runs started since: a date, date-time, or age like 2h, 3d, 1w.")
+@click.option("--since", help="Only runs started since: a date, date-time, age like 2h, 3d, 1w, "
+              "or what 'git log --since' takes (yesterday, 2.weeks.ago).")
 @click.option("--until", help="Only runs started until: a date, date-time, or age.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
@@ -99,6 +151,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
 
 
 @main.command("show", context_settings=CONTEXT)
+@reader("show")
 @click.argument("run_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="The whole record, with config and environment.")
 def show_cmd(run_id: str, as_json: bool) -> None:
@@ -109,6 +162,7 @@ def show_cmd(run_id: str, as_json: bool) -> None:
 
 
 @main.command("log", context_settings=CONTEXT)
+@reader("log")
 @click.argument("run_id", metavar="ID")
 @click.option("--stdout", "stdout", is_flag=True, help="Only the captured stdout.")
 @click.option("--stderr", "stderr", is_flag=True, help="Only the captured stderr (printed to stdout).")
@@ -120,6 +174,7 @@ def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
 
 
 @main.command("diff", context_settings=CONTEXT)
+@reader("diff")
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
 @click.option("--patch", "-p", is_flag=True, help="Also print the code patch between the snapshots.")
@@ -284,7 +339,11 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # Our reader (a pager, head) went away: not an error worth a traceback.
+        # Our reader (head, a closed pipe) went away: git dies of SIGPIPE, silently
+        # (141 in the shell); entry() does the same.  A pager quitting early is
+        # handled in pager.py and is a success.
+        global _broken_pipe
+        _broken_pipe = True
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown quiet
         except OSError:
@@ -300,5 +359,21 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run())
+    code = run()
+    if _broken_pipe:
+        _die_of_sigpipe()
+    sys.exit(code)
+
+
+def _die_of_sigpipe() -> None:
+    """End as git does when its reader goes away: killed by SIGPIPE, no message."""
+    import signal
+
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
 

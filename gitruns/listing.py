@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import record, runid, timeutil
+from . import colour, record, runid, timeutil
 from .errors import UsageError
 from .session import parse_tags
 from .store import Run
@@ -33,6 +33,8 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     tags = parse_tags(f.tags)
     if f.limit is not None and f.limit < 0:
         raise UsageError("--limit must be 0 or more")
+    if f.limit == 0:
+        return []  # as 'git log -n 0': none
     out = []
     for run in runs:
         rec = run.record
@@ -129,4 +131,9 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
             *(number(metrics.get(m)) for m in metric_names),
             *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
         ])
-    return render(headers, rows, right={4, *range(7, 7 + len(metric_names))})
+    return render(headers, rows, right={4, *range(7, 7 + len(metric_names))}, paint=_paint_status)
+
+
+def _paint_status(column: int, cell: str) -> str:
+    """The STATUS column in its colour when colour is on (colour.py; cells are safe already)."""
+    return colour.paint(cell, cell) if column == 2 else cell

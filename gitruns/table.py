@@ -1,6 +1,8 @@
 """Plain text tables for human output."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .terminal import safe
 
 
@@ -11,7 +13,11 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def render(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+def render(headers: list[str], rows: list[list[str]], right: set[int] | None = None,
+           paint: Callable[[int, str], str] | None = None) -> str:
+    """Columns padded to the widest cell.  ``paint(column, cell)`` (colour.py) may
+    wrap a body cell in colour; it is applied after the width is taken and the
+    padding stays outside, so colour never shifts a column."""
     right = right or set()
     # Cells come from records: one line each, never an escape sequence.
     headers = [h if h.isprintable() else safe(h) for h in headers]
@@ -21,11 +27,15 @@ def render(headers: list[str], rows: list[list[str]], right: set[int] | None = N
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
 
-    def line(cells: list[str]) -> str:
-        parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
+    def line(cells: list[str], painted: bool = False) -> str:
+        parts = []
+        for i, c in enumerate(cells):
+            pad = " " * (widths[i] - len(c))
+            shown = paint(i, c) if painted and paint is not None and c else c
+            parts.append(pad + shown if i in right else shown + pad)
         return "  ".join(parts).rstrip()
 
-    return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
+    return "\n".join([line(headers), *(line(r, True) for r in rows)]) + "\n"
 
 
 def number(value: object) -> str:

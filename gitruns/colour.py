@@ -1,0 +1,161 @@
+"""Colour on the command line, decided once per invocation the way git decides it.
+
+``--color=auto|always|never`` on a read verb wins; otherwise git answers for
+``color.run`` (falling back to ``color.ui``) with its own colorbool logic
+(``git config --get-colorbool``), which knows ``auto``, ``TERM=dumb``, and that
+colour stays on through a pager when ``color.pager`` allows it.  ``NO_COLOR``
+(set and not empty) turns colour off unless the command line or the config
+says ``always``.
+
+Colour is a thin layer put on last: :func:`paint` wraps text that is already
+terminal-safe (``terminal.safe``), so a record can never bring its own escapes.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+
+# git's defaults for the same meanings (color.diff.*, color.status.*).
+_RESET = "\x1b[m"
+SLOTS: dict[str, str] = {
+    "succeeded": "\x1b[32m",  # green
+    "failed": "\x1b[31m",  # red
+    "crashed": "\x1b[1;31m",  # bold red
+    "running": "\x1b[33m",  # yellow
+    "canceled": "\x1b[35m",  # magenta
+    "new": "\x1b[32m",  # a '+' line
+    "old": "\x1b[31m",  # a '-' line
+    "meta": "\x1b[1m",  # diff headers
+    "frag": "\x1b[36m",  # @@ hunk headers
+}
+WHEN = ("auto", "always", "never")
+
+_enabled: bool | None = None  # None: not decided yet
+_requested: str | None = None  # --color=WHEN from the command line
+
+
+def request(when: str | None) -> None:
+    """Remember ``--color=WHEN`` from the command line (None: not given)."""
+    global _requested, _enabled
+    if when is not None and when not in WHEN:
+        from .errors import UsageError
+
+        raise UsageError(f"--color={when}: expected auto, always or never")
+    _requested = when
+    _enabled = None
+
+
+def decide(stdout_is_tty: bool, paging: bool = False) -> bool:
+    """Decide once whether this invocation colours its output; later calls of
+    :func:`enabled` and :func:`paint` use the answer."""
+    global _enabled
+    _enabled = _want(stdout_is_tty, paging)
+    return _enabled
+
+
+def reset() -> None:
+    """Forget the decision and the request (for a second invocation in one process)."""
+    global _enabled, _requested
+    _enabled = None
+    _requested = None
+
+
+def enabled() -> bool:
+    """Whether output is coloured; False until :func:`decide` was called, so
+    library callers and JSON output never get escapes by accident."""
+    return bool(_enabled)
+
+
+def paint(text: str, slot: str) -> str:
+    """``text`` in the colour of ``slot`` when colour is on; ``text`` must already
+    be terminal-safe.  Unknown slots and empty text stay plain."""
+    if not _enabled or not text:
+        return text
+    code = SLOTS.get(slot)
+    return f"{code}{text}{_RESET}" if code else text
+
+
+def _truthy_no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def _want(stdout_is_tty: bool, paging: bool) -> bool:
+    if _requested == "always":
+        return True
+    if _requested == "never":
+        return False
+    if _truthy_no_color() and (_requested == "auto" or not _configured_always()):
+        # NO_COLOR gives way to 'always' (no-color.org: configuration and command-line
+        # arguments override it), not to auto.
+        return False
+    return _git_colorbool(stdout_is_tty, paging, force_auto=_requested == "auto")
+
+
+def _git_colorbool(stdout_is_tty: bool, paging: bool, force_auto: bool = False) -> bool:
+    """git's own answer: ``git config --get-colorbool color.run STDOUT-IS-TTY``
+    (color.run, else color.ui, else auto).  When we page, stdout is the pager: git's
+    rule then is colour if ``color.pager`` (default true), which git applies itself
+    when GIT_PAGER_IN_USE is set and the tty answer is false.  ``--color=auto``
+    asks with color.run=auto, whatever the config says."""
+    env = dict(os.environ)
+    if paging:
+        env["GIT_PAGER_IN_USE"] = "true"
+    tty = "true" if stdout_is_tty and not paging else "false"
+    argv = ["git", *(["-c", "color.run=auto"] if force_auto else []), "config", "--get-colorbool", "color.run", tty]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    except OSError:
+        return False
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def _configured_always() -> bool:
+    for key in ("color.run", "color.ui"):
+        try:
+            proc = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True, check=False)
+        except OSError:
+            return False
+        if proc.returncode == 0:
+            return proc.stdout.strip().lower() == "always"
+    return False
+
+
+def status(text: str, status_name: str) -> str:
+    """A run status (already safe) in its colour."""
+    return paint(text, status_name)
+
+
+def diff_text(text: str) -> str:
+    """Colour ``git run diff`` output (already terminal-safe): the summary's ``+``/``-``
+    lines, then a code patch as git colours one (meta, hunk headers, old, new)."""
+    if not _enabled:
+        return text
+    out: list[str] = []
+    in_patch = False
+    for line in text.split("\n"):
+        if line.startswith("diff --git "):
+            in_patch = True
+        if not in_patch:
+            if line.startswith("diff run "):
+                out.append(paint(line, "meta"))
+            elif line.startswith("  + "):
+                out.append(paint(line, "new"))
+            elif line.startswith("  - "):
+                out.append(paint(line, "old"))
+            else:
+                out.append(line)
+            continue
+        if line.startswith(("diff --git ", "index ", "--- ", "+++ ", "new file mode", "deleted file mode",
+                            "old mode", "new mode", "similarity index", "rename from", "rename to",
+                            "Binary files")):
+            out.append(paint(line, "meta"))
+        elif line.startswith("@@"):
+            end = line.find("@@", 2)
+            out.append(paint(line[: end + 2], "frag") + line[end + 2:] if end > 0 else paint(line, "frag"))
+        elif line.startswith("+"):
+            out.append(paint(line, "new"))
+        elif line.startswith("-"):
+            out.append(paint(line, "old"))
+        else:
+            out.append(line)
+    return "\n".join(out)
