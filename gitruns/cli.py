@@ -23,11 +23,21 @@ BUG_EXIT = 3
 _broken_pipe = False  # set when stdout's reader went away
 
 
+class _ReaderGone(Exception):
+    """stdout's reader went away (EPIPE), carried past click, which would exit 1."""
+
+
 class _InOrder(click.Group):
     """Lists verbs in the order a user meets them, not alphabetically."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _ReaderGone() from None
 
 
 @click.group(cls=_InOrder, context_settings=CONTEXT, invoke_without_command=True)
@@ -338,7 +348,7 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except (BrokenPipeError, _ReaderGone):
         # Our reader (head, a closed pipe) went away: git dies of SIGPIPE, silently
         # (141 in the shell); entry() does the same.  A pager quitting early is
         # handled in pager.py and is a success.

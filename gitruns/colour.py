@@ -101,12 +101,25 @@ def _git_colorbool(stdout_is_tty: bool, paging: bool, force_auto: bool = False) 
     if paging:
         env["GIT_PAGER_IN_USE"] = "true"
     tty = "true" if stdout_is_tty and not paging else "false"
+    if tty == "false" and env.get("GIT_PAGER_IN_USE", "").lower() in ("1", "true", "yes", "on") \
+            and not _pager_colour():
+        return False if force_auto else _configured_always()
     argv = ["git", *(["-c", "color.run=auto"] if force_auto else []), "config", "--get-colorbool", "color.run", tty]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     except OSError:
         return False
     return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def _pager_colour() -> bool:
+    """``color.pager`` (default true); ``git config --get-colorbool`` does not read it."""
+    try:
+        proc = subprocess.run(["git", "config", "--type=bool", "--get", "color.pager"], capture_output=True,
+                              text=True, check=False)
+    except OSError:
+        return True
+    return proc.returncode != 0 or proc.stdout.strip() != "false"
 
 
 def _configured_always() -> bool:
