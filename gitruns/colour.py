@@ -32,6 +32,7 @@ WHEN = ("auto", "always", "never")
 
 _enabled: bool | None = None  # None: not decided yet
 _requested: str | None = None  # --color=WHEN from the command line
+_situation: tuple[bool, bool] | None = None  # (stdout is a tty, paging), once decide() was called
 
 
 def request(when: str | None) -> None:
@@ -45,34 +46,36 @@ def request(when: str | None) -> None:
     _enabled = None
 
 
-def decide(stdout_is_tty: bool, paging: bool = False) -> bool:
-    """Decide once whether this invocation colours its output; later calls of
-    :func:`enabled` and :func:`paint` use the answer."""
-    global _enabled
-    _enabled = _want(stdout_is_tty, paging)
-    return _enabled
+def decide(stdout_is_tty: bool, paging: bool = False) -> None:
+    """Say where output goes; whether it is coloured is then decided once, on the
+    first :func:`enabled` or :func:`paint` (so JSON output never asks git)."""
+    global _enabled, _situation
+    _situation = (stdout_is_tty, paging)
+    _enabled = None
 
 
 def reset() -> None:
     """Forget the decision and the request (for a second invocation in one process)."""
-    global _enabled, _requested
-    _enabled = None
-    _requested = None
+    global _enabled, _requested, _situation
+    _enabled = _requested = _situation = None
 
 
 def enabled() -> bool:
-    """Whether output is coloured; False until :func:`decide` was called, so
-    library callers and JSON output never get escapes by accident."""
-    return bool(_enabled)
+    """Whether output is coloured; False when :func:`decide` was never called, so
+    library callers never get escapes by accident."""
+    global _enabled
+    if _enabled is None:
+        _enabled = _want(*_situation) if _situation is not None else False
+    return _enabled
 
 
 def paint(text: str, slot: str) -> str:
     """``text`` in the colour of ``slot`` when colour is on; ``text`` must already
     be terminal-safe.  Unknown slots and empty text stay plain."""
-    if not _enabled or not text:
-        return text
     code = SLOTS.get(slot)
-    return f"{code}{text}{_RESET}" if code else text
+    if not code or not text or not enabled():
+        return text
+    return f"{code}{text}{_RESET}"
 
 
 def _truthy_no_color() -> bool:
@@ -133,15 +136,10 @@ def _configured_always() -> bool:
     return False
 
 
-def status(text: str, status_name: str) -> str:
-    """A run status (already safe) in its colour."""
-    return paint(text, status_name)
-
-
 def diff_text(text: str) -> str:
     """Colour ``git run diff`` output (already terminal-safe): the summary's ``+``/``-``
     lines, then a code patch as git colours one (meta, hunk headers, old, new)."""
-    if not _enabled:
+    if not enabled():
         return text
     out: list[str] = []
     in_patch = False

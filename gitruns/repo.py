@@ -73,34 +73,42 @@ def _discover(where: str) -> pygit2.Repository:
 
 
 def _open_from_environment(where: str) -> tuple[pygit2.Repository, str | None]:
-    """The repository and working tree that GIT_DIR/GIT_WORK_TREE name, as git itself
-    resolves them (git's rules are subtle: with GIT_DIR alone, the current directory
-    is the top of the working tree), asked of ``git rev-parse``."""
-    from .gitcmd import run as run_cmd
-
+    """The repository and working tree that GIT_DIR/GIT_WORK_TREE name, by git's rules
+    (git-config(1) core.worktree, git(1) GIT_DIR): the work tree is GIT_WORK_TREE, else
+    core.worktree, else (GIT_DIR given) the current directory, unless the repository
+    is bare.  Git sets GIT_DIR for every hook, so this path stays free of subprocesses."""
     # Absolute from here on, as git's own setup makes them, so that git commands we
     # run from another directory still find the same repository.
     for name in ("GIT_DIR", "GIT_WORK_TREE"):
         value = os.environ.get(name)
         if value:
             os.environ[name] = os.path.abspath(value)
-    proc = run_cmd(["git", "rev-parse", "--absolute-git-dir", "--is-bare-repository", "--show-toplevel"],
-                   cwd=where, check=False)
-    lines = proc.stdout.decode(errors="surrogateescape").splitlines()
-    if len(lines) < 2:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        reason = detail[-1].removeprefix("fatal: ") if detail else "not a git repository"
-        raise NotARepository(f"{reason} (GIT_DIR={os.environ.get('GIT_DIR', '')!r}, "
-                             f"GIT_WORK_TREE={os.environ.get('GIT_WORK_TREE', '')!r})")
-    git_dir, bare = lines[0], lines[1] == "true"
-    root = os.path.normpath(lines[2]) if len(lines) > 2 and proc.returncode == 0 and not bare else None
-    try:
-        git = pygit2.Repository(git_dir)
-    except pygit2.GitError as exc:
-        raise NotARepository(f"cannot open repository {git_dir}: {exc}") from None
-    if root is not None:
+    git_dir, work_tree = os.environ.get("GIT_DIR"), os.environ.get("GIT_WORK_TREE")
+    if git_dir:
+        try:
+            git = pygit2.Repository(git_dir, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        except pygit2.GitError as exc:
+            raise NotARepository(f"not a git repository: '{git_dir}' (GIT_DIR): {exc}") from None
+    else:
+        git = _discover(where)
+    if work_tree:
+        root: str | None = os.path.normpath(work_tree)
+    elif git.is_bare:
+        root = None
+    elif _has(git, "core.worktree"):
+        root = os.path.normpath(git.workdir) if git.workdir else None
+    else:
+        root = where if git_dir else (os.path.normpath(git.workdir) if git.workdir else None)
+    if root is not None and git.workdir != root + os.sep and os.path.normpath(git.workdir or "") != root:
         git.workdir = root
     return git, root
+
+
+def _has(git: pygit2.Repository, key: str) -> bool:
+    try:
+        return key in git.config
+    except (pygit2.GitError, ValueError):
+        return False
 
 
 def relative_to_root(repo_root: str, path: str) -> str | None:
