@@ -46,7 +46,7 @@ class _InOrder(click.Group):
 @click.option("--no-pager", "-P", "no_pager", is_flag=True,
               help="Do not page the output of ls, show, diff and log (as 'git --no-pager').")
 @click.option("--paginate", "-p", "paginate", is_flag=True,
-              help="Page the output through git's pager even where it is not the default.")
+              help="Page ls, show, diff and log even where config (pager.run.<verb>) turns it off.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, no_pager: bool, paginate: bool) -> None:
     """Record every run as a commit on refs/runs/<id> in this repository.

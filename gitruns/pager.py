@@ -84,8 +84,10 @@ def pager_for(verb: str) -> str | None:
             return None
     except (OSError, ValueError, AttributeError):
         return None
+    if verb not in READ_VERBS:
+        return None
     setting = verb_setting(verb)
-    if _requested is None and (setting is False or (setting is None and verb not in READ_VERBS)):
+    if _requested is None and setting is False:
         return None
     if isinstance(setting, str):
         return setting if setting.strip() and setting.strip() != "cat" else None

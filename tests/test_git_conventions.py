@@ -303,3 +303,58 @@ def test_since_and_until_take_what_git_log_since_takes(two_runs: Path) -> None:
         proc = gitrun(two_runs, "ls", "--since", garbage)
         assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
         assert f"'{garbage}'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- in-process: the pure parts
+
+def test_parse_when_forms_in_process() -> None:
+    from gitruns.errors import UsageError
+    from gitruns.timeutil import UTC, parse_when
+
+    ref = dt.datetime.now(UTC)
+    assert parse_when("2h", ref) == ref - dt.timedelta(hours=2)
+    assert parse_when("2026-01-31T14:00Z", ref) == dt.datetime(2026, 1, 31, 14, tzinfo=UTC)
+    assert parse_when("now", ref) == ref
+    for text, age in (("yesterday", 86400), ("2.weeks.ago", 14 * 86400), ("1.hour.ago", 3600)):
+        got = (dt.datetime.now(UTC) - parse_when(text)).total_seconds()
+        assert abs(got - age) < 120, (text, got)
+    assert parse_when("Mon, 2 Jan 2023 10:00:00 +0000") == dt.datetime(2023, 1, 2, 10, tzinfo=UTC)
+    for garbage in ("garbage", "soon-ish", " ", "yesterday\nevil"):
+        with pytest.raises(UsageError, match="cannot read time"):
+            parse_when(garbage)
+
+
+def test_command_line_config_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitruns.errors import ConfigError
+    from gitruns.settings import command_line_config
+
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS",
+                       "'remote.Origin.gitrunsStore'='s3://b/it'\\''s' 'core.bare' 'gitruns.dirty=allow'")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "gitruns.dirty")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "refuse")
+    assert command_line_config() == [("gitruns.dirty", "refuse"), ("remote.Origin.gitrunsStore", "s3://b/it's"),
+                                     ("core.bare", None), ("gitruns.dirty", "allow")]
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "2")
+    with pytest.raises(ConfigError, match="GIT_CONFIG_KEY_1"):
+        command_line_config()
+
+
+def test_colour_layer_in_process() -> None:
+    from gitruns import colour
+    from gitruns.table import render
+
+    try:
+        colour.request("always")
+        colour.decide(stdout_is_tty=False)
+        table = render(["ID", "STATUS", "N"], [["a", "failed", "1"], ["bb", "succeeded", "10"]], right={2},
+                       paint=lambda column, cell: colour.paint(cell, cell) if column == 1 else cell)
+        assert table.splitlines()[1] == f"a   {RED}failed{RESET}      1"
+        assert colour.diff_text("diff run a -> run b\n  + lr: 1\n  ~ x: 1 -> 2") == (
+            f"\x1b[1mdiff run a -> run b{RESET}\n{GREEN}  + lr: 1{RESET}\n  ~ x: 1 -> 2")
+        colour.request("never")
+        colour.decide(stdout_is_tty=True)
+        assert colour.paint("failed", "failed") == "failed"
+    finally:
+        colour.reset()
+    assert not colour.enabled()
