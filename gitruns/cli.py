@@ -324,11 +324,27 @@ def _show_warnings() -> None:
     warnings.simplefilter("always", GitrunsWarning)
 
 
+def _bare_color(argv: list[str]) -> list[str]:
+    """A bare ``--color`` means always, as in git, and never takes the next word as
+    its value (``git run show --color ID``): click would, so it is made explicit."""
+    out = list(argv)
+    verb = next((w for w in out if not w.startswith("-")), None)
+    if verb not in ("ls", "show", "diff", "log"):  # exec's command keeps its own words
+        return out
+    for i, word in enumerate(out):
+        if word == "--":
+            break
+        if word == "--color" and (i + 1 == len(out) or out[i + 1] not in ("auto", "always", "never")):
+            out[i] = "--color=always"
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the git-run executable."""
     _show_warnings()
+    args = _bare_color(sys.argv[1:] if argv is None else argv)
     try:
-        main.main(args=argv, prog_name="git run", standalone_mode=False)
+        main.main(args=args, prog_name="git run", standalone_mode=False)
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

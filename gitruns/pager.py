@@ -68,9 +68,12 @@ def verb_setting(verb: str) -> bool | str | None:
 
 def git_pager() -> str | None:
     """The pager git would use, or None for none (``cat`` or empty)."""
-    code, out = _git(["var", "GIT_PAGER"])
-    value = out.strip()
-    if code != 0 or not value or value == "cat":
+    value = os.environ.get("GIT_PAGER")  # git's first choice: no need to ask
+    if value is None:
+        code, out = _git(["var", "GIT_PAGER"])
+        value = out.strip() if code == 0 else ""
+    value = value.strip()
+    if not value or value == "cat":
         return None
     return value
 

@@ -162,6 +162,9 @@ def test_colour_follows_the_option_and_gits_config(two_runs: Path) -> None:
     # Colour never shifts a column: without the escapes it is the plain table.
     assert coloured.replace(GREEN, "").replace(RED, "").replace(RESET, "") == plain
     assert gitrun(two_runs, "ls", "--color").stdout == coloured
+    # A bare --color never takes the next word as its value (exec's command keeps its own, below).
+    shown = gitrun(two_runs, "show", "--color", latest(two_runs)[:8])
+    assert shown.returncode == 0 and latest(two_runs) in shown.stdout, shown.stderr
     for key in ("color.run", "color.ui"):
         assert gitrun(two_runs, "ls", env={"GIT_CONFIG_PARAMETERS": f"'{key}'='always'"}).stdout == coloured
     assert "\x1b" not in gitrun(two_runs, "ls", "--color=auto").stdout  # a pipe
@@ -169,6 +172,8 @@ def test_colour_follows_the_option_and_gits_config(two_runs: Path) -> None:
                                         cwd=two_runs, capture_output=True, text=True).stdout
     # JSON never has colour.
     assert "\x1b" not in gitrun(two_runs, "ls", "--json", "--color=always").stdout
+    proc = gitrun(two_runs, "exec", "python", "-c", "import sys; print(sys.argv[1:])", "--color")
+    assert proc.returncode == 0 and "['--color']" in proc.stdout, proc.stderr
 
 
 def test_colour_on_a_terminal_no_color_and_through_the_pager(two_runs: Path, tmp_path: Path,
