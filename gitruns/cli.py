@@ -72,8 +72,16 @@ def _color_option(ctx: click.Context, param: click.Parameter, value: str | None)
     colour.request(value)
 
 
+def _no_pager_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from . import pager
+
+        pager.request(False)
+
+
 def reader(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A read verb: ``--color[=WHEN]``, and its output paged as git pages (pager.py).
+    """A read verb: ``--color[=WHEN]``, ``--no-pager``, and its output paged as git
+    pages (pager.py).
     Put it under ``@main.command``; the verb's own options and arguments stay as they are."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,10 +93,13 @@ def reader(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 colour.decide(_stdout_is_tty(), paging)
                 return fn(*args, **kwargs)
 
+        paged = click.option("--no-pager", "no_pager", is_flag=True, expose_value=False, callback=_no_pager_option,
+                             help="Print straight to the terminal, not through the pager.")(paged)
         return click.option(
             "--color", "colour_when", type=click.Choice(["auto", "always", "never"]),
             is_flag=False, flag_value="always", default=None, expose_value=False, callback=_color_option,
-            metavar="[=WHEN]", help="Colour the output: auto (default: color.run, color.ui), always, never.",
+            metavar="WHEN", help="Colour the output: auto, always or never; --color alone is always "
+                                 "(default: color.run, color.ui, auto).",
         )(paged)
 
     return wrap

@@ -78,6 +78,7 @@ def test_core_pager_and_pager_run_verb_settings(two_runs: Path, tmp_path: Path) 
     ["git", "--no-pager", "run", "ls"],
     ["git", "-P", "run", "ls"],
     ["git", "run", "--no-pager", "ls"],
+    ["git", "run", "ls", "--no-pager"],
     ["git", "-c", "pager.run=false", "run", "ls"],
 ])
 def test_no_pager(two_runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
