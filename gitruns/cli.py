@@ -151,7 +151,7 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
               help="Only runs with this status: running, succeeded, failed, canceled, crashed (repeatable).")
 @click.option("--since", help="Only runs started since: a date, date-time, age like 2h, 3d, 1w, "
               "or what 'git log --since' takes (yesterday, 2.weeks.ago).")
-@click.option("--until", help="Only runs started until: a date, date-time, or age.")
+@click.option("--until", help="Only runs started until: the same forms as --since.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
