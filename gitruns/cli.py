@@ -6,9 +6,11 @@ Expected errors print one line and exit 1 (2 for bad usage or input);
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -20,6 +22,11 @@ from .outputformat import output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 BUG_EXIT = 3
+_broken_pipe = False  # set when stdout's reader went away
+
+
+class _ReaderGone(Exception):
+    """stdout's reader went away (EPIPE), carried past click, which would exit 1."""
 
 
 class _InOrder(click.Group):
@@ -28,11 +35,22 @@ class _InOrder(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _ReaderGone() from None
 
-@click.group(cls=_InOrder, context_settings=CONTEXT)
+
+@click.group(cls=_InOrder, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(__version__, "--version", prog_name="git-run")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def main(debug: bool) -> None:
+@click.option("--no-pager", "-P", "no_pager", is_flag=True,
+              help="Do not page the output of ls, show, diff and log (as 'git --no-pager').")
+@click.option("--paginate", "-p", "paginate", is_flag=True,
+              help="Page ls, show, diff and log even where config (pager.run.<verb>) turns it off.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, no_pager: bool, paginate: bool) -> None:
     """Record every run as a commit on refs/runs/<id> in this repository.
 
     Wrap a command with 'git run exec -- CMD', then find, inspect and compare
@@ -41,6 +59,59 @@ def main(debug: bool) -> None:
     """
     if debug:
         os.environ["GITRUNS_DEBUG"] = "1"
+    from . import pager
+
+    pager.request(False if no_pager else True if paginate else None)
+    if ctx.invoked_subcommand is None:
+        # 'git run' alone: the help, on stdout, as a success (what was asked for).
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+
+
+def _color_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from . import colour
+
+    colour.request(value)
+
+
+def _no_pager_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from . import pager
+
+        pager.request(False)
+
+
+def reader(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A read verb: ``--color[=WHEN]``, ``--no-pager``, and its output paged as git
+    pages (pager.py).
+    Put it under ``@main.command``; the verb's own options and arguments stay as they are."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def paged(*args: Any, **kwargs: Any) -> Any:
+            from . import colour, pager
+
+            with pager.paged(verb) as paging:
+                colour.decide(_stdout_is_tty(), paging)
+                return fn(*args, **kwargs)
+
+        paged = click.option("--no-pager", "no_pager", is_flag=True, expose_value=False, callback=_no_pager_option,
+                             help="Print straight to the terminal, not through the pager.")(paged)
+        return click.option(
+            "--color", "colour_when", type=click.Choice(["auto", "always", "never"]),
+            is_flag=False, flag_value="always", default=None, expose_value=False, callback=_color_option,
+            metavar="WHEN", help="Colour the output: auto, always or never; --color alone is always "
+                                 "(default: color.run, color.ui, auto).",
+        )(paged)
+
+    return wrap
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return os.isatty(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # Options end at the command's name (or at '--'): everything after it is the
@@ -82,10 +153,12 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 
 
 @main.command("ls", context_settings=CONTEXT)
+@reader("ls")
 @click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,
               help="Only runs with this status: running, succeeded, failed, canceled, crashed (repeatable).")
-@click.option("--since", help="Only runs started since: a date, date-time, or age like 2h, 3d, 1w.")
-@click.option("--until", help="Only runs started until: a date, date-time, or age.")
+@click.option("--since", help="Only runs started since: a date, date-time, age like 2h, 3d, 1w, "
+              "or what 'git log --since' takes (yesterday, 2.weeks.ago).")
+@click.option("--until", help="Only runs started until: the same forms as --since.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
@@ -109,6 +182,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
 
 
 @main.command("show", context_settings=CONTEXT)
+@reader("show")
 @click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--json", "as_json", is_flag=True, help="The whole record, with config and environment.")
 def show_cmd(run_id: str, as_json: bool) -> None:
@@ -119,6 +193,7 @@ def show_cmd(run_id: str, as_json: bool) -> None:
 
 
 @main.command("log", context_settings=CONTEXT)
+@reader("log")
 @click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--stdout", "stdout", is_flag=True, help="Only the captured stdout.")
 @click.option("--stderr", "stderr", is_flag=True, help="Only the captured stderr (printed to stdout).")
@@ -130,6 +205,7 @@ def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
 
 
 @main.command("diff", context_settings=CONTEXT)
+@reader("diff")
 @click.argument("a", metavar="A", shell_complete=complete_runs)
 @click.argument("b", metavar="B", shell_complete=complete_runs)
 @click.option("--patch", "-p", is_flag=True, help="Also print the code patch between the snapshots.")
@@ -303,11 +379,27 @@ def _show_warnings() -> None:
     warnings.simplefilter("always", GitrunsWarning)
 
 
+def _bare_color(argv: list[str]) -> list[str]:
+    """A bare ``--color`` means always, as in git, and never takes the next word as
+    its value (``git run show --color ID``): click would, so it is made explicit."""
+    out = list(argv)
+    verb = next((w for w in out if not w.startswith("-")), None)
+    if verb not in ("ls", "show", "diff", "log"):  # exec's command keeps its own words
+        return out
+    for i, word in enumerate(out):
+        if word == "--":
+            break
+        if word == "--color" and (i + 1 == len(out) or out[i + 1] not in ("auto", "always", "never")):
+            out[i] = "--color=always"
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the git-run executable."""
     _show_warnings()
+    args = _bare_color(sys.argv[1:] if argv is None else argv)
     try:
-        main.main(args=argv, prog_name="git run", standalone_mode=False)
+        main.main(args=args, prog_name="git run", standalone_mode=False)
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -327,8 +419,12 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # Our reader (a pager, head) went away: not an error worth a traceback.
+    except (BrokenPipeError, _ReaderGone):
+        # Our reader (head, a closed pipe) went away: git dies of SIGPIPE, silently
+        # (141 in the shell); entry() does the same.  A pager quitting early is
+        # handled in pager.py and is a success.
+        global _broken_pipe
+        _broken_pipe = True
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown quiet
         except OSError:
@@ -344,5 +440,21 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run())
+    code = run()
+    if _broken_pipe:
+        _die_of_sigpipe()
+    sys.exit(code)
+
+
+def _die_of_sigpipe() -> None:
+    """End as git does when its reader goes away: killed by SIGPIPE, no message."""
+    import signal
+
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
 

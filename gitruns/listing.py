@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import record, runid, timeutil
+from . import colour, record, runid, timeutil
 from .errors import UsageError
 from .lookup import Run
 from .session import parse_tags
@@ -139,4 +139,9 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
             *(number(metrics.get(m)) for m in metric_names),
             *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
         ])
-    return render(headers, rows, right={4, *range(7, 7 + len(metric_names))})
+    return render(headers, rows, right={4, *range(7, 7 + len(metric_names))}, paint=_paint_status)
+
+
+def _paint_status(column: int, cell: str) -> str:
+    """The STATUS column in its colour when colour is on (colour.py; cells are safe already)."""
+    return colour.paint(cell, cell) if column == 2 else cell

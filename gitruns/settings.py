@@ -3,7 +3,9 @@
 They follow the repository, the user and the system like every git setting.
 An environment variable may override a key for one invocation, and
 ``git -c gitruns.key=value run ...`` works because git hands ``-c`` values to
-subcommands in GIT_CONFIG_PARAMETERS, which is read here too.
+subcommands in GIT_CONFIG_PARAMETERS (and GIT_CONFIG_COUNT), which are read
+here too; :func:`overlay_command_line` makes them visible to every pygit2 read
+of the repository's config (``remote.<name>.gitrunsStore`` included).
 """
 from __future__ import annotations
 
@@ -81,18 +83,96 @@ def parse_size(text: str, key: str) -> int:
         raise ConfigError(f"{key}: '{text}' is not a size (like 500k, 1m, 2g)") from None
 
 
-def _cli_overrides() -> dict[str, str]:
+def command_line_config() -> list[tuple[str, str | None]]:
+    """The ``git -c key=value`` pairs git hands to subcommands, in git's order:
+    GIT_CONFIG_COUNT/GIT_CONFIG_KEY_<n>/GIT_CONFIG_VALUE_<n> first, then
+    GIT_CONFIG_PARAMETERS (``'key'='value'``, or ``'key=value'`` from older gits;
+    a key without a value is boolean true, given as None).  libgit2 reads neither."""
+    out: list[tuple[str, str | None]] = []
+    count_text = os.environ.get("GIT_CONFIG_COUNT", "")
+    if count_text:
+        try:
+            count = int(count_text)
+        except ValueError:
+            raise ConfigError(f"GIT_CONFIG_COUNT is '{count_text}', not a number") from None
+        for i in range(max(0, count)):
+            key = os.environ.get(f"GIT_CONFIG_KEY_{i}")
+            value = os.environ.get(f"GIT_CONFIG_VALUE_{i}")
+            if not key or value is None:
+                raise ConfigError(f"GIT_CONFIG_COUNT is {count} but GIT_CONFIG_KEY_{i} or "
+                                  f"GIT_CONFIG_VALUE_{i} is missing")
+            out.append((key, value))
     params = os.environ.get("GIT_CONFIG_PARAMETERS", "")
-    out: dict[str, str] = {}
-    try:
-        items = shlex.split(params)
-    except ValueError:
-        return out
-    for item in items:
-        key, sep, value = item.partition("=")
-        if sep:
-            out[key.lower()] = value
+    if params:
+        try:
+            items = shlex.split(params)
+        except ValueError:
+            raise ConfigError("GIT_CONFIG_PARAMETERS cannot be read (unbalanced quotes)") from None
+        for item in items:
+            key, sep, value = item.partition("=")
+            out.append((key, value if sep else None))
     return out
+
+
+def _cli_overrides() -> dict[str, str]:
+    """``git -c`` values by lower-case key, the last one winning as in git."""
+    return {key.lower(): "true" if value is None else value for key, value in command_line_config()}
+
+
+# Sections of `git -c` config that gitruns or libgit2 read through pygit2; other
+# sections (credentials, http headers) are never copied to the overlay file.
+_OVERLAY_SECTIONS = ("gitruns", "remote", "core", "extensions", "user", "author", "committer", "color", "pager")
+
+
+def _escape(text: str) -> str:
+    """Text for inside double quotes in a git config file."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _quote(value: str) -> str:
+    return f'"{_escape(value)}"'
+
+
+def overlay_command_line(config: pygit2.Config) -> None:
+    """Make ``git -c`` values part of a repository's pygit2 config, above every
+    file, as git sees them: written to a private temporary config file (removed
+    when the process ends) added at the highest level.  Nothing is done when
+    there are none."""
+    pairs = [(k, v) for k, v in command_line_config() if k.split(".", 1)[0].lower() in _OVERLAY_SECTIONS]
+    if not pairs:
+        return
+    import atexit
+    import tempfile
+
+    lines = []
+    for key, value in pairs:
+        section, _, rest = key.partition(".")
+        sub, dot, name = rest.rpartition(".")
+        if not name or not section:
+            raise ConfigError(f"git -c {key}: not a config key (section.name)")
+        header = f'[{section} "{_escape(sub)}"]' if dot else f"[{section}]"
+        lines.append(header)
+        lines.append(f"\t{name}" if value is None else f"\t{name} = {_quote(value)}")
+    fd, path = tempfile.mkstemp(prefix="gitruns-config-", suffix=".gitconfig")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.write("\n".join(lines) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot apply git -c values: {exc}") from None
+    atexit.register(_remove, path)
+    try:
+        # RepositoryConfig refuses add_file (1.21); the libgit2 call it would make works,
+        # and the repository keeps this config object, so every later read sees the values.
+        pygit2.Config.add_file(config, path, pygit2.enums.ConfigLevel.APP, True)
+    except (pygit2.GitError, ValueError) as exc:
+        raise ConfigError(f"cannot apply git -c values: {exc}") from None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 @dataclass

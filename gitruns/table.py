@@ -8,6 +8,8 @@ takes two, a combining accent none, so the columns still line up.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .terminal import safe
 
 
@@ -43,12 +45,11 @@ def clip(text: str, most: int) -> str:
     return "".join(out) + "…"
 
 
-def _pad(text: str, cells: int, right: bool) -> str:
-    fill = " " * max(0, cells - width(text))
-    return fill + text if right else text + fill
-
-
-def render(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+def render(headers: list[str], rows: list[list[str]], right: set[int] | None = None,
+           paint: Callable[[int, str], str] | None = None) -> str:
+    """Columns padded to the widest cell.  ``paint(column, cell)`` (colour.py) may
+    wrap a body cell in colour; it is applied after the width is taken and the
+    padding stays outside, so colour never shifts a column."""
     right = right or set()
     # One line a row, whatever the cells hold.
     headers = [safe(h) for h in headers]
@@ -58,10 +59,15 @@ def render(headers: list[str], rows: list[list[str]], right: set[int] | None = N
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], width(cell))
 
-    def line(cells: list[str]) -> str:
-        return "  ".join(_pad(c, widths[i], i in right) for i, c in enumerate(cells)).rstrip()
+    def line(cells: list[str], painted: bool = False) -> str:
+        parts = []
+        for i, c in enumerate(cells):
+            pad = " " * max(0, widths[i] - width(c))
+            shown = paint(i, c) if painted and paint is not None and c else c
+            parts.append(pad + shown if i in right else shown + pad)
+        return "  ".join(parts).rstrip()
 
-    return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
+    return "\n".join([line(headers), *(line(r, True) for r in rows)]) + "\n"
 
 
 def number(value: object) -> str:

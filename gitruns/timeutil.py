@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 from .errors import UsageError
@@ -27,21 +28,64 @@ def parse_iso(text: str) -> dt.datetime:
 
 
 def parse_when(text: str, reference: dt.datetime | None = None) -> dt.datetime:
-    """Parse ``2h``/``3d``/``1w`` (ago) or an ISO date/time (local if no zone)."""
+    """Parse a time as ``git log --since`` does, plus ``2h``/``3d``/``1w`` (ago).
+
+    Ages like ``30m``, ``2h``, ``3d``, ``1w`` and ISO dates/times (local if no zone;
+    a bare date is midnight) are read here; everything else (``yesterday``,
+    ``2.weeks.ago``, ``noon yesterday``, ``last monday``, RFC 2822 dates) is handed
+    to git's own approxidate, in its careful mode that rejects what it cannot read
+    (plain ``--since`` silently takes garbage as "now")."""
     ref = reference or now()
-    match = _RELATIVE.match(text.strip())
+    stripped = text.strip()
+    match = _RELATIVE.match(stripped)
     if match:
         return ref - dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(
-            f"cannot read time '{text}': use a date like 2026-01-31, "
-            "a time like 2026-01-31T14:00, or an age like 30m, 2h, 3d, 1w"
-        ) from None
+        return _approxidate(text, ref)
     if value.tzinfo is None:
         value = value.astimezone()  # naive means local time, as git does
     return value
+
+
+# What git's parse_expiry_date answers for "now" and "all" (TIME_MAX).
+_GIT_TIME_MAX = 2**64 - 1
+
+
+def _approxidate(text: str, ref: dt.datetime) -> dt.datetime:
+    """``text`` read by git itself.  ``git config --type=expiry-date`` runs git's
+    approxidate_careful and fails on text it cannot read, unlike ``rev-parse --since``."""
+    import subprocess
+
+    stripped = text.strip()
+    if stripped.lower() in ("now", "all"):  # git's special case: "expire everything"
+        return ref
+    error = UsageError(
+        f"cannot read time '{text}': use a date like 2026-01-31, a time like 2026-01-31T14:00, "
+        "an age like 30m, 2h, 3d, 1w, or what 'git log --since' takes (yesterday, 2.weeks.ago)"
+    )
+    if not stripped or "\n" in text or "\0" in text:
+        raise error
+    # Only the text matters: no repository, no user or system config, no `git -c`.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+    try:
+        proc = subprocess.run(
+            ["git", "-c", f"gitruns.when={stripped}", "config", "--type=expiry-date", "gitruns.when"],
+            capture_output=True, text=True, env=env, check=False, cwd=os.path.abspath(os.sep),
+        )
+    except OSError:
+        raise error from None
+    try:
+        seconds = int(proc.stdout.strip()) if proc.returncode == 0 else None
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        raise error
+    if seconds >= _GIT_TIME_MAX:
+        return ref
+    return dt.datetime.fromtimestamp(seconds, UTC)
 
 
 def human_duration(seconds: float | None) -> str:

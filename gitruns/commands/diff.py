@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import diffing, reading, runid, runrefs
+from .. import colour, diffing, reading, runid, runrefs
 from ..terminal import json_text, safe
 
 
@@ -16,5 +16,6 @@ def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
     else:
         abbrev = runid.abbreviations([rid for rid, _, _ in runrefs.visible_refs(repo)])
         # diffing.human made each value safe; this is the backstop at the edge.
-        sys.stdout.write(safe(diffing.human(result, abbrev), multiline=True))
+        # Colour last, over text already made safe: a record cannot bring its own escapes.
+        sys.stdout.write(colour.diff_text(safe(diffing.human(result, abbrev), multiline=True)))
     return 0
