@@ -74,6 +74,10 @@ ENVIRONMENT: list[EnvVar] = [
     EnvVar("GIT_PAGER, PAGER", "The pager for ls, show, diff and log on a terminal, as git chooses "
                                "it (see git-var(1)); --no-pager or 'git --no-pager run' turns it off.",
            ("ls", "show", "diff", "log")),
+    EnvVar("GIT_PAGER_IN_USE", "Set by git (and by gitruns for its pager) while a pager runs: "
+                               "gitruns then never starts a second one.", ("ls", "show", "diff", "log")),
+    EnvVar("GIT_CEILING_DIRECTORIES, GIT_DISCOVERY_ACROSS_FILESYSTEM",
+           "Bound the search for the repository, as for git."),
     EnvVar("NO_COLOR", "When set and not empty, no colour unless --color=always.",
            ("ls", "show", "diff", "log")),
     EnvVar("GITRUNS_RUN_ID", "Set by exec for the command: the id of its run. A run started by "
