@@ -19,6 +19,13 @@ def main() -> None:
         from .completion import print_runs
 
         sys.exit(print_runs())
+    if "--help" in args:
+        from .helppage import open_page, page_for
+
+        page = page_for(args)
+        shown = open_page(page) if page else None
+        if shown is not None:
+            sys.exit(shown)
     from .cli import entry
 
     entry()

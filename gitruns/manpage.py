@@ -7,8 +7,10 @@ environment and files come from the tables below (the environment also from
 ``settings.KEYS``), not from prose kept by hand.
 
 ``git run --help`` is turned by git into ``git help run``, which opens
-git-run(1); ``git run VERB --help`` prints the click help, and the verb's page is
-``man git-run-VERB`` (or ``git help git-run-VERB``: git prefixes "git" only).
+git-run(1); ``git run VERB --help`` on a terminal opens the verb's page as
+``git commit --help`` does (helppage.py), ``-h`` (or ``--help`` piped) prints the
+click help; the page is also ``man git-run-VERB`` (or ``git help git-run-VERB``:
+git prefixes "git" only).
 Regenerate everything with ``python -m gitruns.manpage --write`` (from the source
 tree); a test fails when a shipped file is stale.
 """
@@ -348,7 +350,8 @@ def render_markdown() -> str:
            "Generated from the code by `python -m gitruns.manpage --write` (with the man pages",
            "in `man/`); a test fails when it drifts. Each verb has its man page,",
            "`man git-run-VERB` (or `git help git-run-VERB`); `git run --help` opens git-run(1)",
-           "through git, and `git run VERB --help` (or `-h`) prints the help below.", ""]
+           "through git and, on a terminal, `git run VERB --help` opens the verb's page as",
+           "`git commit --help` does; `git run VERB -h` (or `--help` piped) prints the help below.", ""]
     for verb, cmd, ctx in _contexts():
         title = f"git run {verb}".strip()
         out += [f"## {title}", "", "```", cmd.get_help(ctx), "```", ""]

@@ -208,3 +208,30 @@ def test_cli_reference_has_every_verb_and_the_tables(tmp_path: Path) -> None:
     for heading in ("## Shell completion", "## Exit status", "## Environment", "## Files", "## Configuration"):
         assert f"\n{heading}\n" in doc
     assert "git run completion bash > ~/.local/share/bash-completion/completions/git-run" in doc
+
+
+@pytest.mark.skipif(not have("man"), reason="man is not installed")
+def test_verb_help_on_a_terminal_opens_the_verbs_page(repo: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As 'git commit --help' opens git-commit(1): 'git run exec --help' on a terminal
+    opens git-run-exec(1); '-h', or --help when piped, prints the option summary."""
+    from conftest import on_a_terminal
+
+    manpath = tmp_path / "manpath"
+    manpath.mkdir()
+    (manpath / "man1").symlink_to(MAN)
+    for key, value in {"MANPATH": str(manpath), "MANPAGER": "cat", "PAGER": "cat", "GIT_PAGER": "cat",
+                       "MANWIDTH": "100", "LC_ALL": "C.UTF-8"}.items():
+        monkeypatch.setenv(key, value)
+    code, seen = on_a_terminal(repo, ["git", "run", "exec", "--help"], stdout=True, stderr=True)
+    assert code == 0 and b"GIT-RUN-EXEC(1)" in seen and b"EXIT STATUS" in re.sub(rb".\x08", b"", seen)
+    code, seen = on_a_terminal(repo, ["git", "run", "hooks", "install", "--help"], stdout=True, stderr=True)
+    assert code == 0 and b"GIT-RUN-HOOKS(1)" in seen
+    code, seen = on_a_terminal(repo, ["git", "run", "exec", "-h"], stdout=True, stderr=True)
+    assert code == 0 and b"Usage: git run exec" in seen and b"GIT-RUN-EXEC(1)" not in seen
+    piped = gitrun(repo, "exec", "--help")
+    assert piped.returncode == 0 and piped.stdout.startswith("Usage: git run exec")
+    # A page that is not installed: the summary, on the terminal too.
+    monkeypatch.setenv("MANPATH", str(tmp_path / "nowhere"))
+    code, seen = on_a_terminal(repo, ["git", "run", "ls", "--help"], stdout=True, stderr=True)
+    assert code == 0 and b"Usage: git run ls" in seen
