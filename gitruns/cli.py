@@ -1,8 +1,8 @@
 """Click wiring for ``git run``: parse arguments, call one verb, map errors to exit codes.
 
 Expected errors print one line and exit 1 (2 for bad usage or input);
-^C exits 130; a bug exits 3 with a one-line hint, and its traceback with
-``--debug`` or GITRUNS_DEBUG=1.
+^C exits 130; a bug exits 3 with one line naming its crash log (gitruns.crashlog),
+and its traceback on stderr with ``--debug`` or GITRUNS_DEBUG=1.
 """
 from __future__ import annotations
 
@@ -291,12 +291,26 @@ def run(argv: list[str] | None = None) -> int:
             pass
         return 141
     except Exception as exc:  # noqa: BLE001 - the one place bugs are turned into an exit code
-        if os.environ.get("GITRUNS_DEBUG"):
-            traceback.print_exc()
-        else:
-            print(f"git run: internal error: {type(exc).__name__}: {exc} "
-                  "(rerun with 'git run --debug ...' for the traceback)", file=sys.stderr)
-        return BUG_EXIT
+        return _internal_error(exc, sys.argv[1:] if argv is None else argv)
+
+
+def _internal_error(exc: Exception, argv: list[str]) -> int:
+    """A bug: one line naming the crash log (versions, command, traceback), and the
+    traceback itself on stderr with --debug or GITRUNS_DEBUG=1."""
+    from .crashlog import write
+    from .redact import scrub_text
+    from .terminal import warning_text
+
+    log = write(exc, argv)
+    where = f"the crash log is {log}" if log else "no crash log could be written"
+    if os.environ.get("GITRUNS_DEBUG"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+        print(f"git run: internal error ({where})", file=sys.stderr)
+    else:
+        message = warning_text(scrub_text(f"{type(exc).__name__}: {exc}"), 300)
+        print(f"git run: internal error: {message} ({where}; "
+              "rerun with 'git run --debug ...' for the traceback)", file=sys.stderr)
+    return BUG_EXIT
 
 
 def entry() -> None:
