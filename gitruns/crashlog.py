@@ -67,7 +67,7 @@ def _pygit2_version() -> str:
         import pygit2
     except Exception as exc:  # noqa: BLE001 - a broken install is what a crash log must survive
         return f"not importable ({type(exc).__name__}: {exc})"
-    return f"{pygit2.__version__} (libgit2 {pygit2.LIBGIT2_VERSION})"
+    return f"{getattr(pygit2, '__version__', '?')} (libgit2 {pygit2.LIBGIT2_VERSION})"
 
 
 def versions() -> list[tuple[str, str]]:
