@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import gitruns
 from conftest import git, gitrun, make_repo, run_ids
+
+import gitruns
 
 FAULT = "injected fault near https://ada:hunter2@example.com/data"
 
