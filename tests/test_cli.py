@@ -98,7 +98,7 @@ def test_git_dash_c_and_environment_override_git_config(repo: Path) -> None:
 
 
 def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
-    gitrun(repo, "exec", "--", "true")
+    assert gitrun(repo, "exec", "--", "true").returncode == 0
     rid = latest(repo)
     rec = record(repo, rid)
     rec["schema"] = 99

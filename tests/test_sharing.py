@@ -45,7 +45,7 @@ def three_runs(a: Path) -> dict[str, str]:
     assert gitrun(a, "exec", "--name", "dirty", "--", "python", "train.py").returncode == 0
     ids["dirty"] = run_ids(a)[-1]
     git(a, "checkout", "--", "train.py")
-    assert gitrun(a, "exec", "--name", "failed", "--", "python", "-c", "raise SystemExit(3)").returncode == 3
+    assert gitrun(a, "exec", "--name", "failed", "--", "python", "-c", "raise SystemExit(5)").returncode == 5
     ids["failed"] = run_ids(a)[-1]
     assert gitrun(a, "exec", "--name", "model", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
     ids["model"] = run_ids(a)[-1]
