@@ -7,6 +7,7 @@ unless a test makes a repository itself), so the whole layer runs in seconds.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,4 +30,7 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ada@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Ada Tester")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@example.com")
+    shown, filters = warnings.showwarning, list(warnings.filters)
     yield
+    # In-process CLI calls install a warnings hook: a test must not leave it behind.
+    assert warnings.showwarning is shown and warnings.filters == filters, "a test leaked warnings state"
