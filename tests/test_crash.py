@@ -52,7 +52,8 @@ def test_a_bug_exits_3_with_one_line_naming_the_crash_log(tmp_path: Path) -> Non
     assert re.search(r"^python: 3\.\d+\.\d+", text, re.M) and re.search(r"^pygit2: \d+\.\d+", text, re.M)
     assert re.search(r"^platform: \S+", text, re.M)
     # The traceback reaches the fault, through the verb's own code.
-    assert "Traceback (most recent call last):" in text and "in table" in text
+    assert "Traceback (most recent call last):" in text and "in broken" in text
+    assert re.search(r'File ".*gitruns[/\\]commands[/\\]ls\.py", line \d+, in ls\n', text)
     assert text.rstrip().endswith("RuntimeError: injected fault near https://ada:<redacted>@example.com/data")
     assert "hunter2" not in text
 
