@@ -1,8 +1,8 @@
 """Click wiring for ``git run``: parse arguments, call one verb, map errors to exit codes.
 
 Expected errors print one line and exit 1 (2 for bad usage or input);
-^C exits 130; a bug exits 3 with a one-line hint, and its traceback with
-``--debug`` or GITRUNS_DEBUG=1.
+^C exits 130; a bug exits 3 with one line naming its crash log (gitruns.crashlog),
+and its traceback on stderr with ``--debug`` or GITRUNS_DEBUG=1.
 """
 from __future__ import annotations
 
@@ -62,8 +62,13 @@ def main(ctx: click.Context, debug: bool, no_pager: bool, paginate: bool) -> Non
     from . import pager
 
     pager.request(False if no_pager else True if paginate else None)
-    if ctx.invoked_subcommand is None:
-        # 'git run' alone: the help, on stdout, as a success (what was asked for).
+    _help_without_verb(ctx)
+
+
+def _help_without_verb(ctx: click.Context) -> None:
+    """'git run' (or 'git run hooks') alone: the help, on stdout, as a success (what
+    was asked for), not a usage error."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
         click.echo(ctx.get_help())
         ctx.exit(0)
 
@@ -274,9 +279,11 @@ def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str |
     sys.exit(checkout(run_id, list(paths), force, remote, as_json))
 
 
-@main.group("remote", context_settings=CONTEXT)
-def remote_group() -> None:
+@main.group("remote", context_settings=CONTEXT, invoke_without_command=True)
+@click.pass_context
+def remote_group(ctx: click.Context) -> None:
     """Set up a git remote to carry runs."""
+    _help_without_verb(ctx)
 
 
 @remote_group.command("setup", context_settings=CONTEXT)
@@ -288,9 +295,11 @@ def remote_setup_cmd(remote: str | None) -> None:
     sys.exit(remote_setup(remote))
 
 
-@main.group("hooks", context_settings=CONTEXT)
-def hooks_group() -> None:
+@main.group("hooks", context_settings=CONTEXT, invoke_without_command=True)
+@click.pass_context
+def hooks_group(ctx: click.Context) -> None:
     """Git hooks: warn before commits about runs on uncommitted code; note reproducible runs after."""
+    _help_without_verb(ctx)
 
 
 def _hook_flags(fn: Any) -> Any:
@@ -431,12 +440,26 @@ def run(argv: list[str] | None = None) -> int:
             pass
         return 141
     except Exception as exc:  # noqa: BLE001 - the one place bugs are turned into an exit code
-        if os.environ.get("GITRUNS_DEBUG"):
-            traceback.print_exc()
-        else:
-            print(f"git run: internal error: {type(exc).__name__}: {exc} "
-                  "(rerun with 'git run --debug ...' for the traceback)", file=sys.stderr)
-        return BUG_EXIT
+        return _internal_error(exc, sys.argv[1:] if argv is None else argv)
+
+
+def _internal_error(exc: Exception, argv: list[str]) -> int:
+    """A bug: one line naming the crash log (versions, command, traceback), and the
+    traceback itself on stderr with --debug or GITRUNS_DEBUG=1."""
+    from .crashlog import write
+    from .redact import scrub_text
+    from .terminal import warning_text
+
+    log = write(exc, argv)
+    where = f"the crash log is {log}" if log else "no crash log could be written"
+    if os.environ.get("GITRUNS_DEBUG"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+        print(f"git run: internal error ({where})", file=sys.stderr)
+    else:
+        message = warning_text(scrub_text(f"{type(exc).__name__}: {exc}"), 300)
+        print(f"git run: internal error: {message} ({where}; "
+              "rerun with 'git run --debug ...' for the traceback)", file=sys.stderr)
+    return BUG_EXIT
 
 
 def entry() -> None:

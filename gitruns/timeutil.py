@@ -43,6 +43,10 @@ def parse_when(text: str, reference: dt.datetime | None = None) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError:
+        if _LOOKS_OURS.match(stripped):
+            # A mistyped age (2x, -3d) or an impossible date (2026-02-30): git would
+            # take it as some other day without a word; say so instead.
+            raise _unreadable(text) from None
         return _approxidate(text, ref)
     if value.tzinfo is None:
         value = value.astimezone()  # naive means local time, as git does
@@ -53,6 +57,19 @@ def parse_when(text: str, reference: dt.datetime | None = None) -> dt.datetime:
 _GIT_TIME_MAX = 2**64 - 1
 
 
+# Text shaped like an age or an ISO date that did not parse as one is a typo, never
+# left to git's approxidate (which reads "2x" as the 2nd of the month).
+_LOOKS_OURS = re.compile(
+    r"^([-+]?\d+(\.\d+)?\s*[a-zA-Z]|[a-zA-Z]\s*[-+]?\d+|[-+]\d+(\.\d+)?|\d{4}-\d{1,2}-\d{1,2}([T ].*)?)$")
+
+
+def _unreadable(text: str) -> UsageError:
+    return UsageError(
+        f"cannot read time '{text}': use a date like 2026-01-31, a time like 2026-01-31T14:00, "
+        "an age like 30m, 2h, 3d, 1w, or what 'git log --since' takes (yesterday, 2.weeks.ago)"
+    )
+
+
 def _approxidate(text: str, ref: dt.datetime) -> dt.datetime:
     """``text`` read by git itself.  ``git config --type=expiry-date`` runs git's
     approxidate_careful and fails on text it cannot read, unlike ``rev-parse --since``."""
@@ -61,10 +78,7 @@ def _approxidate(text: str, ref: dt.datetime) -> dt.datetime:
     stripped = text.strip()
     if stripped.lower() in ("now", "all"):  # git's special case: "expire everything"
         return ref
-    error = UsageError(
-        f"cannot read time '{text}': use a date like 2026-01-31, a time like 2026-01-31T14:00, "
-        "an age like 30m, 2h, 3d, 1w, or what 'git log --since' takes (yesterday, 2.weeks.ago)"
-    )
+    error = _unreadable(text)
     if not stripped or "\n" in text or "\0" in text:
         raise error
     # Only the text matters: no repository, no user or system config, no `git -c`.

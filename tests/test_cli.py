@@ -74,7 +74,7 @@ def test_git_dash_c_and_environment_override_git_config(repo: Path) -> None:
 
 
 def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
-    gitrun(repo, "exec", "--", "true")
+    assert gitrun(repo, "exec", "--", "true").returncode == 0
     rid = latest(repo)
     rec = record(repo, rid)
     rec["schema"] = 99
@@ -132,8 +132,14 @@ def test_records_written_by_schema_1_stay_readable(tmp_path: Path) -> None:
 
 
 def test_version(repo: Path) -> None:
+    from importlib.metadata import version
+
+    import gitruns
+
+    installed = version("gitruns")  # what pip installed, from the package's metadata
+    assert installed == gitruns.__version__ and installed.count(".") >= 1
     proc = gitrun(repo, "--version")
-    assert proc.returncode == 0 and proc.stdout.startswith("git-run, version ")
+    assert proc.returncode == 0 and proc.stdout == f"git-run, version {installed}\n"
 
 
 def test_module_entry_point(repo: Path) -> None:

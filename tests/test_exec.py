@@ -41,12 +41,13 @@ def test_exec_records_launch_and_end_as_two_commits_above_head(repo: Path) -> No
 
 
 def test_exit_code_is_passed_through_and_failure_recorded(repo: Path) -> None:
-    proc = gitrun(repo, "exec", "--", "python", "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)")
-    assert proc.returncode == 3
+    # Not 3: that is also gitruns' own exit code for a bug, which must not pass for this.
+    proc = gitrun(repo, "exec", "--", "python", "-c", "import sys; print('boom', file=sys.stderr); sys.exit(7)")
+    assert proc.returncode == 7 and "internal error" not in proc.stderr
     rec = record(repo)
     validate(rec)
-    assert rec["status"] == "failed" and rec["exit_code"] == 3
-    assert rec["error"]["message"] == "command exited with code 3"
+    assert rec["status"] == "failed" and rec["exit_code"] == 7
+    assert rec["error"]["message"] == "command exited with code 7"
     assert "boom" in rec["error"]["stderr_tail"]
 
 

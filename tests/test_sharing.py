@@ -45,7 +45,7 @@ def three_runs(a: Path) -> dict[str, str]:
     assert gitrun(a, "exec", "--name", "dirty", "--", "python", "train.py").returncode == 0
     ids["dirty"] = run_ids(a)[-1]
     git(a, "checkout", "--", "train.py")
-    assert gitrun(a, "exec", "--name", "failed", "--", "python", "-c", "raise SystemExit(3)").returncode == 3
+    assert gitrun(a, "exec", "--name", "failed", "--", "python", "-c", "raise SystemExit(5)").returncode == 5
     ids["failed"] = run_ids(a)[-1]
     assert gitrun(a, "exec", "--name", "model", "-o", "model.bin", "--", "python", "-c", MODEL).returncode == 0
     ids["model"] = run_ids(a)[-1]
@@ -191,6 +191,15 @@ def test_two_clones_pushing_at_once_both_succeed(tmp_path: Path) -> None:
     assert len(remote_ids) == 10
 
 
+def _shared_column(repo: Path, rid: str) -> str:
+    """The SHARED column of the run's row in `git run ls`."""
+    lines = gitrun(repo, "ls").stdout.splitlines()
+    assert lines[0].split()[-1] == "SHARED", lines[0]
+    rows = [line.split() for line in lines[1:] if rid.startswith(line.split()[0])]
+    assert len(rows) == 1, lines
+    return rows[0][-1]
+
+
 def test_updated_run_fast_forwards_and_diverged_run_is_never_overwritten(tmp_path: Path) -> None:
     url, _ = origin(tmp_path)
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
@@ -198,9 +207,9 @@ def test_updated_run_fast_forwards_and_diverged_run_is_never_overwritten(tmp_pat
     rid = run_ids(a)[0]
     assert gitrun(a, "push").returncode == 0
     assert "1 new run(s)" in gitrun(b, "fetch").stdout
+    assert _shared_column(a, rid) == "origin"  # the same there
     first_update = amend(a, rid, {"tags": {"reviewed": "yes"}})
-    assert "(local updates to push)" not in gitrun(a, "ls").stdout
-    assert "origin+" in gitrun(a, "ls").stdout
+    assert _shared_column(a, rid) == "origin+"  # local updates not pushed yet
     assert "pushed 1 run(s)" in gitrun(a, "push").stdout
     proc = gitrun(b, "fetch")
     assert "1 updated" in proc.stdout
