@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from realparts import missing
 
 
 def free_port() -> int:
@@ -42,11 +43,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: 
 def need(program: str, path: str | None) -> str:
     if path and os.path.exists(path):
         return path
-    required = os.environ.get("GITRUNS_TEST_REQUIRE", "").split(",")
-    if program in required:
-        pytest.fail(f"{program} is required (GITRUNS_TEST_REQUIRE) but not installed")
-    pytest.skip(f"{program} is not installed")
-    raise AssertionError("unreachable")
+    missing(program, "is not installed")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, gitrun, have, make_repo, run_ids
+from realparts import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 BASH_SCRIPT = ROOT / "completion" / "git-run"
@@ -19,8 +20,13 @@ GIT_BASH = next((p for p in ("/usr/share/bash-completion/completions/git",
                              "/etc/bash_completion.d/git") if os.path.exists(p)), None)
 BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
 
-need_git_bash = pytest.mark.skipif(GIT_BASH is None or not have("bash"),
-                                   reason="git's bash completion is not installed")
+@pytest.fixture
+def _git_bash() -> None:
+    if GIT_BASH is None or not have("bash"):
+        missing("bash-completion", "git's bash completion is not installed")
+
+
+need_git_bash = pytest.mark.usefixtures("_git_bash")
 
 # Fills COMP_* as bash does for the line typed so far, calls git's entry point,
 # prints COMPREPLY one a line.
@@ -108,11 +114,12 @@ def test_bash_completes_runs_of_the_repository_git_is_pointed_at(runs_repo: tupl
 
 
 @need_git_bash
-@pytest.mark.skipif(not os.path.exists(BASH_COMPLETION), reason="bash-completion is not installed")
 def test_bash_loads_the_script_on_demand_from_bash_completions_directory(
         runs_repo: tuple[Path, str, str], tmp_path: Path) -> None:
     """As documented: the script named git-run in ~/.local/share/bash-completion/completions
     is found by git's completion the first time 'git run' is completed."""
+    if not os.path.exists(BASH_COMPLETION):
+        missing("bash-completion", "is not installed")
     repo, named, _ = runs_repo
     data = tmp_path / "data"
     (data / "bash-completion" / "completions").mkdir(parents=True)
@@ -243,11 +250,10 @@ def zsh_complete(cwd: Path, line: str, tmp_path: Path) -> list[str]:
     return out.read_text().splitlines()
 
 
-@pytest.mark.skipif(not have("zsh") or not any(
-    Path(d, "_git").exists() for d in ("/usr/share/zsh/functions/Completion/Unix",
-                                       "/usr/share/zsh/vendor-completions")),
-                    reason="zsh with its git completion is not installed")
 def test_zsh_completes_through_gits_own_completion(runs_repo: tuple[Path, str, str], tmp_path: Path) -> None:
+    if not have("zsh") or not any(Path(d, "_git").exists() for d in ("/usr/share/zsh/functions/Completion/Unix",
+                                                                     "/usr/share/zsh/vendor-completions")):
+        missing("zsh", "zsh with its git completion is not installed")
     repo, named, other = runs_repo
     verbs = zsh_complete(repo, "git run ", tmp_path)
     assert {"exec", "ls", "show", "diff", "push", "hooks", "completion"} <= set(verbs)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import xxhash
 from conftest import git, gitrun, latest, make_repo, record, run_ids, state, validate
+from realparts import missing
 
 
 def _strict_json(text: str) -> Any:
@@ -31,9 +32,7 @@ def _strict_json(text: str) -> Any:
 def _mount_or_skip(argv: list[str], what: str) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
-        if "tmpfs" in os.environ.get("GITRUNS_TEST_REQUIRE", "").split(","):
-            pytest.fail(f"{what} is required (GITRUNS_TEST_REQUIRE names tmpfs) but failed: {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount {what} here: {proc.stderr.strip()}")
+        missing("tmpfs", f"cannot mount {what} here: {proc.stderr.strip()}")
 
 
 def _umount(path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import gitrun, have
+from realparts import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN = ROOT / "man"
@@ -162,7 +163,13 @@ def test_pyproject_installs_every_page_and_both_completion_scripts() -> None:
     assert data["share/zsh/site-functions"] == ["completion/_git-run"]
 
 
-@pytest.mark.skipif(not have("man"), reason="man is not installed")
+@pytest.fixture
+def _man() -> None:
+    if not have("man"):
+        missing("man", "is not installed")
+
+
+@pytest.mark.usefixtures("_man")
 def test_pages_render_without_warnings() -> None:
     for page in sorted(MAN.iterdir()):
         proc = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True, text=True,
@@ -171,7 +178,7 @@ def test_pages_render_without_warnings() -> None:
         assert "EXIT STATUS" in proc.stdout and "ENVIRONMENT" in proc.stdout
 
 
-@pytest.mark.skipif(not have("man"), reason="man is not installed")
+@pytest.mark.usefixtures("_man")
 def test_git_help_opens_the_verbs_page(repo: Path, tmp_path: Path) -> None:
     """As documented: 'git run --help' opens git-run(1) and 'git help git-run-exec'
     the verb's page (git prefixes 'git' only, so 'git help run-exec' would not)."""
@@ -210,7 +217,7 @@ def test_cli_reference_has_every_verb_and_the_tables(tmp_path: Path) -> None:
     assert "git run completion bash > ~/.local/share/bash-completion/completions/git-run" in doc
 
 
-@pytest.mark.skipif(not have("man"), reason="man is not installed")
+@pytest.mark.usefixtures("_man")
 def test_verb_help_on_a_terminal_opens_the_verbs_page(repo: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """As 'git commit --help' opens git-commit(1): 'git run exec --help' on a terminal

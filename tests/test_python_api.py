@@ -13,15 +13,15 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git, gitrun, latest, make_repo, record, state
+from realparts import missing
 
 import gitruns
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "python.md"
-# Read before the isolation fixture clears GITRUNS_* (.ci/run requires pandas: the test extra has it).
-PANDAS_REQUIRED = "pandas" in os.environ.get("GITRUNS_TEST_REQUIRE", "").split(",")
 TRAIN = ("import gitruns, os, sys, yaml\n"
          "cfg = yaml.safe_load(open(os.environ['GITRUNS_CONFIG_FILE'])) if os.environ.get('GITRUNS_CONFIG_FILE') "
          "else {}\n"
@@ -195,8 +195,16 @@ def test_restoring_elsewhere_keeps_the_hooks_directory_safe(tmp_path: Path) -> N
     assert not (repo / ".githooks" / "pre-commit").exists()
 
 
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        missing("pandas", "is not installed")
+    return pandas
+
+
 def test_to_pandas_has_one_row_per_run(runs: tuple[Path, str, str, str]) -> None:
-    pd = __import__("pandas") if PANDAS_REQUIRED else pytest.importorskip("pandas")
+    pd = _pandas()
     repo, a, b, c = runs
     frame = gitruns.runs(repo=repo).to_pandas()
     assert list(frame["id"]) == [c, b, a]
@@ -322,8 +330,7 @@ def test_csv_cells_from_records_cannot_be_formulas_and_keep_newlines(tmp_path: P
 
 def test_python_md_examples_run(tmp_path: Path) -> None:
     """Every python block of docs/python.md, in order, in a fresh repository: the doc cannot rot."""
-    if not PANDAS_REQUIRED:
-        pytest.importorskip("pandas")  # the example uses to_pandas()
+    _pandas()  # the example uses to_pandas()
     text = DOC.read_text()
     repo = make_repo(tmp_path / "project", {".gitignore": "model.bin\n"})
     blocks: list[str] = []

@@ -8,9 +8,9 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 import xxhash
 from conftest import git, gitrun, latest, make_repo, record, run_ids, state, validate
+from realparts import missing
 
 
 def _digest(path: Path) -> str:
@@ -111,9 +111,7 @@ def test_a_clean_filter_is_applied_and_a_touched_file_stays_clean(repo: Path) ->
 
 def _lfs_env_ok() -> None:
     if shutil.which("git-lfs") is None:
-        if "git-lfs" in os.environ.get("GITRUNS_TEST_REQUIRE", ""):
-            pytest.fail("git-lfs is required (GITRUNS_TEST_REQUIRE) but not installed")
-        pytest.skip("git-lfs is not installed")
+        missing("git-lfs", "is not installed")
 
 
 def test_git_lfs_files_are_stored_as_pointers_and_a_fresh_clone_is_clean(tmp_path: Path) -> None:
