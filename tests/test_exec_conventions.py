@@ -55,10 +55,14 @@ def test_exec_ends_with_one_line_naming_the_run_and_its_outcome(repo: Path) -> N
 
 
 def test_two_runs_in_the_same_second_are_told_apart(repo: Path) -> None:
-    shown = [final_line(gitrun(repo, "exec", "--", "true").stderr)[0] for _ in range(3)]
-    ids = run_ids(repo)
-    for short in shown:
-        assert sum(rid.startswith(short) for rid in ids) == 1, (shown, ids)
+    # Each id is unique among the runs there are when it is printed (as git's
+    # abbreviations are: a later run may need a longer one).
+    for _ in range(3):
+        before = set(run_ids(repo))
+        short = final_line(gitrun(repo, "exec", "--", "true").stderr)[0]
+        ids = run_ids(repo)
+        (new,) = set(ids) - before
+        assert new.startswith(short) and sum(rid.startswith(short) for rid in ids) == 1, (short, ids)
 
 
 def test_quiet_exec_says_nothing_but_errors(repo: Path) -> None:
