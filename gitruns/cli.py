@@ -364,30 +364,6 @@ def complete_cmd(what: str) -> None:
     sys.exit(print_runs())
 
 
-def _show_warnings() -> None:
-    """The core reports warnings through the warnings module; on the command line
-    each is one escaped line on stderr, every time (not once per place)."""
-    import warnings
-
-    from .terminal import warning_text
-    from .warn import GitrunsWarning
-
-    shown = warnings.showwarning
-
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
-        if not issubclass(category, GitrunsWarning):
-            shown(message, category, filename, lineno, file, line)
-            return
-        try:
-            print(f"gitruns: warning: {warning_text(str(message), 1000)}", file=sys.stderr)
-        except (OSError, ValueError):
-            pass
-
-    warnings.showwarning = show
-    warnings.simplefilter("always", GitrunsWarning)
-
-
 def _bare_color(argv: list[str]) -> list[str]:
     """A bare ``--color`` means always, as in git, and never takes the next word as
     its value (``git run show --color ID``): click would, so it is made explicit."""
@@ -405,7 +381,9 @@ def _bare_color(argv: list[str]) -> list[str]:
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the git-run executable."""
-    _show_warnings()
+    from .warn import show_on_stderr
+
+    show_on_stderr()
     args = _bare_color(sys.argv[1:] if argv is None else argv)
     try:
         main.main(args=args, prog_name="git run", standalone_mode=False)

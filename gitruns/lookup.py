@@ -32,13 +32,12 @@ class Run:
 
 
 def warn_refused(rid: str, reason: str, local: bool) -> None:
-    """The one warning for a record that is not listed (record text made safe)."""
-    import sys
-
-    from .terminal import warning_text
+    """The one warning for a record that is not listed (a GitrunsWarning: the command
+    line shows it made safe and bounded)."""
+    from .warn import warn
 
     hint = f" (delete it with 'git update-ref -d {ref_name(rid)}')" if local else ""
-    print(f"warning: skipping run {rid}: {warning_text(reason)}{hint}", file=sys.stderr)
+    warn(f"skipping run {rid}: {reason}{hint}")
 
 
 def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) -> list[Run]:

@@ -105,7 +105,7 @@ def test_bad_tracking_refs_warn_once_and_bad_local_refs_never_break_ls(tmp_path:
     first = gitrun(b, "ls")
     one_line(first.stderr)
     assert first.returncode == 0 and "good" in first.stdout, first.stderr
-    warnings = [line for line in first.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in first.stderr.splitlines() if line.startswith("gitruns: warning:")]
     assert len(warnings) == 1 and deep in warnings[0] and "nested" in warnings[0], first.stderr
     again = gitrun(b, "ls")
     assert again.returncode == 0 and again.stderr == "" and again.stdout == first.stdout, again.stderr

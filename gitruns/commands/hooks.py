@@ -47,6 +47,9 @@ def uninstall(pre_commit: bool, post_commit: bool) -> int:
 def run(name: str) -> int:
     """What a hook does; a problem inside it never blocks the user's commit."""
     name = hookinstall.CHECK_OF.get(name, name)
+    from ..warn import show_on_stderr
+
+    show_on_stderr()
     try:
         repo = open_repo()
         if name == "pre-commit":
