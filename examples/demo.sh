@@ -1,6 +1,7 @@
 #!/bin/sh
 # End-to-end tour on the bundled example: a fresh git repository, two runs with
-# different parameters, the list of runs, and their difference.
+# different parameters (the second passes its seed as an argument with ${key}),
+# the list of runs, their difference, and the same runs read back from Python.
 # Needs git-run on PATH (see the README's first command).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,11 +17,24 @@ echo "== git run exec (lr=0.005, from params.yaml)"
 git run exec --name slow -c params.yaml -i data.csv -o model.json -- python train.py | tail -n 2
 echo "== git run exec (lr=0.02, overridden with -p)"
 git run exec --name fast -c params.yaml -p train.lr=0.02 -i data.csv -o model.json -- python train.py | tail -n 2
+echo "== git run exec with a config value as an argument (\${train.epochs})"
+git run exec --name echo -c params.yaml -- python -c 'import sys; print("epochs from the command line:", sys.argv[1])' '${train.epochs}'
 
 echo "== git run ls"
 git run ls
 echo "== git run diff slow fast"
 git run diff slow fast
+echo "== git run ls --jsonl (one record a line, for jq and pandas)"
+git run ls --jsonl --limit 1 | python -c 'import json, sys; r = json.loads(sys.stdin.readline()); print(r["id"], r["name"], r["status"], r["command"])'
+echo "== from Python: gitruns.runs(), load(), compare()"
+python - <<'PY'
+import gitruns
+trained = [r for r in gitruns.runs(status="succeeded") if "loss" in r.metrics]
+best = min(trained, key=lambda r: r.metrics["loss"])
+print(f"best run: {best.name} ({best.id[:8]}), lr={best.config['train']['lr']}, loss={best.metrics['loss']:.5f}")
+print("artifacts:", [(a.path, a.digest[:18]) for a in gitruns.load(best.id).artifacts])
+print("config differs in:", sorted(gitruns.compare("slow", "fast")["config"]["changed"]))
+PY
 echo "== plain git: git log --oneline refs/runs/<id>"
 git log --oneline "$(git for-each-ref --format='%(refname)' --count=1 --sort=-refname refs/runs/)"
 echo "== git fsck --strict"

@@ -41,12 +41,16 @@ def signature(git: pygit2.Repository) -> pygit2.Signature:
 
 
 def commit_message(rec: Mapping[str, Any], note: str | None = None) -> str:
-    cmd = " ".join(rec.get("command") or [])
+    from .terminal import command_text, safe
+
+    # One line, pasteable: a newline or escape in an argument or the name would
+    # otherwise break `git log --oneline` or reach the terminal raw.
+    cmd = command_text(rec.get("command") or [])
     if len(cmd) > 60:
         cmd = cmd[:57] + "..."
     title = f"run {rec['id'][:12]}: {note or rec['status']}"
     if rec.get("name"):
-        title += f" ({rec['name']})"
+        title += f" ({safe(rec['name'])})"
     return f"{title}: {cmd}\n\nRun-Id: {rec['id']}\nRun-Status: {rec['status']}\n"
 
 

@@ -279,3 +279,15 @@ def test_push_and_fetch_results_give_each_refusal_its_reason() -> None:
     fetched = FetchResult("origin", SyncReport(new=["r1"], ahead=["r2"], invalid=["r3: bad: very"]))
     assert fetched.to_dict() == {"remote": "origin", "new": ["r1"], "updated": [], "unchanged": [], "ahead": ["r2"],
                                  "refused": [{"id": "r3", "reason": "invalid", "message": "bad: very"}], "ok": False}
+
+
+def test_run_commit_subjects_stay_one_line(repo: Path) -> None:
+    """`git log --oneline refs/runs/<id>` shows each run on one line, whatever its
+    name and arguments hold: the command shell-quoted, the name escaped."""
+    proc = gitrun(repo, "exec", "-q", "--name", "two\nlines", "--", "python", "-c", "pass", "a\nb")
+    assert proc.returncode == 0, proc.stderr
+    rid = run_ids(repo)[-1]
+    body = git(repo, "log", "--format=%B", "-1", f"refs/runs/{rid}")
+    subject = body.splitlines()[0]
+    assert subject == f"run {rid[:12]}: succeeded (two\\x0alines): python -c pass $'a\\nb'"
+    assert body.splitlines()[1] == "" and f"Run-Id: {rid}" in body
