@@ -12,6 +12,17 @@ from .hashing import digest_file
 from .outcome import Problems
 
 
+def keep_both(stdout_spool: str | None, stderr_spool: str | None, cap: int, cache: ArtifactCache,
+              files: dict[str, bytes], problems: Problems) -> dict[str, record.Log]:
+    """The record's ``stdout.log`` and ``stderr.log``, put in ``files`` one by one,
+    and its ``logs`` field."""
+    logs: dict[str, record.Log] = {}
+    for stream, spool in (("stdout", stdout_spool), ("stderr", stderr_spool)):
+        data, logs[stream] = keep(stream, spool, cap, cache, problems)
+        files[f"{stream}.log"] = data
+    return logs
+
+
 def keep(stream: str, spool: str | None, cap: int, cache: ArtifactCache,
          problems: Problems) -> tuple[bytes, record.Log]:
     """The bytes of ``<stream>.log`` and the record's entry for it."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import record
+from . import record, runid, timeutil
+from .repo import Repo
 from .warn import warn
 
 # What could not be recorded, as (kind, message): "record" and "missing" ones (a
@@ -26,6 +27,31 @@ class Outcome:
     signal: str | None
     duration_s: float
     error_type: str | None
+
+
+def of(rec: record.RunRecord, repo: Repo, exit_code: int | None, final_written: bool) -> Outcome:
+    """The outcome of the run ``rec`` records ("crashed" when its final record was not written)."""
+    duration = rec.get("duration_s")
+    if not isinstance(duration, (int, float)):
+        started = timeutil.parse_iso(rec["started_at"])
+        duration = round((timeutil.now() - started).total_seconds(), 3)
+    error = rec.get("error")
+    return Outcome(
+        run_id=rec["id"], short_id=short_id(repo, rec["id"]),
+        status=str(rec["status"]) if final_written else "crashed",
+        exit_code=exit_code, signal=rec.get("signal"), duration_s=float(duration),
+        error_type=error.get("type") if isinstance(error, dict) else None,
+    )
+
+
+def short_id(repo: Repo, run_id: str) -> str:
+    """The shortest unique prefix of a run's id among the repository's runs (as ls shows it)."""
+    prefix = "refs/runs/" + run_id[:runid.MIN_ABBREV]
+    try:
+        near = [name.removeprefix("refs/runs/") for name in repo.git.references if name.startswith(prefix)]
+    except Exception:  # noqa: BLE001 - only for display
+        near = []
+    return runid.abbreviations([*{run_id, *near}]).get(run_id, run_id)
 
 
 def settle(status: str, error: record.Error | None, problems: Problems) -> tuple[str, record.Error | None]:
@@ -56,3 +82,12 @@ def tell(problems: Problems, command_succeeded: bool) -> list[str]:
         elif command_succeeded:
             warn(" ".join(message.split()))
     return errors
+
+
+def incomplete(error: record.Error | None, detail: str) -> record.Error:
+    """The error of a run whose record could not be completed: the run's own error
+    (if any), its message saying what gitruns could not do."""
+    failure: record.Error = error.copy() if error else {"type": "record", "message": ""}
+    failure["message"] = ((error.get("message", "") + "; " if error else "")
+                          + f"gitruns could not complete the record: {detail}")
+    return failure

@@ -23,6 +23,13 @@ def config_file_path(run_dir: str, config_files: list[str], overrides: list[str]
     return os.path.join(run_dir, "config", name or "config.yaml")
 
 
+def write_config(path: str, config: dict[str, Any]) -> None:
+    """The effective config, where the command finds it (``GITRUNS_CONFIG_FILE``)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(userconfig.dump_for(path, config))
+
+
 def read_jsonl(run_dir: str, name: str) -> list[dict[str, Any]]:
     """The JSON objects of one file the code logged to, lines that are not one skipped."""
     out = []

@@ -30,6 +30,7 @@ from . import (
     dirtypolicy,
     inputs,
     logfiles,
+    outcome,
     outputs,
     record,
     redact,
@@ -93,9 +94,6 @@ class Session:
         """The command's environment (see :func:`gitruns.commandenv.command_env`)."""
         return command_env(self.run_id, self.run_dir, self.root, self.config_file)
 
-    def _statcache(self) -> StatCache:
-        return StatCache(self._statcache_path())
-
     def _statcache_path(self) -> str:
         return os.path.join(self.repo.state_dir, "statcache.sqlite")
 
@@ -120,15 +118,13 @@ class Session:
     def _launch(self, pid: int | None) -> None:
         os.makedirs(self.run_dir, exist_ok=True)
         if self.config_file is not None:
-            os.makedirs(os.path.dirname(self.config_file), exist_ok=True)
-            with open(self.config_file, "w", encoding="utf-8") as fh:
-                fh.write(userconfig.dump_for(self.config_file, self.config))
+            rundir.write_config(self.config_file, self.config)
         invoked_by, invocation = detect_invoker(dict(os.environ))
         env_capture = EnvironmentCapture(
             self.argv, self.command_env(), os.path.join(self.repo.state_dir, "envcache"),
             self.settings.items("gitruns.envInclude"),
         )
-        statcache = self._statcache()
+        statcache = StatCache(self._statcache_path())
         try:
             declared = tuple(str(relative_to_root(self.root, p)) for p in self.output_paths)
             code = snapshot.capture(
@@ -205,28 +201,7 @@ class Session:
         return self.outcome()
 
     def outcome(self) -> Outcome:
-        rec = self.rec
-        duration = rec.get("duration_s")
-        if not isinstance(duration, (int, float)):
-            started = timeutil.parse_iso(rec["started_at"])
-            duration = round((timeutil.now() - started).total_seconds(), 3)
-        error = rec.get("error")
-        return Outcome(
-            run_id=self.run_id, short_id=self.short_id(),
-            status=str(rec["status"]) if self.final_written else "crashed",
-            exit_code=self.exit_code, signal=rec.get("signal"), duration_s=float(duration),
-            error_type=error.get("type") if isinstance(error, dict) else None,
-        )
-
-    def short_id(self) -> str:
-        """The shortest unique prefix of this run's id among the repository's runs (as ls shows it)."""
-        prefix = "refs/runs/" + self.run_id[:runid.MIN_ABBREV]
-        try:
-            near = [name.removeprefix("refs/runs/") for name in self.repo.git.references
-                    if name.startswith(prefix)]
-        except Exception:  # noqa: BLE001 - only for display
-            near = []
-        return runid.abbreviations([*{self.run_id, *near}]).get(self.run_id, self.run_id)
+        return outcome.of(self.rec, self.repo, self.exit_code, self.final_written)
 
     def _end(self, status: str, exit_code: int | None, signal_num: int | None, ended: datetime) -> None:
         """The fields every final record has: how and when the run ended."""
@@ -243,10 +218,7 @@ class Session:
         assert self.commit is not None
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
         self._end(status, exit_code, signal_num, timeutil.now())
-        failure: record.Error = error.copy() if error else {"type": "record", "message": ""}
-        failure["message"] = ((error.get("message", "") + "; " if error else "")
-                              + f"gitruns could not complete the record: {detail}")
-        self.rec["error"] = failure
+        self.rec["error"] = outcome.incomplete(error, detail)
         try:
             self.rec = json_safe(self.rec)
             self.commit = runrefs.write(self.repo, self.rec, self.files, self.code_tree, [self.commit],
@@ -276,7 +248,8 @@ class Session:
         logged = rundir.logged_artifacts(self.run_dir)
         artifacts = outputs.store_all(self.output_paths, logged, self.paths, self.cache,
                                       self._statcache_path(), problems)
-        logs = self._store_logs(stdout_spool, stderr_spool, problems)
+        logs = logfiles.keep_both(stdout_spool, stderr_spool, self.settings.size("gitruns.logMaxSize"),
+                                  self.cache, self.files, problems)
         self.files["metrics.jsonl"] = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in points).encode()
         if params:
             merged = userconfig.deep_merge(self.config, params)
@@ -293,16 +266,6 @@ class Session:
         self.final_written = True
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.errors.extend(tell(problems, command_succeeded))
-
-    def _store_logs(self, stdout_spool: str | None, stderr_spool: str | None,
-                    problems: Problems) -> dict[str, record.Log]:
-        logs: dict[str, record.Log] = {}
-        cap = self.settings.size("gitruns.logMaxSize")
-        for stream, spool in (("stdout", stdout_spool), ("stderr", stderr_spool)):
-            data, meta = logfiles.keep(stream, spool, cap, self.cache, problems)
-            self.files[f"{stream}.log"] = data
-            logs[stream] = meta
-        return logs
 
     def _note_commit_made_meanwhile(self) -> None:
         """If the user committed exactly this run's code while it ran, say so now:
