@@ -101,3 +101,11 @@ def test_run_directory_files(tmp_path: Path) -> None:
     points = rundir.metric_points(run_dir, [(str(tmp_path / "nope.json"), "nope.json")], problems)
     assert points == [{"name": "loss", "value": "nan"}]
     assert [kind for kind, _ in problems] == ["record"] and "nope.json" in problems[0][1]
+
+
+@pytest.mark.parametrize("module", ["session", "coderun", "launchspec", "runpaths", "commandenv", "dirtypolicy",
+                                    "inputs", "rundir", "outputs", "logfiles", "outcome"])
+def test_the_run_modules_do_not_import_the_api_module(module: str) -> None:
+    """``gitruns.api`` imports the run side lazily; the run side never imports it back."""
+    source = (Path(__file__).resolve().parent.parent / "gitruns" / f"{module}.py").read_text()
+    assert "from .api" not in source and "import api" not in source
