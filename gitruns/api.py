@@ -128,7 +128,7 @@ def start_run(argv: list[str] | None = None, name: str | None = None, **kwargs: 
             gitruns.log_metric("acc", 0.9)
     """
     global _started
-    from .session import CodeRun  # lazily: session needs git; this module must not
+    from .coderun import CodeRun  # lazily: a run needs git; this module must not
 
     run = CodeRun(argv if argv is not None else [sys.executable, *sys.argv], name=name,
                   on_end=_end_started, **kwargs)

@@ -21,7 +21,9 @@ from types import FrameType
 from typing import Any
 
 from .capture import CaptureProblems, StreamCapture
-from .session import LaunchSpec, Outcome, Session
+from .launchspec import LaunchSpec
+from .outcome import Outcome
+from .session import Session
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # After the command exits, stdout and stderr together get this long to reach

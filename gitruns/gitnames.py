@@ -1,7 +1,7 @@
 """Names that git treats as its own directory, on any filesystem, and the paths
 a run may store as outputs because of that.
 
-Stdlib only: ``gitruns.api`` (imported by training scripts) and ``gitruns.session``
+Stdlib only: ``gitruns.api`` (imported by training scripts) and ``gitruns.runpaths``
 both use it, so neither imports the other for it.
 """
 from __future__ import annotations

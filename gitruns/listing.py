@@ -10,8 +10,8 @@ from typing import Any
 
 from . import colour, record, runid, timeutil
 from .errors import UsageError
+from .launchspec import parse_tags
 from .lookup import Run
-from .session import parse_tags
 from .table import clip, number, render
 from .terminal import command_text
 

@@ -221,9 +221,9 @@ def _for(verb: str, verbs: tuple[str, ...]) -> bool:
 
 
 def _invoker_variables() -> list[EnvVar]:
-    """What decides a run's invoked_by, as session.detect_invoker reads it."""
+    """What decides a run's invoked_by, as launchspec.detect_invoker reads it."""
+    from .launchspec import CI_MARKERS
     from .record import INVOKERS
-    from .session import CI_MARKERS
 
     return [
         EnvVar("GITRUNS_INVOKED_BY", "Records who started the run (invoked_by in run.json): one of "

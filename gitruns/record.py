@@ -136,7 +136,7 @@ class _Artifact(TypedDict):
 
 class Artifact(_Artifact, total=False):
     source: str  # "output" | "logged"
-    kind: str  # "file" | "dir"
+    kind: str | None  # "file" | "dir"; None when it could not be read
     size: int | None
     files: int
     stored_by: list[str]
@@ -299,7 +299,7 @@ def process_start_ticks(pid: int) -> int | None:
         return None
 
 
-def this_process() -> dict[str, Any]:
+def this_process() -> Process:
     return {"boot_id": boot_id(), "start_ticks": process_start_ticks(os.getpid())}
 
 

@@ -240,7 +240,7 @@ def test_a_real_pre_commit_hook_command_sees_no_git_index_file(repo: Path) -> No
 
 def test_session_reports_warnings_through_the_warnings_module(repo: Path, monkeypatch: pytest.MonkeyPatch,
                                                               capfd: pytest.CaptureFixture[str]) -> None:
-    from gitruns.session import CodeRun
+    from gitruns.coderun import CodeRun
     from gitruns.warn import GitrunsWarning
 
     (repo / "train.py").write_text("print('edited')\n")
@@ -294,7 +294,7 @@ def test_substitution_rules() -> None:
 
 def test_the_final_line_words() -> None:
     from gitruns.commands.exec_ import duration, final_line
-    from gitruns.session import Outcome
+    from gitruns.outcome import Outcome
 
     def line(status: str, code: int | None, signal: str | None = None, error: str | None = None,
              took: float = 3.21) -> str:

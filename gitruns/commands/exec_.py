@@ -10,7 +10,8 @@ import sys
 
 from ..errors import UsageError
 from ..execute import execute
-from ..session import LaunchSpec, Outcome
+from ..launchspec import LaunchSpec
+from ..outcome import Outcome
 from ..terminal import warning_text
 
 
