@@ -20,6 +20,7 @@ import os
 import shutil
 import signal as signal_mod
 import socket
+import sys
 from datetime import datetime
 from typing import Any, cast
 
@@ -231,8 +232,12 @@ class Session:
                                f"it will show as crashed, and what it printed is kept in {self.run_dir}")
             return
         self.final_written = True
+        # A bug, not a condition of the machine: leave the crash log an exit 3 would.
+        from .crashlog import write as write_crash_log
+
+        log = write_crash_log(exc, sys.argv[1:])
         warn(f"the record of run {self.run_id[:12]} is incomplete: {detail}; "
-             f"partial files are kept in {self.run_dir}")
+             f"partial files are kept in {self.run_dir}" + (f"; the crash log is {log}" if log else ""))
 
     def _finish(self, status: str, exit_code: int | None, signal_num: int | None, error: record.Error | None,
                 stdout_spool: str | None, stderr_spool: str | None) -> None:

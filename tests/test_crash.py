@@ -96,3 +96,19 @@ def test_outside_a_repository_the_crash_log_goes_to_the_cache_dir(tmp_path: Path
     log = cache / "gitruns" / "crash.log"
     assert proc.returncode == 3 and f"(the crash log is {log};" in _one_line(proc.stderr)
     assert "command: git run ls\n" in log.read_text()
+
+
+def test_a_bug_while_exec_finishes_keeps_the_outcome_and_leaves_a_crash_log(tmp_path: Path) -> None:
+    """exec cannot exit 3 over a bug in folding outputs into the record: the run still
+    gets its final record and the command's exit code; the bug leaves the crash log."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "open('model.bin', 'w').write('w')\n"})
+    proc = gitrun(repo, "exec", "-o", "model.bin", "--", "python", "train.py",
+                  env=_fault(tmp_path, "outputs", "store_all"))
+    assert proc.returncode == 0, proc.stderr
+    log = repo / ".git" / "gitruns" / "crash.log"
+    assert "incomplete: RuntimeError: injected fault" in proc.stderr and f"the crash log is {log}" in proc.stderr
+    text = log.read_text()
+    assert "command: git run exec -o model.bin -- python train.py\n" in text and "in broken" in text
+    rid = run_ids(repo)[-1]
+    rec = __import__("json").loads(git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/run.json"))
+    assert rec["status"] == "succeeded" and "could not complete the record" in rec["error"]["message"]
