@@ -28,18 +28,21 @@ _LAZY = {
     "Code": "reading", "Input": "reading",
     "GitrunsError": "errors", "UsageError": "errors", "UnknownRun": "errors", "AmbiguousRun": "errors",
     "RecordError": "errors", "GitrunsWarning": "warn",
+    "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
 }
 
 __all__ = [
     "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
+    "push", "fetch", "pull", "PushResult", "FetchResult",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
+    from .sharing import FetchResult, PushResult, fetch, pull, push
     from .warn import GitrunsWarning
 
 

@@ -42,11 +42,9 @@ STREAMS = ("stdout", "stderr")
 
 def open_at(repo: RepoArg) -> Repo:
     """The repository containing ``repo`` (a path; default: the current directory)."""
-    from .repo import Repo, open_repo
+    from .repo import open_at as open_repo_at
 
-    if isinstance(repo, Repo):
-        return repo
-    return open_repo(os.fspath(repo) if repo is not None else None)
+    return open_repo_at(repo)
 
 
 # --- one run -------------------------------------------------------------------------------

@@ -120,3 +120,11 @@ def relative_to_root(repo_root: str, path: str) -> str | None:
     if not real.startswith(real_root + os.sep):
         return None
     return os.path.relpath(real, real_root).replace(os.sep, "/")
+
+
+def open_at(where: str | os.PathLike[str] | Repo | None) -> Repo:
+    """What the Python API's ``repo=`` argument names: an opened repository, a path
+    inside one, or None for the current directory's."""
+    if isinstance(where, Repo):
+        return where
+    return open_repo(os.fspath(where) if where is not None else None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from .lookup import Run, resolve
 from .manifest import MAX_LISTING_BYTES, parse_manifest
 from .record import RunRecord
 from .recordread import read_record
-from .repo import Repo
+from .repo import Repo, open_at
 from .runrefs import iter_refs
 from .terminal import safe
 
@@ -191,7 +191,13 @@ class _Confirmed:
             self.db.close()
 
 
-def push(repo: Repo, remote: str | None, ids: list[str] | None) -> PushResult:
+def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
+         repo: str | os.PathLike[str] | Repo | None = None) -> PushResult:
+    """``git run push``: the runs REMOTE lacks (or ``ids``) and their artifacts to its
+    store.  ``repo``: a path inside the repository (default: the current directory).
+    Problems are in the result (``refusals()``, ``failed()``); ``to_dict()`` is what
+    ``--json`` prints."""
+    repo = open_at(repo)
     name = remote_mod.default_remote(repo, remote)
     local = dict(iter_refs(repo))
     wanted = [resolve(repo, i) for i in ids] if ids else None
@@ -268,15 +274,18 @@ def _upload_verified(cache: ArtifactCache, remote_store: RemoteStore, digest: st
     return True
 
 
-def fetch(repo: Repo, remote: str | None) -> FetchResult:
-    """Take in the remote's runs (new ones, and updates that fast-forward)."""
+def fetch(remote: str | None = None, *, repo: str | os.PathLike[str] | Repo | None = None) -> FetchResult:
+    """``git run fetch``: take in the remote's runs (new ones, and updates that
+    fast-forward); ``to_dict()`` is what ``--json`` prints."""
+    repo = open_at(repo)
     name = remote_mod.default_remote(repo, remote)
     return FetchResult(name, remote_mod.fetch(repo, name))
 
 
-def pull(repo: Repo, remote: str | None) -> FetchResult:
-    """fetch; artifacts come later, on demand, with checkout."""
-    return fetch(repo, remote)
+def pull(remote: str | None = None, *, repo: str | os.PathLike[str] | Repo | None = None) -> FetchResult:
+    """``git run pull``: fetch; artifacts come later, on demand, with checkout (or
+    ``Run.artifacts.restore()``)."""
+    return fetch(remote, repo=repo)
 
 
 def store_of_default_remote(repo: Repo, remote: str | None = None) -> RemoteStore | None:

@@ -390,3 +390,36 @@ def test_output_options_give_one_format() -> None:
     assert runner.invoke(listing, ["--csv"]).output == "None csv\n"
     bad = runner.invoke(listing, ["--csv", "--json"])
     assert bad.exit_code == 2 and "--json and --csv cannot be used together" in bad.output
+
+
+def test_push_fetch_pull_from_python_as_the_verbs(tmp_path: Path) -> None:
+    """gitruns.push/fetch/pull are the functions the verbs call: the same result, the
+    same summary as --json, through a real bare remote and its directory store."""
+    from test_sharing import clone, model_run, origin
+
+    url, bare = origin(tmp_path)
+    store = tmp_path / "store"
+    a = clone(url, tmp_path / "a")
+    git(a, "config", "remote.origin.gitrunsStore", str(store))
+    rid, digest = model_run(a)
+    before = state(a)
+    pushed = gitruns.push(repo=a)
+    assert isinstance(pushed, gitruns.PushResult)
+    summary = pushed.to_dict()
+    assert summary["remote"] == "origin" and summary["pushed"] == [rid] and summary["ok"] is True
+    assert summary["artifacts"]["uploaded"] >= 1
+    assert git(bare, "rev-parse", f"refs/runs/{rid}").strip() == git(a, "rev-parse", f"refs/runs/{rid}").strip()
+    assert state(a) == before
+    # Pushing again: nothing new, as 'git run push --json' says.
+    again = gitruns.push("origin", [rid], repo=str(a)).to_dict()
+    cli = json.loads(gitrun(a, "push", "--json").stdout)
+    assert again["pushed"] == cli["pushed"] == [] and again["up_to_date"] == cli["up_to_date"] == [rid]
+    b = clone(url, tmp_path / "b")
+    git(b, "config", "remote.origin.gitrunsStore", str(store))
+    fetched = gitruns.fetch(repo=b)
+    assert isinstance(fetched, gitruns.FetchResult) and fetched.to_dict()["new"] == [rid]
+    assert gitruns.pull(repo=b).to_dict()["unchanged"] == [rid]
+    run = gitruns.load(rid, repo=b)
+    assert run.artifacts.restore() == ["model.bin"]
+    assert git(b, "hash-object", "model.bin").strip() == git(a, "hash-object", "model.bin").strip()
+    assert digest.startswith("xxh3_128:")

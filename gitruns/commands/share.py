@@ -38,7 +38,7 @@ def _problem_lines(report: remote_mod.SyncReport) -> list[str]:
 
 def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
     repo = open_repo()
-    result = sharing.push(repo, remote, ids or None)
+    result = sharing.push(remote, ids or None, repo=repo)
     rep = result.report
     if as_json:
         _print_json(result.to_dict())
@@ -76,12 +76,12 @@ def _fetched(result: sharing.FetchResult, as_json: bool) -> int:
 
 
 def fetch(remote: str | None, as_json: bool = False) -> int:
-    return _fetched(sharing.fetch(open_repo(), remote), as_json)
+    return _fetched(sharing.fetch(remote), as_json)
 
 
 def pull(remote: str | None, as_json: bool = False) -> int:
     """fetch; artifacts come later, on demand, with checkout."""
-    return _fetched(sharing.pull(open_repo(), remote), as_json)
+    return _fetched(sharing.pull(remote), as_json)
 
 
 def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_json: bool = False) -> int:
