@@ -15,10 +15,10 @@ and to read runs back (see docs/python.md)::
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._version import __version__
 from .api import config_path, log_artifact, log_metric, log_metrics, log_params, run_id, start_run
+
+TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs a training script ~10 ms
 
 # The read side needs pygit2 and more: imported on first use, so that
 # `import gitruns` in a training script stays cheap (module __getattr__, PEP 562).
@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
     from .sharing import FetchResult, PushResult, fetch, pull, push

@@ -7,15 +7,15 @@ gitruns in a training script costs nothing and needs no git.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 import time
 import warnings
-from typing import Any
 
-from .gitnames import path_refusal
+TYPE_CHECKING = False  # typing and json are imported only where needed: import gitruns stays cheap
+if TYPE_CHECKING:
+    from typing import Any
 
 _warned = False
 _started: Any = None
@@ -38,6 +38,8 @@ def _append(name: str, item: dict[str, Any]) -> bool:
             )
             _warned = True
         return False
+    import json
+
     line = json.dumps(item, default=str, allow_nan=True) + "\n"
     # One write of a whole line with O_APPEND: lines from threads or child
     # processes never interleave.
@@ -96,6 +98,8 @@ def log_artifact(path: str) -> None:
     full = os.path.abspath(path)
     root = _repo_root()
     if root is not None:
+        from .gitnames import path_refusal  # its regexes cost a training script's start-up
+
         reason = path_refusal(full, root, _git_dirs())
         if reason is not None:
             raise ValueError(f"gitruns.log_artifact({path!r}): {reason}; artifacts must be inside the "

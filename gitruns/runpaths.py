@@ -31,7 +31,7 @@ class RunPaths:
         return full
 
     def refusal(self, full: str) -> str | None:
-        """Why ``full`` may not be stored as an output (see :func:`gitruns.api.path_refusal`)."""
+        """Why ``full`` may not be stored as an output (see :func:`gitruns.gitnames.path_refusal`)."""
         return path_refusal(full, self.root, list(self.git_dirs))
 
     def display(self, full: str) -> str:

@@ -423,3 +423,13 @@ def test_push_fetch_pull_from_python_as_the_verbs(tmp_path: Path) -> None:
     assert run.artifacts.restore() == ["model.bin"]
     assert git(b, "hash-object", "model.bin").strip() == git(a, "hash-object", "model.bin").strip()
     assert digest.startswith("xxh3_128:")
+
+
+def test_import_gitruns_loads_only_what_logging_needs() -> None:
+    """A training script pays for `import gitruns` on every start: no typing, json or
+    re (tens of milliseconds together), let alone pygit2."""
+    code = ("import sys, gitruns; heavy = ('typing', 'json', 're', 'pygit2', 'yaml', 'click'); "
+            "print(' '.join(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert out.stdout.split() == []
