@@ -31,6 +31,8 @@ def clip(text: str, most: int) -> str:
     ``most`` terminal cells with "…"; never inside a character made of several code
     points (an accent stays with its letter, an emoji sequence stays whole)."""
     text = safe(text)
+    if text.isascii():  # the usual case: one cell a character, no clusters to keep whole
+        return text if len(text) <= most else text[: max(0, most - 1)] + "…"
     if width(text) <= most:
         return text
     import wcwidth
@@ -51,23 +53,27 @@ def render(headers: list[str], rows: list[list[str]], right: set[int] | None = N
     wrap a body cell in colour; it is applied after the width is taken and the
     padding stays outside, so colour never shifts a column."""
     right = right or set()
-    # One line a row, whatever the cells hold.
+    # One line a row, whatever the cells hold; each cell measured once.
     headers = [safe(h) for h in headers]
     rows = [[safe(c) for c in row] for row in rows]
-    widths = [width(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], width(cell))
+    head_cells = [width(h) for h in headers]
+    row_cells = [[width(c) for c in row] for row in rows]
+    widths = list(head_cells)
+    for cells in row_cells:
+        for i, n in enumerate(cells):
+            if n > widths[i]:
+                widths[i] = n
 
-    def line(cells: list[str], painted: bool = False) -> str:
+    def line(cells: list[str], measured: list[int], painted: bool = False) -> str:
         parts = []
         for i, c in enumerate(cells):
-            pad = " " * max(0, widths[i] - width(c))
+            pad = " " * (widths[i] - measured[i])
             shown = paint(i, c) if painted and paint is not None and c else c
             parts.append(pad + shown if i in right else shown + pad)
         return "  ".join(parts).rstrip()
 
-    return "\n".join([line(headers), *(line(r, True) for r in rows)]) + "\n"
+    return "\n".join([line(headers, head_cells),
+                      *(line(r, m, True) for r, m in zip(rows, row_cells))]) + "\n"
 
 
 def number(value: object) -> str:
