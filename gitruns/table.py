@@ -73,7 +73,7 @@ def render(headers: list[str], rows: list[list[str]], right: set[int] | None = N
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(headers, head_cells),
-                      *(line(r, m, True) for r, m in zip(rows, row_cells))]) + "\n"
+                      *(line(r, m, True) for r, m in zip(rows, row_cells, strict=True))]) + "\n"
 
 
 def number(value: object) -> str:
