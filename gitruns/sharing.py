@@ -49,6 +49,12 @@ def run_objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[str]:
     return [d for d, _ in _objects(rec, cache)]
 
 
+def _diverged(rep: remote_mod.SyncReport) -> list[dict[str, str]]:
+    """The refusal entry of each run changed both here and there (push and fetch alike)."""
+    return [{"id": rid, "reason": "diverged", "message": "changed here and there; not overwritten"}
+            for rid in rep.diverged]
+
+
 def _split(items: list[str]) -> list[tuple[str, str]]:
     """(run id, reason) of each "ID: reason" line of a report (run ids hold no colon)."""
     out = []
@@ -78,8 +84,7 @@ class PushResult:
         """Runs not pushed, each with a reason: ``diverged`` (changed here and there),
         ``rejected`` (by the remote; its message), ``invalid`` (the local record)."""
         rep = self.report
-        out = [{"id": rid, "reason": "diverged", "message": "changed here and there; not overwritten"}
-               for rid in rep.diverged]
+        out = _diverged(rep)
         out += [{"id": rid, "reason": "rejected", "message": why} for rid, why in _split(rep.rejected)]
         out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(self.refused)]
         return out
@@ -122,8 +127,7 @@ class FetchResult:
         """Runs not taken in: ``diverged`` (changed here and there; yours kept) or
         ``invalid`` (the remote's record failed validation; the message says why)."""
         rep = self.report
-        out = [{"id": rid, "reason": "diverged", "message": "changed here and there; not overwritten"}
-               for rid in rep.diverged]
+        out = _diverged(rep)
         out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(rep.invalid)]
         return out
 
