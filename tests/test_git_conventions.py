@@ -164,7 +164,7 @@ def test_colour_follows_the_option_and_gits_config(two_runs: Path) -> None:
     assert coloured.replace(GREEN, "").replace(RED, "").replace(RESET, "") == plain
     assert gitrun(two_runs, "ls", "--color").stdout == coloured
     # A bare --color never takes the next word as its value (exec's command keeps its own, below).
-    shown = gitrun(two_runs, "show", "--color", latest(two_runs)[:8])
+    shown = gitrun(two_runs, "show", "--color", latest(two_runs)[:12])
     assert shown.returncode == 0 and latest(two_runs) in shown.stdout, shown.stderr
     for key in ("color.run", "color.ui"):
         assert gitrun(two_runs, "ls", env={"GIT_CONFIG_PARAMETERS": f"'{key}'='always'"}).stdout == coloured
