@@ -17,17 +17,21 @@ from typing import Any, TypedDict, cast
 
 from .errors import RecordError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("running", "succeeded", "failed", "canceled")
+KINDS = ("command", "pipeline")
+# A step's status: "cached" when its outputs came from an earlier identical step,
+# "skipped" when a step it needs failed (or the run stopped before it).
+STEP_STATUSES = ("pending", "running", "succeeded", "failed", "cached", "skipped", "canceled")
 DERIVED_STATUSES = STATUSES + ("crashed",)
 INVOKERS = ("manual", "rerun", "pipeline", "hook", "ci", "run")
 
 # The order of keys in run.json, so that `git diff` between runs lines up.
 FIELD_ORDER = (
-    "schema", "id", "name", "status", "command", "cwd", "exit_code", "signal",
+    "schema", "id", "name", "kind", "status", "command", "cwd", "exit_code", "signal",
     "started_at", "ended_at", "duration_s", "user", "host", "pid", "process",
     "invoked_by", "invocation", "tags", "code", "inputs", "artifacts", "metrics",
-    "params", "logs", "steps", "rerun_of", "error", "gitruns_version",
+    "params", "logs", "pipeline", "steps", "rerun_of", "error", "gitruns_version",
 )
 
 
@@ -157,6 +161,76 @@ class _Error(TypedDict):
 class Error(_Error, total=False):
     stderr_tail: str
     record_problems: list[str]
+    step: str  # a pipeline run's failed step
+
+
+class _StepInput(TypedDict):
+    path: str  # a path relative to the repository root, or "<step>.<name>" for a value
+    kind: str  # "file" | "dir" | "value"
+    size: int
+    digest: str
+
+
+class StepInput(_StepInput, total=False):
+    files: int
+    from_step: str  # the step whose output it is
+
+
+class Attempt(TypedDict):
+    number: int
+    started_at: str
+    ended_at: str | None
+    duration_s: float | None
+    exit_code: int | None
+    signal: str | None
+    error: Error | None
+
+
+class CachedFrom(TypedDict):
+    run: str
+    step: str
+
+
+class _Step(TypedDict):
+    name: str
+    status: str  # one of STEP_STATUSES
+    command: str | None  # the shell command after ${key} interpolation; None for a Python step
+    needs: list[str]  # the steps whose outputs it reads
+    wdir: str  # relative to the repository root ("." for the root)
+    params: dict[str, Any]  # dotted config key -> value
+    inputs: list[StepInput]
+    outputs: list[Artifact]
+    metrics: dict[str, Any]
+    attempts: list[Attempt]
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float | None
+    cache_key: str | None
+    cached_from: CachedFrom | None
+    logs: dict[str, Log]
+    error: Error | None
+
+
+class Step(_Step, total=False):
+    command_template: str  # the command as written, when ${key} made it differ
+    function: str  # a Python step: module:qualname
+    env: dict[str, str]
+    retries: int
+    timeout_s: float | None
+
+
+class _Pipeline(TypedDict):
+    file: str | None  # the definition, relative to the repository root
+    format: str  # "gitruns" | "dvc" | "python"
+    targets: list[str]
+    jobs: int
+
+
+class Pipeline(_Pipeline, total=False):
+    digest: str | None  # of the definition file
+    fail_fast: bool
+    forced: list[str]  # steps run even when an identical earlier step could be reused
+    declared: dict[str, Any]  # dvc.yaml's top-level metrics, plots and artifacts, as written
 
 
 class _RunRecord(TypedDict):
@@ -164,6 +238,7 @@ class _RunRecord(TypedDict):
     schema: int
     id: str
     name: str | None
+    kind: str  # one of KINDS
     status: str  # one of STATUSES (readers derive "crashed": effective_status)
     command: list[str]
     cwd: str
@@ -185,7 +260,8 @@ class _RunRecord(TypedDict):
     metrics: dict[str, Any]  # final values: numbers, or "nan"/"inf"/"-inf"
     params: dict[str, Any]
     logs: dict[str, Log]
-    steps: list[dict[str, Any]]
+    pipeline: Pipeline | None
+    steps: list[Step]
     rerun_of: str | None
     error: Error | None
     gitruns_version: str | None
@@ -200,7 +276,7 @@ class RunRecord(_RunRecord, total=False):
 def new(run_id: str) -> RunRecord:
     """An empty record of the current schema with every field present."""
     rec: dict[str, Any] = {k: None for k in FIELD_ORDER}
-    rec.update(schema=SCHEMA_VERSION, id=run_id, status="running", tags={}, inputs=[],
+    rec.update(schema=SCHEMA_VERSION, id=run_id, kind="command", status="running", tags={}, inputs=[],
                artifacts=[], metrics={}, params={}, steps=[], logs={}, invocation={})
     return cast(RunRecord, rec)
 
@@ -231,6 +307,8 @@ def upgrade(data: Any) -> RunRecord:
         )
     if version == 1:
         data = _v1_to_v2(data)
+    if data.get("schema") == 2:
+        data = _v2_to_v3(data)
     rec: dict[str, Any] = dict(new(str(data.get("id", ""))))
     rec.update(data)
     return cast(RunRecord, rec)
@@ -244,6 +322,17 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     code.setdefault("reproducible_from", None)
     out["code"] = code
     out["schema"] = 2
+    return out
+
+
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added pipeline runs: ``kind`` ("command" for every earlier run),
+    ``pipeline`` (None) and the shape of ``steps`` (always empty before)."""
+    out = dict(data)
+    out.setdefault("kind", "command")
+    out.setdefault("pipeline", None)
+    out["steps"] = list(out.get("steps") or [])
+    out["schema"] = 3
     return out
 
 

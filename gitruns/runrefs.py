@@ -54,6 +54,21 @@ def commit_message(rec: Mapping[str, Any], note: str | None = None) -> str:
     return f"{title}: {cmd}\n\nRun-Id: {rec['id']}\nRun-Status: {rec['status']}\n"
 
 
+def _tree(git: pygit2.Repository, blobs: Mapping[str, pygit2.Oid]) -> pygit2.Oid:
+    """A tree of ``blobs``, whose names may hold ``/`` (``steps/train/stdout.log``)."""
+    builder = git.TreeBuilder()
+    subdirs: dict[str, dict[str, pygit2.Oid]] = {}
+    for name, oid in blobs.items():
+        head, sep, rest = name.partition("/")
+        if sep:
+            subdirs.setdefault(head, {})[rest] = oid
+        else:
+            builder.insert(name, oid, BLOB)
+    for head, inner in subdirs.items():
+        builder.insert(head, _tree(git, inner), TREE)
+    return builder.write()
+
+
 def write(
     repo: Repo,
     rec: Mapping[str, Any],
@@ -61,23 +76,24 @@ def write(
     code_tree: str,
     parents: list[str],
     previous: str | None,
+    note: str | None = None,
 ) -> str:
     """Write one commit of a run and move its ref from ``previous`` to it.
 
     ``code_tree`` is the code's tree id; the commit's tree is it plus .gitruns/
-    holding run.json and ``files``.
+    holding run.json and ``files`` (a name may hold ``/``: ``steps/<step>/stdout.log``).
+    ``note`` titles the commit instead of the status ("step train succeeded").
     """
     git = repo.git
-    sub = git.TreeBuilder()
-    for name in sorted({"run.json", *files}):
-        data = record.dumps(rec) if name == "run.json" else files[name]
-        sub.insert(name, git.create_blob(data), BLOB)
+    blobs = {name: git.create_blob(data) for name, data in files.items() if name != "run.json"}
+    blobs["run.json"] = git.create_blob(record.dumps(rec))
+    sub = _tree(git, blobs)
     try:
         base = git.TreeBuilder(git[pygit2.Oid(hex=code_tree)].peel(pygit2.Tree))
     except (KeyError, ValueError):
         raise GitrunsError(f"code snapshot tree {code_tree} is missing") from None
-    base.insert(RECORD_DIR, sub.write(), TREE)
-    return _commit(repo, rec, base.write(), parents, previous, None)
+    base.insert(RECORD_DIR, sub, TREE)
+    return _commit(repo, rec, base.write(), parents, previous, note)
 
 
 def update_record(repo: Repo, commit_id: str, rec: Mapping[str, Any], note: str) -> str:

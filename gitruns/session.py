@@ -90,6 +90,9 @@ class Session:
         self.errors: list[str] = []
         self.final_written = False
         self.exit_code: int | None = None
+        # A pipeline run's summary of its steps, folded into the final record.
+        self.extra_metrics: dict[str, Any] = {}
+        self.extra_artifacts: list[record.Artifact] = []
 
     def command_env(self) -> dict[str, str]:
         """The command's environment (see :func:`gitruns.commandenv.command_env`)."""
@@ -171,6 +174,13 @@ class Session:
         if self.argv == self.spec.argv:
             return redact.argv(self.argv)
         return redact.argv(userconfig.substitute(self.spec.argv, redact.mapping(self.config)))
+
+    def checkpoint(self, note: str) -> None:
+        """A further commit of the running run, titled ``note`` (a pipeline step
+        started or ended): the record and ``files`` as they are now."""
+        assert self.commit is not None
+        self.commit = runrefs.write(self.repo, json_safe(self.rec), self.files, self.code_tree, [self.commit],
+                                    self.commit, note)
 
     # -- finish ----------------------------------------------------------------
     def finish(
@@ -262,9 +272,9 @@ class Session:
         status, error = settle(status, error, problems)
         self._note_commit_made_meanwhile()
         self._end(status, exit_code, signal_num, ended)
-        self.rec["metrics"] = final_values(points)
+        self.rec["metrics"] = {**final_values(points), **self.extra_metrics}
         self.rec["params"] = redact.mapping(params)
-        self.rec["artifacts"] = artifacts
+        self.rec["artifacts"] = artifacts + self.extra_artifacts
         self.rec["logs"] = logs
         self.rec["error"] = error
         self.commit = runrefs.write(self.repo, self.rec, self.files, self.code_tree, [self.commit], self.commit)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import git, gitrun, latest, make_repo, record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,22 +93,29 @@ def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
     git(repo, "update-ref", f"refs/runs/{rid}", commit)
     proc = gitrun(repo, "show", rid)
     assert proc.returncode == 1
-    assert "schema 99, newer than this gitruns understands (2); upgrade gitruns" in proc.stderr
+    assert "schema 99, newer than this gitruns understands (3); upgrade gitruns" in proc.stderr
     listed = gitrun(repo, "ls")
     assert listed.returncode == 0 and "skipping" in listed.stderr
 
 
-def test_records_written_by_schema_1_stay_readable(tmp_path: Path) -> None:
-    """tests/data/run-v1.json was written by gitruns 0.1.0; every later reader must accept it."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_records_written_by_older_schemas_stay_readable(tmp_path: Path, version: int) -> None:
+    """tests/data/run-v1.json was written by gitruns 0.1.0 and run-v2.json by the code
+    of issue 8 (before pipelines); every later reader must accept both."""
     from gitruns import record as rec_mod
 
-    raw = (ROOT / "tests" / "data" / "run-v1.json").read_bytes()
+    raw = (ROOT / "tests" / "data" / f"run-v{version}.json").read_bytes()
     rec = rec_mod.loads(raw)
-    assert rec["schema"] == 2 and rec["status"] == "succeeded"  # read into today's shape
-    assert rec["code"]["reproducible_from"] is None
-    assert rec["metrics"] == {"loss": 0.25}
+    assert rec["schema"] == 3 and rec["status"] == "succeeded"  # read into today's shape
+    assert rec["kind"] == "command" and rec["pipeline"] is None and rec["steps"] == []
+    if version == 1:
+        assert rec["code"]["reproducible_from"] is None
+        assert rec["metrics"] == {"loss": 0.25}
+    else:
+        assert rec["name"] == "v2-run" and rec["command_template"] == ["python", "train.py", "--lr", "${lr}"]
+        assert rec["artifacts"][0]["path"] == "extra.txt" and rec["artifacts"][0]["status"] == "stored"
     assert rec["code"]["snapshot_tree"]
-    # As a run in a repository, and fetched from a remote (validated against the v1 schema).
+    # As a run in a repository, and fetched from a remote (validated against its own version's schema).
     repo = make_repo(tmp_path / "old", {"a.py": "pass\n"})
     old = json.loads(raw)
     blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=raw, capture_output=True,
@@ -120,7 +128,8 @@ def test_records_written_by_schema_1_stay_readable(tmp_path: Path) -> None:
     commit = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "a run written by gitruns 0.1.0").strip()
     git(repo, "update-ref", f"refs/runs/{old['id']}", commit)
     listed = json.loads(gitrun(repo, "ls", "--json").stdout)
-    assert [(r["id"], r["schema"], r["code"]["reproducible_from"]) for r in listed] == [(old["id"], 2, None)]
+    assert [(r["id"], r["schema"], r["kind"], r["code"]["reproducible_from"]) for r in listed] \
+        == [(old["id"], 3, "command", None)]
     assert gitrun(repo, "show", old["id"][:10]).returncode == 0
     bare = tmp_path / "old.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)

@@ -10,14 +10,16 @@ from gitruns import record
 
 SCHEMA = record.schema()
 PROPS = SCHEMA["properties"]
+DEFS = SCHEMA["$defs"]
 CODE = PROPS["code"]["properties"]
+STEP = DEFS["step"]["properties"]
 
 PARTS: list[tuple[Any, dict[str, Any]]] = [
     (record.Code, PROPS["code"]),
     (record.Process, PROPS["process"]),
     (record.Error, PROPS["error"]),
     (record.Input, PROPS["inputs"]["items"]),
-    (record.Artifact, PROPS["artifacts"]["items"]),
+    (record.Artifact, DEFS["artifact"]),
     (record.Log, PROPS["logs"]["additionalProperties"]),
     (record.ChangedFile, CODE["changed_files"]["items"]),
     (record.UntrackedLarge, CODE["untracked_large"]["items"]),
@@ -25,6 +27,11 @@ PARTS: list[tuple[Any, dict[str, Any]]] = [
     (record.OverflowDirectory, CODE["untracked_overflow"]["properties"]["directories"]["items"]),
     (record.Submodule, CODE["submodules"]["items"]),
     (record.SubmoduleChange, CODE["submodules"]["items"]["properties"]["changed_files"]["items"]),
+    (record.Step, DEFS["step"]),
+    (record.StepInput, DEFS["step_input"]),
+    (record.Attempt, DEFS["attempt"]),
+    (record.CachedFrom, STEP["cached_from"]),
+    (record.Pipeline, DEFS["pipeline"]),
 ]
 
 
