@@ -182,6 +182,7 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 _PLACEHOLDER = re.compile(r"\$(\$?)\{([^{}]*)\}")
 _MISSING = object()
+MISSING = _MISSING  # what lookup returns for a key the config lacks
 
 
 def lookup(config: dict[str, Any], key: str) -> Any:
