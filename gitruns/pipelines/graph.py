@@ -42,7 +42,8 @@ def link(plan: Plan, root: str) -> None:
             needs.extend(found)
         for arg, (source, name) in step.value_inputs.items():
             if source not in plan.steps:
-                raise UsageError(f"step {step.name}: argument {arg} reads {source}.{name}, but there is no step {source}")
+                raise UsageError(f"step {step.name}: argument {arg} reads {source}.{name}, "
+                                 f"but there is no step {source}")
             if name not in plan.steps[source].value_outputs:
                 raise UsageError(f"step {step.name}: argument {arg} reads {source}.{name}, "
                                  f"which step {source} does not return")
