@@ -1,7 +1,8 @@
 #!/bin/sh
 # End-to-end tour on the bundled example: a fresh git repository, two runs with
 # different parameters (the second passes its seed as an argument with ${key}),
-# the list of runs, their difference, and the same runs read back from Python.
+# the list of runs, their difference, the same runs read back from Python, and a
+# pipeline (gitruns.yaml) run twice: the second reuses the steps that did not change.
 # Needs git-run on PATH (see the README's first command).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +36,16 @@ print(f"best run: {best.name} ({best.id[:8]}), lr={best.config['train']['lr']}, 
 print("artifacts:", [(a.path, a.digest[:18]) for a in gitruns.load(best.id).artifacts])
 print("config differs in:", sorted(gitruns.compare("slow", "fast")["config"]["changed"]))
 PY
+echo "== git run pipeline -j 2 (gitruns.yaml: prepare -> train -> evaluate, describe beside them)"
+git run pipeline -j 2 --name pipe-slow
+echo "== git run show pipe-slow (the step graph)"
+git run show pipe-slow
+echo "== git run pipeline -p train.lr=0.02: prepare and describe are reused, train and evaluate run"
+git run pipeline --name pipe-fast -p train.lr=0.02
+echo "== git run diff pipe-slow pipe-fast (step by step)"
+git run diff pipe-slow pipe-fast
+echo "== git run log pipe-fast --step train"
+git run log pipe-fast --step train
 echo "== plain git: git log --oneline refs/runs/<id>"
 git log --oneline "$(git for-each-ref --format='%(refname)' --count=1 --sort=-refname refs/runs/)"
 echo "== git fsck --strict"
