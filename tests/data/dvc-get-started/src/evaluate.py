@@ -11,7 +11,7 @@ EVAL_PATH = "eval"
 
 
 def scores(model, matrix):
-    return [sum(w * x for w, x in zip(model["weights"], row[2])) for row in matrix]
+    return [sum(w * x for w, x in zip(model["weights"], row[2], strict=True)) for row in matrix]
 
 
 def write_json(path, data):
@@ -47,13 +47,14 @@ def evaluate(model, matrix, split, summary):
         prc.append({"precision": tp / (tp + fp), "recall": tp / pos, "threshold": predicted[i]})
         if labels[i]:
             precisions.append(tp / (tp + fp))
-    auc = sum((b["fpr"] - a["fpr"]) * (a["tpr"] + b["tpr"]) / 2 for a, b in zip([{"fpr": 0, "tpr": 0}] + roc, roc))
+    steps = zip([{"fpr": 0, "tpr": 0}, *roc], roc, strict=False)
+    auc = sum((b["fpr"] - a["fpr"]) * (a["tpr"] + b["tpr"]) / 2 for a, b in steps)
     summary["avg_prec"][split] = sum(precisions) / pos
     summary["roc_auc"][split] = auc
     plots = os.path.join(EVAL_PATH, "plots", "sklearn")
     write_json(os.path.join(plots, "roc", f"{split}.json"), {"roc": roc})
     write_json(os.path.join(plots, "prc", f"{split}.json"), {"prc": prc})
-    cm = [{"actual": str(y), "predicted": str(int(p > 0))} for y, p in zip(labels, predicted)]
+    cm = [{"actual": str(y), "predicted": str(int(p > 0))} for y, p in zip(labels, predicted, strict=True)]
     write_json(os.path.join(plots, "cm", f"{split}.json"), cm)
 
 
