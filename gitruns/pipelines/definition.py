@@ -148,7 +148,7 @@ def parse(data: dict[str, Any], origin: Origin) -> Plan:
     check_keys(data, TOP_KEYS, origin, None)
     if "steps" in data and "stages" in data:
         origin.fail("both steps and stages are given; stages is another name for steps: keep one")
-    key = "steps" if "steps" in data else "stages"
+    key = "stages" if "stages" in data else "steps"
     body = data.get(key)
     if body is None or body == {}:
         origin.fail(f"no steps: write them under '{key}:'")
