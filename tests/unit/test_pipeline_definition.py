@@ -303,6 +303,16 @@ def test_params_files_must_exist_and_be_yaml_or_json(tmp_path: Path) -> None:
     assert "leads outside the working tree" in refused(tmp_path, "params: [../p.yaml]\nsteps: {a: {cmd: x}}\n")
 
 
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    text = "steps:\n  a: {cmd: x}\n  b: {cmd: y}\n  a: {cmd: z}\n"
+    assert refused(tmp_path, text) == "gitruns.yaml: line 4: key 'a' is given twice in one mapping"
+    assert "line 2: key 'cmd' is given twice" in refused(tmp_path, "steps:\n  a: {cmd: x, cmd: y}\n")
+    merged = "base: &base {cmd: x, retries: 1}\n"
+    assert "unknown key 'base'" in refused(tmp_path, merged + "steps: {a: {<<: *base, timeout: 5}}\n")
+    plan = load(tmp_path, "steps:\n  a: &a {cmd: x, retries: 1}\n  b: {<<: *a, cmd: y}\n")
+    assert (plan.steps["b"].cmd, plan.steps["b"].retries) == ("y", 1)
+
+
 def test_a_missing_file_says_how_to_name_one(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         definition.load(str(tmp_path / definition.DEFAULT_FILE), str(tmp_path))
