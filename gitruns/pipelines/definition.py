@@ -73,6 +73,8 @@ def load(path: str, root: str) -> Plan:
     rel = _tree_relative(full, root)
     if rel is None or rel == ".":
         raise UsageError(f"pipeline file {path} is outside the working tree {root}")
+    if os.path.lexists(full) and _tree_relative(os.path.realpath(full), os.path.realpath(root)) is None:
+        raise UsageError(f"pipeline file {path} is a symlink out of the working tree {root}")
     raw = _read_bounded(full, path)
     origin = Origin(name=rel, root=root, dir=posixpath.dirname(rel) or ".")
     data = _parse_yaml(raw, origin)

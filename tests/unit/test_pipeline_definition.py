@@ -326,6 +326,14 @@ def test_a_file_outside_the_tree_is_refused(tmp_path: Path) -> None:
         definition.load(str(tmp_path / "gitruns.yaml"), str(tmp_path / "repo"))
 
 
+def test_a_pipeline_file_linked_from_outside_the_tree_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "elsewhere.yaml", "steps: {a: {cmd: x}}\n")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "gitruns.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    with pytest.raises(UsageError, match="is a symlink out of the working tree"):
+        definition.load(str(tmp_path / "repo" / "gitruns.yaml"), str(tmp_path / "repo"))
+
+
 def test_the_file_is_bounded_before_it_is_parsed(tmp_path: Path) -> None:
     big = "steps: {a: {cmd: x}}\n" + "# padding\n" * 120_000
     message = refused(tmp_path, big)
