@@ -464,3 +464,28 @@ def test_the_published_get_started_pipeline_loads_as_dvc_runs_it(tmp_path: Path)
         "ROC", "Confusion-Matrix", "Precision-Recall", "eval/plots/images/importance.png"]
     assert set(plan.declared["artifacts"]) == {"stackoverflow-dataset", "text-classification"}
     assert plan.declared["artifacts"]["text-classification"]["path"] == "model.pkl"
+
+
+def test_the_get_started_scripts_write_what_dvc_yaml_declares(tmp_path: Path) -> None:
+    # The stand-in scripts, run in the plan's order as plain commands: each stage
+    # writes its declared outputs, and evaluate the files the top-level plots name.
+    import subprocess
+    import sys
+
+    from gitruns.pipelines import graph
+
+    root = tmp_path / "example-get-started"
+    shutil.copytree(GET_STARTED, root)
+    plan = definition.load(str(root / "dvc.yaml"), str(root))
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    for name in graph.order(plan, []):
+        step = plan.steps[name]
+        assert step.cmd is not None
+        subprocess.run(["/bin/sh", "-c", step.cmd], cwd=root / step.wdir, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert all((root / out).exists() for out in step.outs), name
+    metrics = json.loads((root / "eval" / "metrics.json").read_text())
+    assert set(metrics) == {"avg_prec", "roc_auc"} and set(metrics["roc_auc"]) == {"train", "test"}
+    for plot in plan.declared["plots"]:
+        files = [plot] if isinstance(plot, str) else list(next(iter(plot.values()))["y"])
+        assert all((root / f).is_file() for f in files), plot
