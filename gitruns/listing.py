@@ -81,10 +81,10 @@ def as_json(run: Run, shared: dict[str, str] | None = None) -> dict[str, Any]:
     rec["recorded_status"] = rec.get("status")
     rec["status"] = run.status
     rec["commit"] = run.commit
-    if rec.get("kind") == "pipeline":
+    if run.record.get("kind") == "pipeline":
         # What a listing filters a pipeline run on, without walking its steps.
-        rec["step_count"] = len(rec.get("steps") or [])
-        rec["failed_step"] = failed_step(rec)
+        rec["step_count"] = len(run.record.get("steps") or [])
+        rec["failed_step"] = failed_step(run.record)
     if shared is not None or run.source is not None:
         # Where the run lives: only here, on remotes (same or behind us), or only on a remote.
         rec["source"] = run.source
@@ -105,8 +105,10 @@ def failed_step(rec: Mapping[str, Any]) -> str | None:
 def pipeline_label(rec: Mapping[str, Any]) -> str:
     """The COMMAND cell of a pipeline run: "pipeline gitruns.yaml: 4 steps, failed at train"
     (the file and the step clipped, so the failing step stays in sight)."""
-    pipe = rec.get("pipeline") if isinstance(rec.get("pipeline"), Mapping) else {}
-    steps = rec.get("steps") or []
+    pipe: Mapping[str, Any] = rec.get("pipeline") or {}
+    pipe = pipe if isinstance(pipe, Mapping) else {}
+    steps = rec.get("steps")
+    steps = steps if isinstance(steps, list) else []
     text = f"pipeline {clip(str(pipe.get('file') or 'python'), 20)}: {len(steps)} step{'s' if len(steps) != 1 else ''}"
     failed = failed_step(rec)
     if failed is not None:

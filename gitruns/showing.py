@@ -1,7 +1,7 @@
 """``git run show`` and ``git run log``: one run, for people."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import bounds, recordread, timeutil
@@ -165,7 +165,7 @@ _NAME_COLUMN_MOST = 40  # a long name does not push every other status to the ri
 _STATUS_WIDTH = max(len(s) for s in ("succeeded", "canceled", "pending"))
 
 
-def step_counts(steps: list[Mapping[str, Any]]) -> str:
+def step_counts(steps: Sequence[Mapping[str, Any]]) -> str:
     """"4 (1 succeeded, 1 failed, 1 cached, 1 skipped)": how many steps, by status."""
     from .record import STEP_STATUSES
 
@@ -177,19 +177,23 @@ def step_counts(steps: list[Mapping[str, Any]]) -> str:
     return f"{len(steps)} (" + ", ".join(f"{counts[k]} {k}" for k in order if k in counts) + ")"
 
 
-def _parents(steps: list[Mapping[str, Any]]) -> list[int | None]:
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _parents(steps: Sequence[Mapping[str, Any]]) -> list[int | None]:
     """Each step's parent in the tree: the first step it needs (by index), if any."""
     index: dict[str, int] = {}
     for i, s in enumerate(steps):
         index.setdefault(str(s.get("name")), i)
     out: list[int | None] = []
     for i, s in enumerate(steps):
-        needs = s.get("needs") if isinstance(s.get("needs"), list) else []
+        needs = _list(s.get("needs"))
         out.append(next((index[str(n)] for n in needs if str(n) in index and index[str(n)] != i), None))
     return out
 
 
-def _tree_order(steps: list[Mapping[str, Any]]) -> list[tuple[int, int, list[bool]]]:
+def _tree_order(steps: Sequence[Mapping[str, Any]]) -> list[tuple[int, int, list[bool]]]:
     """(step index, parent index or -1, the is-last flags of its ancestors and itself)
     in drawing order.  Iterative, and every step drawn once, whatever the record holds
     (a crafted record may have cycles: a step no root reaches is drawn as a root)."""
@@ -224,7 +228,7 @@ def _step_details(s: Mapping[str, Any], parent_name: str | None) -> tuple[str, l
     if status not in ("pending", "skipped") and s.get("duration_s") is not None:
         value = s.get("duration_s")
         parts.append(timeutil.human_duration(value) if isinstance(value, (int, float)) else safe(value))
-    attempts = s.get("attempts") if isinstance(s.get("attempts"), list) else []
+    attempts = _list(s.get("attempts"))
     if len(attempts) > 1:
         parts.append(f"{len(attempts)} attempts")
     cached = s.get("cached_from")
@@ -234,15 +238,16 @@ def _step_details(s: Mapping[str, Any], parent_name: str | None) -> tuple[str, l
     message = safe(error.get("message")) if error and error.get("message") is not None else None
     if status == "skipped":
         parts.append(message or "a step it needs did not succeed")
-    needs = [str(n) for n in (s.get("needs") if isinstance(s.get("needs"), list) else [])]
+    needs = [str(n) for n in _list(s.get("needs"))]
     others = [n for n in needs if n != parent_name]
     if others:
-        parts.append("(" + ("also needs " if parent_name is not None else "needs ") + ", ".join(safe(n) for n in others) + ")")
+        also = "also needs " if parent_name is not None else "needs "
+        parts.append("(" + also + ", ".join(safe(n) for n in others) + ")")
     below = [f"error: {message}"] if message and status in ("failed", "canceled") else []
     return "  ".join(parts), below
 
 
-def step_graph(steps: list[Mapping[str, Any]], paint: Paint = _plain, unicode: bool = False) -> list[str]:
+def step_graph(steps: Sequence[Mapping[str, Any]], paint: Paint = _plain, unicode: bool = False) -> list[str]:
     """The step tree, one line a step (and one for a failed step's error): names
     safe, statuses painted by ``paint``, box-drawing with ``unicode`` else ASCII."""
     from .table import width
