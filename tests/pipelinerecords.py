@@ -75,7 +75,7 @@ def _step_record(spec: dict[str, Any], status: str, start: dt.datetime | None, f
         "started_at": _iso(start) if start is not None and status != "pending" else None,
         "ended_at": _iso(start + dt.timedelta(seconds=spec["duration"])) if timed and start else None,
         "duration_s": spec["duration"] if timed else None,
-        "cache_key": "xxh3_128:" + format(abs(hash(spec["name"])) % (1 << 64), "032x"),
+        "cache_key": _log(f"{spec['name']}:{spec['command']}".encode())["digest"],
         "cached_from": ({"run": spec["cached_from"][0], "step": spec["cached_from"][1]}
                         if final and status == "cached" and spec["cached_from"] else None),
         "logs": ({"stdout": _log(spec["stdout"]), "stderr": _log(spec["stderr"])}
