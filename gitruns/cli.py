@@ -167,13 +167,16 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
 @click.option("--name", help="Only runs whose name contains this (or matches this glob).")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
+@click.option("--kind", type=click.Choice(["command", "pipeline"]),
+              help="Only command runs ('git run exec') or only pipeline runs.")
 @click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
               help="List the runs on REMOTE (fetched into its tracking refs).")
 @output_options(json_help="JSON array of records, same keys as run.json.",
                 jsonl_help="One JSON record a line, same keys as run.json.",
-                csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.*.")
+                csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.* "
+                "(with pipeline runs: kind, steps, failed_step after duration).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
-           name: str | None, limit: int | None, output: str | None, remote: str | None) -> None:
+           name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None) -> None:
     """List runs, newest first.
 
     With remotes, the SHARED column says where each run is: 'local only',
@@ -183,7 +186,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
     from .commands.ls import ls
     from .listing import Filters
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit), output, remote))
+    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind), output, remote))
 
 
 @main.command("show", context_settings=CONTEXT)
@@ -202,11 +205,12 @@ def show_cmd(run_id: str, as_json: bool) -> None:
 @click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("--stdout", "stdout", is_flag=True, help="Only the captured stdout.")
 @click.option("--stderr", "stderr", is_flag=True, help="Only the captured stderr (printed to stdout).")
-def log_cmd(run_id: str, stdout: bool, stderr: bool) -> None:
-    """Print what a run's command printed."""
+@click.option("--step", metavar="STEP", help="What this step of a pipeline run printed.")
+def log_cmd(run_id: str, stdout: bool, stderr: bool, step: str | None) -> None:
+    """Print what a run's command (or one step of a pipeline run) printed."""
     from .commands.log import log
 
-    sys.exit(log(run_id, stdout, stderr))
+    sys.exit(log(run_id, stdout, stderr, step))
 
 
 @main.command("diff", context_settings=CONTEXT)

@@ -23,6 +23,8 @@ SLOTS: dict[str, str] = {
     "crashed": "\x1b[1;31m",  # bold red
     "running": "\x1b[33m",  # yellow
     "canceled": "\x1b[35m",  # magenta
+    "cached": "\x1b[34m",  # blue: a pipeline step reused from an earlier run
+    "skipped": "\x1b[2m",  # dim: a pipeline step that did not run
     "new": "\x1b[32m",  # a '+' line
     "old": "\x1b[31m",  # a '-' line
     "meta": "\x1b[1m",  # diff headers

@@ -118,13 +118,84 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
     env["changed"] = {k: {"a": f(ea), "b": f(eb)} for k, f in facts.items() if f(ea) != f(eb)}
     env["variables"] = _mapping_diff(ea.get("env") or {}, eb.get("env") or {})
     out["environment"] = env
+    if ra.get("kind") == "pipeline" or rb.get("kind") == "pipeline":
+        out["steps"] = compare_steps(ra.get("steps") or [], rb.get("steps") or [])
     return out
+
+
+def _metric_changes(ma: Any, mb: Any) -> dict[str, Any]:
+    ma = ma if isinstance(ma, dict) else {}
+    mb = mb if isinstance(mb, dict) else {}
+    out = {}
+    for name in sorted(set(ma) | set(mb)):
+        va, vb = ma.get(name), mb.get(name)
+        delta = None
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) \
+                and not isinstance(va, bool) and not isinstance(vb, bool):
+            delta = vb - va
+        if va != vb:
+            out[name] = {"a": va, "b": vb, "delta": delta}
+    return out
+
+
+def _step_side(s: Any) -> dict[str, Any] | None:
+    if not isinstance(s, dict):
+        return None
+    return {"status": s.get("status"), "duration_s": s.get("duration_s"), "cached_from": s.get("cached_from"),
+            "attempts": len(s.get("attempts") or [])}
+
+
+def compare_steps(a: list[Any], b: list[Any]) -> list[dict[str, Any]]:
+    """Step by step, in B's order then the steps only A has: each step's status,
+    duration, cache source and attempts in A and in B (None where the run has no such
+    step), and its metrics that changed."""
+    by_a = {str(s.get("name")): s for s in a if isinstance(s, dict)}
+    by_b = {str(s.get("name")): s for s in b if isinstance(s, dict)}
+    names = list(by_b) + [n for n in by_a if n not in by_b]
+    return [{"name": n, "a": _step_side(by_a.get(n)), "b": _step_side(by_b.get(n)),
+             "metrics": _metric_changes((by_a.get(n) or {}).get("metrics"), (by_b.get(n) or {}).get("metrics"))}
+            for n in names]
 
 
 def _mapping_lines(d: dict[str, Any]) -> list[str]:
     lines = [f"  + {k}: {v}" for k, v in d["added"].items()]
     lines += [f"  - {k}: {v}" for k, v in d["removed"].items()]
     lines += [f"  ~ {k}: {c['a']} -> {c['b']}" for k, c in d["changed"].items()]
+    return lines
+
+
+def _side_text(side: dict[str, Any]) -> str:
+    from .timeutil import human_duration
+
+    text = str(side.get("status"))
+    if side.get("status") not in ("pending", "skipped") and isinstance(side.get("duration_s"), (int, float)):
+        text += " " + human_duration(side["duration_s"])
+    if isinstance(side.get("attempts"), int) and side["attempts"] > 1:
+        text += f" ({side['attempts']} attempts)"
+    cached = side.get("cached_from")
+    if side.get("status") == "cached" and isinstance(cached, dict):
+        text += f" (from {str(cached.get('run'))[:12]}/{cached.get('step')})"
+    return text
+
+
+def _step_lines(steps: list[dict[str, Any]], a: str, b: str) -> list[str]:
+    """One line a step: "  train: failed 3.25s -> succeeded 2.90s", "+"/"-" for a step only
+    in B/A, then its changed metrics.  The caller makes every line safe."""
+    lines = []
+    for step in steps:
+        name, sa, sb = step["name"], step["a"], step["b"]
+        if sa is None:
+            lines.append(f"  + {name}: {_side_text(sb)} (only in {b})")
+        elif sb is None:
+            lines.append(f"  - {name}: {_side_text(sa)} (only in {a})")
+        elif _side_text(sa) == _side_text(sb):
+            lines.append(f"  {name}: {_side_text(sa)}, in both")
+        else:
+            lines.append(f"  ~ {name}: {_side_text(sa)} -> {_side_text(sb)}")
+        for metric, v in step["metrics"].items():
+            lines.append(f"      {metric}: {number(v['a'])} -> {number(v['b'])}"
+                         + (f" ({'+' if v['delta'] >= 0 else ''}{number(v['delta'])})"
+                            if v["delta"] is not None else ""))
     return lines
 
 
@@ -162,6 +233,9 @@ def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
     body += [f"  v {k} {v['a']} -> {v['b']}" for k, v in pk["downgraded"].items()]
     body += _mapping_lines({kind: {f"${k}": v for k, v in d.items()} for kind, d in env["variables"].items()})
     section("environment", body)
+    if "steps" in result:
+        lines.append("steps:" + ("" if result["steps"] else " none"))
+        lines.extend(_step_lines(result["steps"], a, b))
     text = "\n".join(safe(line) for line in lines) + "\n"
     if code.get("patch"):
         text += "\n" + safe(code["patch"], multiline=True)

@@ -24,6 +24,7 @@ class Filters:
     tags: list[str] = field(default_factory=list)
     name: str | None = None
     limit: int | None = None
+    kind: str | None = None  # "command" or "pipeline"
 
 
 def _when(value: str | dt.datetime | None) -> dt.datetime | None:
@@ -41,12 +42,16 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     tags = parse_tags(f.tags)
     if f.limit is not None and f.limit < 0:
         raise UsageError("--limit must be 0 or more")
+    if f.kind is not None and f.kind not in record.KINDS:
+        raise UsageError(f"--kind {f.kind}: expected {' or '.join(record.KINDS)}")
     out: list[Run] = []
     if f.limit == 0:
         return out  # as `git log -n 0`: none
     for run in runs:
         rec = run.record
         if statuses and run.status not in statuses:
+            continue
+        if f.kind is not None and (rec.get("kind") or "command") != f.kind:
             continue
         if since or until:
             started = rec.get("started_at")
@@ -76,12 +81,49 @@ def as_json(run: Run, shared: dict[str, str] | None = None) -> dict[str, Any]:
     rec["recorded_status"] = rec.get("status")
     rec["status"] = run.status
     rec["commit"] = run.commit
+    if run.record.get("kind") == "pipeline":
+        # What a listing filters a pipeline run on, without walking its steps.
+        rec["step_count"] = len(run.record.get("steps") or [])
+        rec["failed_step"] = failed_step(run.record)
     if shared is not None or run.source is not None:
         # Where the run lives: only here, on remotes (same or behind us), or only on a remote.
         rec["source"] = run.source
         rec["remotes"] = shared or ({run.source: "same"} if run.source else {})
         rec["local_only"] = run.source is None and not shared
     return record.ordered(rec)
+
+
+def failed_step(rec: Mapping[str, Any]) -> str | None:
+    """The step a pipeline run failed at: ``error.step``, else its first failed step."""
+    error = rec.get("error")
+    if isinstance(error, Mapping) and isinstance(error.get("step"), str):
+        return str(error["step"])
+    return next((str(s.get("name")) for s in rec.get("steps") or []
+                 if isinstance(s, Mapping) and s.get("status") == "failed"), None)
+
+
+def pipeline_label(rec: Mapping[str, Any]) -> str:
+    """The COMMAND cell of a pipeline run: "pipeline gitruns.yaml: 4 steps, failed at train"
+    (the file and the step clipped, so the failing step stays in sight)."""
+    pipe: Mapping[str, Any] = rec.get("pipeline") or {}
+    pipe = pipe if isinstance(pipe, Mapping) else {}
+    steps = rec.get("steps")
+    steps = steps if isinstance(steps, list) else []
+    text = f"pipeline {clip(str(pipe.get('file') or 'python'), 20)}: {len(steps)} step{'s' if len(steps) != 1 else ''}"
+    failed = failed_step(rec)
+    if failed is not None:
+        text += f", failed at {clip(failed, 16)}"
+    elif rec.get("status") == "running":
+        done = sum(1 for s in steps if isinstance(s, Mapping)
+                   and s.get("status") in ("succeeded", "cached", "failed", "skipped", "canceled"))
+        text += f", {done} done"
+    return text
+
+
+def command_label(rec: Mapping[str, Any]) -> str:
+    if rec.get("kind") == "pipeline":
+        return pipeline_label(rec)
+    return clip(command_text(rec.get("command") or []), 40)
 
 
 def shared_label(run: Run, shared: dict[str, str]) -> str:
@@ -135,7 +177,7 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
             _local_time(rec.get("started_at")),
             timeutil.human_duration(rec.get("duration_s")),
             code_label(rec.get("code") or {}),
-            clip(command_text(rec.get("command") or []), 40),
+            command_label(rec),
             *(number(metrics.get(m)) for m in metric_names),
             *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
         ])

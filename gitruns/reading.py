@@ -141,12 +141,51 @@ class Artifacts(list[Artifact]):
                 raise UsageError(f"refusing to restore into {what}: {root}")
 
 
-class Logs:
-    """A run's captured output: ``.stdout`` and ``.stderr`` as text, :meth:`read` as bytes."""
+@dataclass(frozen=True)
+class Step:
+    """One step of a pipeline run: ``status`` is one of pending, running, succeeded,
+    failed, cached (its outputs reused from ``cached_from``: run id and step name),
+    skipped (``error`` says why) or canceled."""
 
-    def __init__(self, repo: Repo, run: lookup.Run) -> None:
+    name: str
+    status: str
+    duration_s: float | None
+    attempts: int
+    cached_from: tuple[str, str] | None
+    metrics: dict[str, Any]
+    error: str | None
+    needs: list[str]
+    command: str | None
+    outputs: list[Artifact]
+
+
+def _step(s: Mapping[str, Any]) -> Step:
+    cached = s.get("cached_from")
+    error = s.get("error")
+    duration = s.get("duration_s")
+    return Step(
+        name=str(s.get("name")), status=str(s.get("status")),
+        duration_s=float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None,
+        attempts=len(s.get("attempts") or []),
+        cached_from=(str(cached.get("run")), str(cached.get("step"))) if isinstance(cached, Mapping) else None,
+        metrics={str(k): _number(v) for k, v in (s.get("metrics") or {}).items()},
+        error=str(error.get("message")) if isinstance(error, Mapping) and error.get("message") is not None else None,
+        needs=[str(n) for n in s.get("needs") or []],
+        command=s.get("command") if isinstance(s.get("command"), str) else None,
+        outputs=[Artifact(str(a.get("path")), a.get("kind"), a.get("size"), a.get("digest"), a.get("status"),
+                          a.get("source"))
+                 for a in s.get("outputs") or [] if isinstance(a, dict)],
+    )
+
+
+class Logs:
+    """A run's captured output: ``.stdout`` and ``.stderr`` as text, :meth:`read` as bytes.
+    ``step``: one step's output, of a pipeline run (``.gitruns/steps/<step>/``)."""
+
+    def __init__(self, repo: Repo, run: lookup.Run, step: str | None = None) -> None:
         self._repo = repo
         self._run = run
+        self._step = step
 
     def chunks(self, stream: str) -> Iterator[bytes]:
         """The stream in chunks of at most 1 MiB (a log of any size costs little memory)."""
@@ -156,6 +195,10 @@ class Logs:
         if stream not in STREAMS:
             raise UsageError(f"no log stream {stream!r}: expected stdout or stderr")
         cache = local_cache(self._repo)
+        if self._step is not None:
+            meta = runlogs.step_logs(self._run, self._step)
+            runlogs.fetch_step_logs(self._repo, meta, cache)
+            return runlogs.step_chunks(self._repo, self._run, self._step, stream, cache)
         sharing.fetch_logs(self._repo, self._run, cache)  # full logs kept outside git, from the store
         return runlogs.chunks(self._repo, self._run, stream, cache)
 
@@ -214,6 +257,23 @@ class Run:
     def status(self) -> str:
         """running, succeeded, failed, canceled, or crashed (a running run whose recorder is gone)."""
         return self._run.status
+
+    @property
+    def kind(self) -> str:
+        """"command" (``git run exec``) or "pipeline" (``git run pipeline``: see :attr:`steps`)."""
+        return str(self.record.get("kind") or "command")
+
+    @property
+    def steps(self) -> list[Step]:
+        """A pipeline run's steps, in the order they were planned (empty for a command run)."""
+        return [_step(s) for s in self.record.get("steps") or [] if isinstance(s, dict)]
+
+    def step_logs(self, step: str) -> Logs:
+        """One step's captured output (``.stdout``, ``.stderr``); UsageError for an unknown step."""
+        from . import runlogs
+
+        runlogs.step_logs(self._run, step)  # refuses an unknown step, naming the run's steps
+        return Logs(self._repo, self._run, step)
 
     @property
     def command(self) -> list[str]:
@@ -337,7 +397,13 @@ class Run:
     def row(self) -> dict[str, Any]:
         """One flat row: id, name, status, started, duration, ``params.<key>``, ``metrics.<key>``."""
         out: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status,
-                               "started": self.record.get("started_at"), "duration": self.duration_s}
+                               "started": self.record.get("started_at"), "duration": self.duration_s,
+                               "kind": self.kind}
+        if self.kind == "pipeline":
+            from .listing import failed_step
+
+            out["steps"] = len(self.record.get("steps") or [])
+            out["failed_step"] = failed_step(self.record)
         out.update({f"params.{k}": v for k, v in self.params.items()})
         out.update({f"metrics.{k}": v for k, v in self.metrics.items()})
         return out
@@ -357,11 +423,16 @@ class RunList(list[Run]):
             recordread.prefetch_records(self[0]._repo.git, [r.commit for r in self], ("config.yaml",))
         return [r.row() for r in self]
 
-    def columns(self, rows: list[dict[str, Any]] | None = None) -> list[str]:
-        """id, name, status, started, duration, then every ``params.*`` and ``metrics.*`` key, sorted."""
+    def columns(self, rows: list[dict[str, Any]] | None = None, kind: bool = False) -> list[str]:
+        """id, name, status, started, duration, then every ``params.*`` and ``metrics.*`` key, sorted.
+        With pipeline runs among them (or ``kind``), kind after duration; with pipeline runs,
+        also ``steps`` (how many) and ``failed_step``."""
         rows = self.rows() if rows is None else rows
         keys = {k for row in rows for k in row}
         fixed = ["id", "name", "status", "started", "duration"]
+        pipelines = any(row.get("kind") == "pipeline" for row in rows)
+        fixed += ["kind"] if kind or pipelines else []
+        fixed += ["steps", "failed_step"] if pipelines else []
         return fixed + sorted(k for k in keys if k.startswith("params.")) + \
             sorted(k for k in keys if k.startswith("metrics."))
 
@@ -376,7 +447,7 @@ class RunList(list[Run]):
         except ImportError:
             raise ImportError("to_pandas() needs pandas: pip install pandas") from None
         rows = self.rows()
-        frame = pd.DataFrame(rows, columns=self.columns(rows))
+        frame = pd.DataFrame(rows, columns=self.columns(rows, kind=True))
         frame["started"] = pd.to_datetime(frame["started"], utc=True, errors="coerce")
         frame["duration"] = pd.to_numeric(frame["duration"], errors="coerce").astype("float64")
         return frame
@@ -415,7 +486,7 @@ def _strings(value: str | Iterable[str] | None) -> list[str]:
 def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | None = None,
          until: str | dt.datetime | None = None, tags: Mapping[str, str] | Iterable[str] | None = None,
          name: str | None = None, limit: int | None = None, remote: str | None = None,
-         repo: RepoArg = None) -> RunList:
+         repo: RepoArg = None, kind: str | None = None) -> RunList:
     """The runs ``git run ls`` lists, newest first, with its filters.
 
     ``status``: one or more of running, succeeded, failed, canceled, crashed.
@@ -423,12 +494,13 @@ def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | N
     ``tags``: ``{"key": "value"}`` or ``["key=value"]``, all must match.
     ``name``: a part of the name, or a glob.  ``limit``: at most this many.
     ``remote``: the runs on that remote ("" for the usual one) instead of this repository's.
+    ``kind``: only "command" runs or only "pipeline" runs.
     """
     from . import listing
 
     r = open_at(repo)
     tag_list = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else _strings(tags)
-    filters = listing.Filters(_strings(status), since, until, tag_list, name, limit)
+    filters = listing.Filters(_strings(status), since, until, tag_list, name, limit, kind)
     return RunList(Run(r, x) for x in select(r, filters, remote).chosen)
 
 
@@ -458,18 +530,21 @@ def compare(a: str | Run, b: str | Run, patch: bool = False, repo: RepoArg = Non
 
 @overload
 def logs(run_id: str | Run, stream: str | None = None, *, binary: Literal[False] = False,
-         repo: RepoArg = None) -> str: ...
+         repo: RepoArg = None, step: str | None = None) -> str: ...
 
 
 @overload
 def logs(run_id: str | Run, stream: str | None = None, *, binary: Literal[True],
-         repo: RepoArg = None) -> bytes: ...
+         repo: RepoArg = None, step: str | None = None) -> bytes: ...
 
 
 def logs(run_id: str | Run, stream: str | None = None, *, binary: bool = False,
-         repo: RepoArg = None) -> str | bytes:
+         repo: RepoArg = None, step: str | None = None) -> str | bytes:
     """What the run's command printed on ``stream`` ("stdout" or "stderr"; default: stdout
-    then stderr), as text (undecodable bytes replaced) or, with ``binary``, bytes."""
+    then stderr), as text (undecodable bytes replaced) or, with ``binary``, bytes.
+    ``step``: what that step of a pipeline run printed (UsageError for a step the run
+    does not have, or for a command run)."""
     run = run_id if isinstance(run_id, Run) else load(run_id, repo)
-    data = b"".join(run.logs.read(s) for s in ([stream] if stream is not None else STREAMS))
+    source = run.logs if step is None else run.step_logs(step)
+    data = b"".join(source.read(s) for s in ([stream] if stream is not None else STREAMS))
     return data if binary else data.decode(errors="replace")

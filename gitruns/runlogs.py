@@ -9,6 +9,10 @@ Where a stream comes from, in order:
   this host whose record has no logs yet (still running, or ``crashed``: its
   ``git-run`` was killed, and what the command printed so far is there);
 - the ``stdout.log``/``stderr.log`` blob of the record.
+
+A pipeline run's steps each have their own, ``steps/<step>/stdout.log`` and
+``stderr.log``, read the same way (the full stream from the cache when git holds
+only its head and tail).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import pygit2
 
 from . import recordread, runid, runrefs
 from .cache import ArtifactCache
-from .errors import RecordError
+from .errors import GitrunsError, RecordError, UsageError
 from .lookup import Run
 from .repo import Repo
 
@@ -63,11 +67,74 @@ def chunks(repo: Repo, run: Run, stream: str, cache: ArtifactCache) -> Iterator[
         yield bytes(view[start:start + CHUNK])
 
 
+def step_logs(run: Run, step: str) -> Mapping[str, Any]:
+    """The ``logs`` entry of ``step`` in a pipeline run's record ({} while it has none);
+    UsageError naming the run's steps when it has no such step, or is a command run."""
+    from .terminal import safe
+
+    rec = run.record
+    steps = [s for s in rec.get("steps") or [] if isinstance(s, Mapping)]
+    if rec.get("kind") != "pipeline" or not steps:
+        raise UsageError(f"run {run.id} is a command run: it has no steps (--step is for pipeline runs)")
+    for s in steps:
+        if s.get("name") == step:
+            logs = s.get("logs")
+            return logs if isinstance(logs, Mapping) else {}
+    names = ", ".join(safe(s.get("name")) for s in steps[:50]) + (", ..." if len(steps) > 50 else "")
+    raise UsageError(f"run {run.id} has no step {safe(step)!r}; its steps: {names}")
+
+
+def step_chunks(repo: Repo, run: Run, step: str, stream: str, cache: ArtifactCache) -> Iterator[bytes]:
+    """What ``step`` printed on ``stream``, in chunks of at most 1 MiB: the full log
+    from the artifact cache when git holds only its head and tail, else the blob
+    ``steps/<step>/<stream>.log`` (nothing when the step has none: it did not run)."""
+    meta = step_logs(run, step).get(stream) or {}
+    if isinstance(meta, Mapping) and meta.get("truncated") and meta.get("digest") \
+            and cache.has(str(meta["digest"])):
+        yield from _file_chunks(cache.object_path(str(meta["digest"])))
+        return
+    if "/" in step or step in ("", ".", ".."):
+        return  # a crafted name: never a path that reaches out of steps/<name>/
+    name = f"steps/{step}/{stream}.log"
+    oid = _large_blob(repo, run, name)
+    if oid is not None:
+        yield from _git_blob_chunks(repo, oid)
+        return
+    try:
+        data = recordread.read_file(repo.git, run.commit, name, limit=None) or b""
+    except RecordError:
+        data = b""  # steps/<name> is not a directory of logs (a crafted record): nothing to show
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK):
+        yield bytes(view[start:start + CHUNK])
+
+
+def fetch_step_logs(repo: Repo, logs: Mapping[str, Any], cache: ArtifactCache) -> None:
+    """Bring a step's full logs (kept outside git when large) into the local cache from
+    the usual remote's store, as sharing.fetch_logs does for a run's."""
+    wanted = [d for m in logs.values()
+              if isinstance(m, Mapping) and m.get("truncated") and (d := m.get("digest")) and not cache.has(str(d))]
+    if not wanted:
+        return
+    from .artifactstore import fetch_into_cache
+    from .sharing import store_of_default_remote
+
+    store = store_of_default_remote(repo)
+    if store is None:
+        return
+    for digest in wanted:
+        try:
+            if store.has(str(digest)):
+                fetch_into_cache(cache, store, str(digest))
+        except GitrunsError:
+            pass  # the head and tail in git are still there to show
+
+
 def _large_blob(repo: Repo, run: Run, name: str) -> str | None:
     """The id of the record's ``name`` when it is a blob this clone has and larger
     than a few chunks; None otherwise (read it whole, or through a partial clone)."""
     try:
-        entry = runrefs.record_files(repo.git, run.commit)[name]
+        entry = runrefs.record_files(repo.git, run.commit)[name]  # a path: steps/<step>/stdout.log
         if entry.type_str != "blob":
             return None
         _kind, size = repo.git.odb.read_header(entry.id)

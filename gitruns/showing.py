@@ -1,7 +1,7 @@
 """``git run show`` and ``git run log``: one run, for people."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import bounds, recordread, timeutil
@@ -52,10 +52,35 @@ def _code_line(code: Mapping[str, Any]) -> str:
             f"snapshot tree {str(code.get('snapshot_tree'))[:12]}")
 
 
-def human(run: reading.Run) -> str:
+def _plain(text: str, slot: str) -> str:
+    return text
+
+
+Paint = Callable[[str, str], str]  # colour.paint: (safe text, slot) -> text
+
+
+def pipeline_text(pipe: Mapping[str, Any]) -> str:
+    """"gitruns.yaml (gitruns), targets: evaluate, -j 2": where a pipeline run's steps came from."""
+    text = str(pipe.get("file") or "(defined in Python)")
+    if pipe.get("format"):
+        text += f" ({pipe['format']})"
+    targets = pipe.get("targets") if isinstance(pipe.get("targets"), list) else []
+    text += ", targets: " + (" ".join(str(t) for t in targets) if targets else "all")
+    if isinstance(pipe.get("jobs"), int) and pipe["jobs"] > 1:
+        text += f", -j {pipe['jobs']}"
+    if pipe.get("fail_fast"):
+        text += ", --fail-fast"
+    forced = pipe.get("forced") if isinstance(pipe.get("forced"), list) else []
+    if forced:
+        text += ", forced: " + " ".join(str(f) for f in forced)
+    return text
+
+
+def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str:
     """The run for people.  Every value from the record goes through safe(): one
     line each, no control characters or escape sequences (the record may come
-    from anyone who can push)."""
+    from anyone who can push).  ``paint`` colours the step statuses (already
+    safe); ``unicode`` draws the step graph with box-drawing characters."""
     rec = run.record
     lines = [f"run {run.id}" + (f"  ({safe(rec['name'])})" if rec.get("name") else "")]
 
@@ -70,6 +95,8 @@ def human(run: reading.Run) -> str:
         status += f" (exit {rec['exit_code']}" + (f", {rec['signal']}" if rec.get("signal") else "") + ")"
     add("status", status)
     add("command", command_text(rec.get("command") or []))
+    if isinstance(pipe := rec.get("pipeline"), Mapping):
+        add("pipeline", pipeline_text(pipe))
     add("cwd", rec.get("cwd") or ".")
     add("started", f"{timeutil.human_local(rec.get('started_at'))}  ({rec.get('started_at')})")
     if rec.get("ended_at"):
@@ -119,4 +146,139 @@ def human(run: reading.Run) -> str:
         add("logs", ", ".join(
             f"{k} {human_size(v.get('size') or 0)}" + (" (truncated in git)" if v.get("truncated") else "")
             for k, v in logs.items()))
+    steps = [s for s in rec.get("steps") or [] if isinstance(s, dict)]
+    if steps:
+        lines.append(f"steps:      {safe(step_counts(steps))}")
+        lines.extend("  " + line for line in step_graph(steps, paint, unicode))
     return "\n".join(lines) + "\n"
+
+
+# -- a pipeline run's steps ---------------------------------------------------------
+#
+# A tree reads best for the 3-20 steps of a usual pipeline: each step hangs under
+# the first step it needs, and names the further ones ("also needs X"); a step
+# needing nothing is a root.  Statuses line up in one column after the names.
+
+_BOX = {"mid": "├── ", "last": "└── ", "bar": "│   ", "gap": "    "}
+_ASCII = {"mid": "|-- ", "last": "`-- ", "bar": "|   ", "gap": "    "}
+_NAME_COLUMN_MOST = 40  # a long name does not push every other status to the right
+_STATUS_WIDTH = max(len(s) for s in ("succeeded", "canceled", "pending"))
+
+
+def step_counts(steps: Sequence[Mapping[str, Any]]) -> str:
+    """"4 (1 succeeded, 1 failed, 1 cached, 1 skipped)": how many steps, by status."""
+    from .record import STEP_STATUSES
+
+    counts: dict[str, int] = {}
+    for s in steps:
+        status = str(s.get("status"))
+        counts[status] = counts.get(status, 0) + 1
+    order = [*STEP_STATUSES, *sorted(k for k in counts if k not in STEP_STATUSES)]
+    return f"{len(steps)} (" + ", ".join(f"{counts[k]} {k}" for k in order if k in counts) + ")"
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _parents(steps: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """Each step's parent in the tree: the first step it needs (by index), if any."""
+    index: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        index.setdefault(str(s.get("name")), i)
+    out: list[int | None] = []
+    for i, s in enumerate(steps):
+        needs = _list(s.get("needs"))
+        out.append(next((index[str(n)] for n in needs if str(n) in index and index[str(n)] != i), None))
+    return out
+
+
+def _tree_order(steps: Sequence[Mapping[str, Any]]) -> list[tuple[int, int, list[bool]]]:
+    """(step index, parent index or -1, the is-last flags of its ancestors and itself)
+    in drawing order.  Iterative, and every step drawn once, whatever the record holds
+    (a crafted record may have cycles: a step no root reaches is drawn as a root)."""
+    parents = _parents(steps)
+    children: dict[int, list[int]] = {}
+    for i, p in enumerate(parents):
+        if p is not None:
+            children.setdefault(p, []).append(i)
+    drawn: set[int] = set()
+    out: list[tuple[int, int, list[bool]]] = []
+    starts = [i for i, p in enumerate(parents) if p is None] + list(range(len(steps)))
+    for start in starts:
+        if start in drawn:
+            continue
+        stack: list[tuple[int, int, list[bool]]] = [(start, -1, [])]
+        while stack:
+            i, parent, flags = stack.pop()
+            if i in drawn:
+                continue
+            drawn.add(i)
+            out.append((i, parent, flags))
+            kids = [k for k in children.get(i, []) if k not in drawn]
+            for n, k in reversed(list(enumerate(kids))):
+                stack.append((k, i, [*flags, n == len(kids) - 1]))
+    return out
+
+
+def _step_details(s: Mapping[str, Any], parent_name: str | None) -> tuple[str, list[str]]:
+    """The rest of a step's line after its status, and the lines under it (both safe)."""
+    status = str(s.get("status"))
+    parts: list[str] = []
+    if status not in ("pending", "skipped") and s.get("duration_s") is not None:
+        value = s.get("duration_s")
+        parts.append(timeutil.human_duration(value) if isinstance(value, (int, float)) else safe(value))
+    attempts = _list(s.get("attempts"))
+    if len(attempts) > 1:
+        parts.append(f"{len(attempts)} attempts")
+    cached = s.get("cached_from")
+    if status == "cached" and isinstance(cached, Mapping):
+        parts.append(f"cached from {safe(str(cached.get('run'))[:12])}/{safe(cached.get('step'))}")
+    error = s.get("error") if isinstance(s.get("error"), Mapping) else None
+    message = safe(error.get("message")) if error and error.get("message") is not None else None
+    if status == "skipped":
+        parts.append(message or "a step it needs did not succeed")
+    needs = [str(n) for n in _list(s.get("needs"))]
+    others = [n for n in needs if n != parent_name]
+    if others:
+        also = "also needs " if parent_name is not None else "needs "
+        parts.append("(" + also + ", ".join(safe(n) for n in others) + ")")
+    below = [f"error: {message}"] if message and status in ("failed", "canceled") else []
+    return "  ".join(parts), below
+
+
+def step_graph(steps: Sequence[Mapping[str, Any]], paint: Paint = _plain, unicode: bool = False) -> list[str]:
+    """The step tree, one line a step (and one for a failed step's error): names
+    safe, statuses painted by ``paint``, box-drawing with ``unicode`` else ASCII."""
+    from .table import width
+
+    glyphs = _BOX if unicode else _ASCII
+    order = _tree_order(steps)
+    with_children = {p for _, p, _ in order}
+    heads: list[str] = []
+    below_prefix: list[str] = []
+    for i, _parent, flags in order:
+        lead = "".join(glyphs["gap"] if last else glyphs["bar"] for last in flags[:-1])
+        has_children = i in with_children
+        if flags:
+            heads.append(lead + glyphs["last" if flags[-1] else "mid"])
+            below_prefix.append(lead + (glyphs["gap"] if flags[-1] else glyphs["bar"]))
+        else:
+            heads.append("")
+            below_prefix.append("")
+        below_prefix[-1] += glyphs["bar"] if has_children else glyphs["gap"]
+    names = [safe(steps[i].get("name")) for i, _, _ in order]
+    column = min(_NAME_COLUMN_MOST, max((width(h) + width(n) for h, n in zip(heads, names, strict=True)),
+                                        default=0))
+    lines: list[str] = []
+    for (i, parent, _flags), head, name, under in zip(order, heads, names, below_prefix, strict=True):
+        s = steps[i]
+        status = safe(s.get("status"))
+        rest, below = _step_details(s, str(steps[parent].get("name")) if parent >= 0 else None)
+        pad = " " * max(0, column - width(head) - width(name))
+        status_pad = " " * max(0, _STATUS_WIDTH - width(status))
+        line = f"{head}{name}{pad}  {paint(status, status)}"
+        line = (line + status_pad + "  " + rest) if rest else line
+        lines.append(line.rstrip(" "))
+        lines.extend(f"{under}{text}" for text in below)
+    return lines
