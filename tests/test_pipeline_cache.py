@@ -10,11 +10,13 @@ from conftest import _REPOS, git, gitrun, make_repo, record, run_ids, validate
 
 q = json.dumps  # a JSON string is a YAML string
 
+PREPARE = ("echo prepare >> ran.log && mkdir -p data && cat raw*.txt | tr a-z A-Z > data/clean.txt"
+           " && echo x > data/extra.txt")
 EVALUATE = "echo evaluate >> ran.log && wc -c < model.txt > score.txt && echo '{\"acc\": 0.5}' > m.json"
 # Each step notes that it ran in ran.log (not an output: it is how the test sees what ran).
 PIPE = f"""steps:
   prepare:
-    cmd: {q("echo prepare >> ran.log && mkdir -p data && cat raw*.txt | tr a-z A-Z > data/clean.txt && echo x > data/extra.txt")}
+    cmd: {q(PREPARE)}
     deps: [{{raw}}]
     outs: [data]
   train:
@@ -75,7 +77,7 @@ def test_a_second_run_executes_nothing_and_restores_every_output(tmp_path: Path)
     rec = record(repo, second)
     validate(rec)
     first_rec = record(repo, first)
-    for step, before in zip(rec["steps"], first_rec["steps"]):
+    for step, before in zip(rec["steps"], first_rec["steps"], strict=True):
         assert step["status"] == "cached" and step["attempts"] == []
         assert step["cached_from"] == {"run": first, "step": step["name"]}
         assert step["cache_key"] == before["cache_key"]

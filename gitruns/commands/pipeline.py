@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..pipelines.engine import PipelineOutcome, StepEvent, pipeline as run_pipeline
+from ..pipelines.engine import PipelineOutcome, StepEvent
+from ..pipelines.engine import pipeline as run_pipeline
 from ..terminal import safe, warning_text
 from .exec_ import duration
 
@@ -36,9 +37,9 @@ def final_line(outcome: PipelineOutcome) -> str:
     counts = outcome.counts
     summary = ", ".join(f"{counts[s]} {s}" for s in _ORDER if counts.get(s))
     run = f"run {outcome.run_id[:12]}"
-    error = rec.get("error") or {}
-    if outcome.status == "failed" and error.get("step"):
-        head = f"{run} failed at step {safe(error['step'])}"
+    error = rec.get("error")
+    if outcome.status == "failed" and error and error.get("step"):
+        head = f"{run} failed at step {safe(error.get('step'))}"
     elif outcome.status == "canceled":
         head = f"{run} canceled (exit {outcome.exit_code})"
     else:

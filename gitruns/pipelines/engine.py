@@ -256,8 +256,8 @@ class _Runner:
 
     def _ready(self, name: str) -> bool:
         step = self.steps[name]
-        return step["status"] == "pending" and all(
-            self.steps[up]["status"] in ("succeeded", "cached") for up in self.plan.steps[name].needs if up in self.steps)
+        needs = [up for up in self.plan.steps[name].needs if up in self.steps]
+        return step["status"] == "pending" and all(self.steps[up]["status"] in ("succeeded", "cached") for up in needs)
 
     def _start_ready(self, now: float) -> None:
         for name, (when, number) in sorted(self.retry_at.items(), key=lambda kv: self.names.index(kv[0])):
@@ -302,18 +302,23 @@ class _Runner:
             step["started_at"] = timeutil.iso(timeutil.now())
             self._fail(name, {"type": "input", "message": f"cannot read the inputs of step {name}: {exc}"})
             return True
-        params = {k: v for k, v in ((k, userconfig.lookup(self.config, k)) for k in spec.params)}
-        step["cache_key"] = stepcache.key(self._definition(spec), spec, step["inputs"], json_safe(params))
+        params = {k: userconfig.lookup(self.config, k) for k in spec.params}
+        ckey = stepcache.key(self._definition(spec), spec, step["inputs"], json_safe(params))
+        step["cache_key"] = ckey
         if spec.always_run or name in self.forced:
             return False
-        for candidate in self.index.candidates(step["cache_key"]):
+        for candidate in self.index.candidates(ckey):
             restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
                                          self.values_dir)
             if restored is None:
                 continue
             now = timeutil.iso(timeutil.now())
-            step.update(status="cached", outputs=restored, metrics=dict(candidate.step.get("metrics") or {}),
-                        cached_from=dict(candidate.origin), started_at=now, ended_at=now, duration_s=0.0)
+            step["status"] = "cached"
+            step["outputs"] = restored
+            step["metrics"] = dict(candidate.step.get("metrics") or {})
+            step["cached_from"] = {"run": candidate.origin["run"], "step": candidate.origin["step"]}
+            step["started_at"] = step["ended_at"] = now
+            step["duration_s"] = 0.0
             self._checkpoint(name, "cached")
             self._event(name, "cached", cached_from=candidate.origin)
             return True
@@ -352,14 +357,15 @@ class _Runner:
             if spec.cmd is not None:
                 child = steprun.launch_shell(ctx, self.commands[name][0])
             else:
-                for source, value in spec.value_inputs.values():
+                for source, _value in spec.value_inputs.values():
                     os.makedirs(os.path.join(self.values_dir, source), exist_ok=True)
                 os.makedirs(os.path.join(self.values_dir, name), exist_ok=True)
                 child = self._pystep_module().launch(ctx)
         except OSError as exc:
-            attempt.update(ended_at=started_at, duration_s=0.0, exit_code=127 if isinstance(exc, FileNotFoundError)
-                           else 126, error={"type": "launch", "message": f"step {name} could not be started: "
-                                                                         f"{exc.strerror or exc}"})
+            attempt["ended_at"] = started_at
+            attempt["duration_s"] = 0.0
+            attempt["exit_code"] = 127 if isinstance(exc, FileNotFoundError) else 126
+            attempt["error"] = {"type": "launch", "message": f"step {name} could not be started: {exc.strerror or exc}"}
             if first:
                 self._checkpoint(name, "started")
             self._attempt_failed(name, number, cast(record.Error, attempt["error"]), now)
@@ -462,7 +468,9 @@ class _Runner:
             entry["status"] = "error"
             entry["error"] = str(exc)
             return entry
-        entry.update(status="stored", size=hashed.size, digest=hashed.digest)
+        entry["status"] = "stored"
+        entry["size"] = hashed.size
+        entry["digest"] = hashed.digest
         return entry
 
     def _keep_logs(self, name: str) -> None:

@@ -109,8 +109,7 @@ class Index:
                 if not (isinstance(origin, dict) and isinstance(origin.get("run"), str)
                         and isinstance(origin.get("step"), str)):
                     origin = {"run": run.id, "step": str(step.get("name"))}
-                by_key.setdefault(ckey, []).append(Candidate(run.id, cast(record.Step, step),
-                                                             cast(record.CachedFrom, origin)))
+                by_key.setdefault(ckey, []).append(Candidate(run.id, step, origin))
         return by_key
 
     def candidates(self, ckey: str) -> list[Candidate]:
@@ -140,19 +139,19 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
     outputs: list[record.Artifact] = []
     try:
         for shown, final, is_value in wanted:
-            art = by_path.get(shown)
-            if art is None or art.get("status") != "stored" or not isinstance(art.get("digest"), str):
+            found = by_path.get(shown)
+            if found is None or art.get("status") != "stored" or not isinstance(art.get("digest"), str):
                 return None
             digest = str(art["digest"])
             split_digest(digest)
             if not is_value and path_refusal(final, root, git_dirs) is not None:
                 return None
             os.makedirs(os.path.dirname(final), exist_ok=True)
-            if art.get("kind") == "dir":
+            if found.get("kind") == "dir":
                 staged.append((_stage_dir(digest, final, cache), final))
             else:
                 staged.append((_stage_file(digest, final, cache, False), final))
-            entry = cast(record.Artifact, {k: v for k, v in art.items() if k != "stored_by"})
+            entry = cast(record.Artifact, {k: v for k, v in found.items() if k != "stored_by"})
             entry["path"] = shown
             outputs.append(entry)
     except (_Miss, ValueError, OSError, GitrunsError):
