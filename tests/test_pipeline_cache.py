@@ -187,6 +187,7 @@ def test_a_corrupt_cache_object_is_not_restored(tmp_path: Path) -> None:
     assert statuses(repo, rid)["train"] == "succeeded"
     assert (repo / "model.txt").read_text() == "lr=0.1\nSOME RAW DATA\n"
     assert list((repo / ".git" / "gitruns" / "cache" / "quarantine").iterdir())
+    assert not list(repo.rglob(".gitruns-tmp-*"))  # nothing half-restored left behind
 
 
 def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path) -> None:

@@ -140,12 +140,12 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
     try:
         for shown, final, is_value in wanted:
             found = by_path.get(shown)
-            if found is None or art.get("status") != "stored" or not isinstance(art.get("digest"), str):
-                return None
-            digest = str(art["digest"])
+            if found is None or found.get("status") != "stored" or not isinstance(found.get("digest"), str):
+                raise _Miss(shown)
+            digest = str(found["digest"])
             split_digest(digest)
             if not is_value and path_refusal(final, root, git_dirs) is not None:
-                return None
+                raise _Miss(shown)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             if found.get("kind") == "dir":
                 staged.append((_stage_dir(digest, final, cache), final))
