@@ -161,7 +161,7 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 @click.argument("targets", nargs=-1, metavar="[STEP]...")
 @click.option("-f", "--file", "file", metavar="FILE",
               help="The pipeline definition (default: gitruns.yaml at the repository root; a dvc.yaml works too).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Run up to N independent steps at once.")
 @click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, like train.lr=0.01 (value typed as YAML).")
@@ -177,7 +177,7 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
 def pipeline_cmd(targets: tuple[str, ...], file: str | None, jobs: int, overrides: tuple[str, ...],
                  config_files: tuple[str, ...], force: bool, force_steps: tuple[str, ...], fail_fast: bool,
                  name: str | None, tags: tuple[str, ...]) -> None:
-    """Run a pipeline's steps (the STEPs named and what they need; all by default) as one run.
+    """Run a pipeline's steps as one run: the STEPs named and what they need (default: all).
 
     \b
     git run pipeline
