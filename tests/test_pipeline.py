@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git, gitrun, make_repo, record, run_ids, state, validate
+from conftest import git, gitrun, make_repo, on_a_terminal, record, run_ids, state, validate
 
 PREPARE = "mkdir -p data && tr a-z A-Z < raw.txt > data/clean.txt && echo prepared"
 TRAIN = "echo lr=${train.lr} > model.txt && cat data/clean.txt >> model.txt && echo trained"
@@ -334,3 +334,21 @@ def test_the_dvc_get_started_pipeline_runs_as_is(tmp_path: Path) -> None:
     validate(rec)
     assert rec["pipeline"]["format"] == "dvc"
     assert {s["status"] for s in rec["steps"]} == {"succeeded"}
+
+
+def test_step_lines_on_a_terminal_only(tmp_path: Path) -> None:
+    repo = pipeline_repo(tmp_path, THREE)
+    code, seen = on_a_terminal(repo, ["git", "run", "pipeline"], stdout=False, stderr=True)
+    assert code == 0, seen
+    text = seen.decode().replace("\r\n", "\n")
+    assert "gitruns: step prepare started\n" in text
+    assert "gitruns: step evaluate succeeded in " in text
+    assert "prepared" not in text  # the steps' own output is in the record
+    piped = gitrun(repo, "pipeline")
+    assert piped.returncode == 0
+    assert piped.stderr.count("\n") == 1 and "gitruns: step" not in piped.stderr
+    assert piped.stderr.endswith("(3 cached)\n")
+    cached = steps_of(record(repo))["train"]["cached_from"]
+    assert cached == {"run": run_ids(repo)[0], "step": "train"}
+    # The record keeps the command as typed.
+    assert record(repo)["command"] == ["git", "run", "pipeline"]

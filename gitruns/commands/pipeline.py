@@ -20,7 +20,8 @@ _ORDER = ("succeeded", "cached", "failed", "skipped", "canceled")
 def pipeline(targets: list[str], file: str | None, jobs: int, overrides: list[str], config_files: list[str],
              force: bool, force_steps: list[str], fail_fast: bool, name: str | None, tags: list[str]) -> int:
     """Run the pipeline; return the exit code (0, 1 a step failed, 128+N canceled by signal N)."""
-    argv = ["git", "run", "pipeline", *sys.argv[2:]] if len(sys.argv) > 1 else ["git", "run", "pipeline", *targets]
+    # What the user typed, as the record keeps it (exec keeps the command it ran).
+    argv = ["git", "run", *sys.argv[1:]] if "pipeline" in sys.argv[1:] else ["git", "run", "pipeline", *targets]
     outcome = run_pipeline(file, targets, jobs=jobs, config_files=config_files, overrides=overrides, force=force,
                            force_steps=force_steps, fail_fast=fail_fast, name=name, tags=tags, argv=argv,
                            cwd=os.getcwd(), progress=_step_line if _stderr_is_tty() else None)

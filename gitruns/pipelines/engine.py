@@ -26,6 +26,7 @@ from .. import logfiles, outputs, record, redact, rundir, timeutil, userconfig
 from ..errors import GitrunsError, UsageError
 from ..hashing import StatCache, hash_path
 from ..launchspec import LaunchSpec
+from ..manifest import manifest_bytes
 from ..metricsfile import final_values, json_safe
 from ..outcome import Problems
 from ..runpaths import RunPaths
@@ -456,13 +457,19 @@ class _Runner:
         path = value_path(self.values_dir, name, value)
         entry: record.Artifact = {"path": shown, "source": "value", "kind": "value", "status": "missing",
                                   "size": None, "digest": None}
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             problems.append(("missing", f"value {shown} was not returned by the step"))
             return entry
         assert self.statcache is not None
         try:
             hashed = hash_path(path, self.statcache, label=shown)
-            self.session.cache.store_file(path, hashed.digest)
+            for f in hashed.files:
+                self.session.cache.store_file(f.abspath, f.digest)
+            if hashed.kind == "dir":
+                # A directory value: stored as a directory output is, by its listing;
+                # "files" marks it one in the record (its kind stays "value").
+                self.session.cache.store_bytes(manifest_bytes(hashed.files))
+                entry["files"] = len(hashed.files)
         except GitrunsError as exc:
             problems.append(("storage", f"value {shown} was not stored: {exc}"))
             entry["status"] = "error"

@@ -147,7 +147,7 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
             if not is_value and path_refusal(final, root, git_dirs) is not None:
                 raise _Miss(shown)
             os.makedirs(os.path.dirname(final), exist_ok=True)
-            if found.get("kind") == "dir":
+            if found.get("kind") == "dir" or (is_value and isinstance(found.get("files"), int)):
                 staged.append((_stage_dir(digest, final, cache), final))
             else:
                 staged.append((_stage_file(digest, final, cache, False), final))
