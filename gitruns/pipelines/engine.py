@@ -31,6 +31,7 @@ from ..metricsfile import final_values, json_safe
 from ..outcome import Problems
 from ..runpaths import RunPaths
 from ..session import Session
+from ..warn import warn
 from . import graph, stepcache, steprun
 from .plan import Child, Plan, StepContext, StepSpec, value_path
 
@@ -146,7 +147,10 @@ class _Signals:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        again = signum in self.received  # git, our parent, passes the terminal's ^C on too
         self.received.append(signum)
+        if again:
+            return
         for pid in self.groups():
             steprun.signal_group(pid, signum)
 
@@ -173,7 +177,7 @@ class _Runner:
         self.signals.groups = lambda: [r.child.pid for r in self.running.values()]
         self.statcache: StatCache | None = None
         self.index = stepcache.Index(session.repo, session.run_id)
-        self.forced = list(plan.steps) if options.force else list(options.force_steps)
+        self.forced = list(names) if options.force else list(options.force_steps)
         self._pystep: Any = None
 
     # -- the record ----------------------------------------------------------
@@ -230,6 +234,12 @@ class _Runner:
             self.statcache = StatCache(self.session._statcache_path())
             try:
                 self._loop()
+            except Exception as exc:
+                # A bug: no step is left running, and the run still gets its final
+                # record saying so, before the error reaches the caller (exit 3).
+                self._kill_all()
+                self._finish(internal=exc)
+                raise
             finally:
                 self._kill_all()
                 self.statcache.close()
@@ -449,7 +459,7 @@ class _Runner:
                               "message": "; ".join(m for _, m in problems)})
             return
         for _kind, message in metric_problems:
-            self.session.errors.append(f"step {name}: {message}")
+            warn(f"step {name}: {message}")
         self._end(name, "succeeded", None)
 
     def _store_value(self, name: str, value: str, problems: Problems) -> record.Artifact:
@@ -553,17 +563,23 @@ class _Runner:
             steprun.signal_group(running.child.pid, signal.SIGKILL)
 
     # -- the end -------------------------------------------------------------
-    def _finish(self) -> PipelineOutcome:
+    def _finish(self, internal: Exception | None = None) -> PipelineOutcome:
         session = self.session
         received = self.signals.received[0] if self.signals.received else None
         for name in self.names:
             step = self.steps[name]
+            if step["status"] == "running" and internal is not None:
+                step["status"] = "failed"
+                step["error"] = {"type": "internal", "message": "stopped by an internal error of gitruns"}
             if step["status"] in ("pending", "running"):
                 step["status"] = "canceled" if received else "skipped"
                 step["error"] = {"type": "canceled" if received else "skipped", "message": self._cancel_reason()
                                  if received else "not run"}
         error: dict[str, Any] | None = None
-        if received is not None:
+        if internal is not None:
+            status, exit_code = "failed", 3
+            error = {"type": "internal", "message": " ".join(f"{type(internal).__name__}: {internal}".split())}
+        elif received is not None:
             status, exit_code = "canceled", 128 + received
             canceled = [n for n in self.names if self.steps[n]["status"] == "canceled"]
             error = {"type": "canceled", "message": f"{signal.Signals(received).name} received"
