@@ -355,3 +355,20 @@ def test_step_lines_on_a_terminal_only(tmp_path: Path) -> None:
     assert cached == {"run": run_ids(repo)[0], "step": "train"}
     # The record keeps the command as typed.
     assert record(repo)["command"] == ["git", "run", "pipeline"]
+
+
+def test_a_step_runs_in_its_wdir_with_its_env(tmp_path: Path) -> None:
+    text = """steps:
+  inside:
+    cmd: "echo $GREETING $GITRUNS_STEP $(basename $PWD) > out.txt"
+    wdir: sub
+    env: {GREETING: hello}
+    outs: [out.txt]
+"""
+    repo = pipeline_repo(tmp_path, text, {"sub/keep.txt": "x\n", ".gitignore": IGNORED + "out.txt\n"})
+    proc = gitrun(repo, "pipeline")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "sub" / "out.txt").read_text() == "hello inside sub\n"
+    step = steps_of(record(repo))["inside"]
+    assert step["wdir"] == "sub" and step["env"] == {"GREETING": "hello"}
+    assert [o["path"] for o in step["outputs"]] == ["sub/out.txt"]

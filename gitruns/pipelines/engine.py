@@ -613,15 +613,19 @@ def pipeline(file: str | None = None, targets: list[str] | tuple[str, ...] = (),
     """Run the pipeline defined in ``file`` (``gitruns.yaml`` at the repository
     root by default; a ``dvc.yaml`` too), as ``git run pipeline`` does."""
     from ..repo import open_repo
-    from .definition import load
+    from .definition import DEFAULT_FILE, GITRUNS_NAMES, load
 
     here = cwd or os.getcwd()
     root = open_repo(here).require_worktree()
-    path = os.path.join(here, file) if file else os.path.join(root, "gitruns.yaml")
-    if not os.path.isfile(path):
-        if file:
+    if file:
+        path = os.path.join(here, file)
+        if not os.path.isfile(path):
             raise UsageError(f"-f {file}: no such file")
-        raise UsageError(f"no gitruns.yaml at the repository root {root} (use -f FILE for another definition)")
+    else:
+        found = [os.path.join(root, n) for n in GITRUNS_NAMES if os.path.isfile(os.path.join(root, n))]
+        if not found:
+            raise UsageError(f"no {DEFAULT_FILE} at the repository root {root} (use -f FILE for another definition)")
+        path = found[0]
     plan = load(path, root)
     options = PipelineOptions(targets=list(targets), jobs=jobs, config_files=list(config_files),
                               overrides=list(overrides), config=config, force=force,
