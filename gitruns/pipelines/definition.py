@@ -73,6 +73,8 @@ def load(path: str, root: str) -> Plan:
     rel = _tree_relative(full, root)
     if rel is None or rel == ".":
         raise UsageError(f"pipeline file {path} is outside the working tree {root}")
+    if os.path.lexists(full) and _tree_relative(os.path.realpath(full), os.path.realpath(root)) is None:
+        raise UsageError(f"pipeline file {path} is a symlink out of the working tree {root}")
     raw = _read_bounded(full, path)
     origin = Origin(name=rel, root=root, dir=posixpath.dirname(rel) or ".")
     data = _parse_yaml(raw, origin)
@@ -136,6 +138,7 @@ def _parse_yaml(raw: bytes, origin: Origin) -> dict[str, Any]:
         data = load_yaml(raw, origin.name)
     except RecordError as exc:
         raise UsageError(str(exc)) from None
+    _refuse_repeated_keys(raw, origin)
     if data is None:
         origin.fail("the file is empty: no steps")
     if not isinstance(data, dict):
@@ -143,12 +146,41 @@ def _parse_yaml(raw: bytes, origin: Origin) -> dict[str, Any]:
     return data
 
 
+def _refuse_repeated_keys(raw: bytes, origin: Origin) -> None:
+    """A key given twice in one mapping (a step pasted twice, a merge gone wrong):
+    YAML readers keep the last silently; DVC refuses it, and so do we.  Run after
+    the bounded load, on the composed nodes, each visited once (aliases are not
+    expanded)."""
+    import yaml
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root = yaml.compose(raw, Loader=loader)
+    seen: set[int] = set()
+    todo = [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            names: set[str] = set()
+            for key, value in node.value:
+                todo.append(value)
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in names:
+                        origin.fail(f"line {key.start_mark.line + 1}: key {_quote(key.value)} is given twice "
+                                    "in one mapping")
+                    names.add(key.value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+
+
 def parse(data: dict[str, Any], origin: Origin) -> Plan:
     """A gitruns.yaml's data into a Plan (not linked)."""
     check_keys(data, TOP_KEYS, origin, None)
     if "steps" in data and "stages" in data:
         origin.fail("both steps and stages are given; stages is another name for steps: keep one")
-    key = "steps" if "steps" in data else "stages"
+    key = "stages" if "stages" in data else "steps"
     body = data.get(key)
     if body is None or body == {}:
         origin.fail(f"no steps: write them under '{key}:'")
@@ -335,7 +367,6 @@ def env(value: Any, origin: Origin, step: str, kind: str = "step") -> dict[str, 
         text = val if isinstance(val, str) else str(val)
         if "\0" in text:
             origin.fail(f"env: {name} holds a NUL character", step, kind)
-        check_placeholders(text, f"env {name}", origin, step, kind)
         out[name] = text
     return out
 
