@@ -215,3 +215,13 @@ def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path) -> None
     assert {s["status"] for s in rec["steps"]} == {"cached"}
     assert {s["cached_from"]["run"] for s in rec["steps"]} == {theirs}
     assert (b / "model.txt").read_bytes() == (a / "model.txt").read_bytes()
+
+
+def test_an_always_changed_step_is_never_reused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {**FILES, "gitruns.yaml": PIPE.replace("{raw}", "raw.txt").replace(
+        "    outs: [summary.txt]\n", "    outs: [summary.txt]\n    always_changed: true\n")})
+    pipeline_ok(repo)
+    ran(repo)
+    rid = pipeline_ok(repo)
+    assert ran(repo) == ["describe"]
+    assert statuses(repo, rid)["describe"] == "succeeded" and statuses(repo, rid)["train"] == "cached"
