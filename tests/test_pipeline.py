@@ -14,7 +14,8 @@ from conftest import git, gitrun, make_repo, on_a_terminal, record, run_ids, sta
 PREPARE = "mkdir -p data && tr a-z A-Z < raw.txt > data/clean.txt && echo prepared"
 TRAIN = ("echo lr=${train.lr} > model.txt && cat data/clean.txt >> model.txt && echo trained"
          " && python -c 'import gitruns; gitruns.log_metric(\"loss\", 0.25, step=1)'")
-EVALUATE = "echo '{\"acc\": 0.75, \"loss\": 0.5}' > metrics.json && echo evaluated"
+EVALUATE = ("echo '{\"acc\": 0.75, \"loss\": 0.5}' > metrics.json && echo evaluated && echo plot > summary.txt"
+            " && python -c 'import gitruns; gitruns.log_artifact(\"summary.txt\")'")
 DESCRIBE = "wc -c < raw.txt > summary.txt"
 q = json.dumps  # a JSON string is a YAML string: commands with ": " in them stay one string
 
@@ -82,7 +83,8 @@ def test_prepare_train_evaluate_is_one_run_with_a_commit_per_step_start_and_end(
     assert rec["metrics"]["evaluate.acc"] == 0.75
     # gitruns.log_metric from a step's command lands in that step.
     assert steps["train"]["metrics"] == {"loss": 0.25} and rec["metrics"]["train.loss"] == 0.25
-    assert {a["path"] for a in rec["artifacts"]} == {"data", "model.txt", "metrics.json"}
+    assert {a["path"] for a in rec["artifacts"]} == {"data", "model.txt", "metrics.json", "summary.txt"}
+    assert steps["evaluate"]["outputs"][-1]["source"] == "logged"  # gitruns.log_artifact() in a step
     for s in rec["steps"]:
         assert len(s["attempts"]) == 1 and s["attempts"][0]["exit_code"] == 0
         assert s["cache_key"].startswith("xxh3_128:")
