@@ -56,8 +56,7 @@ EXEC_EXIT_STATUS: list[tuple[str, str]] = [
 # pipeline exits 1 when a step failed, 128+N when a signal canceled it.
 PIPELINE_EXIT_STATUS: list[tuple[str, str]] = [
     ("0", "Every step needed succeeded or was reused from an earlier run."),
-    ("1", "A step failed (the end line names it; its dependents were skipped), or the run could not be "
-          "recorded."),
+    ("1", "A step failed (the end line names it; its dependents were skipped)."),
     ("2", "The pipeline cannot run, said in one line before anything is recorded: a cycle, two steps "
           "writing one output, a missing dep, an unknown param, target or ${key}, a malformed file."),
     ("3", "An internal error (a bug); the run still gets its final record."),
