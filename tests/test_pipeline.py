@@ -339,6 +339,11 @@ def test_the_dvc_get_started_pipeline_runs_as_is(tmp_path: Path) -> None:
     validate(rec)
     assert rec["pipeline"]["format"] == "dvc"
     assert {s["status"] for s in rec["steps"]} == {"succeeded"}
+    assert [s["name"] for s in rec["steps"]] == ["prepare", "featurize", "train", "evaluate"]
+    assert rec["pipeline"]["declared"]  # top-level metrics, plots and artifacts, kept as written
+    again = gitrun(repo, "pipeline", "-f", "dvc.yaml", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.endswith("(4 cached)\n")
 
 
 def test_step_lines_on_a_terminal_only(tmp_path: Path) -> None:
