@@ -137,7 +137,7 @@ def test_fail_fast_cancels_the_running_steps(tmp_path: Path) -> None:
   slow:
     cmd: "echo $$ > slow.pid; exec sleep 30"
   bad:
-    cmd: "sleep 0.5; exit 1"
+    cmd: "sleep 1; exit 1"
 """
     repo = pipeline_repo(tmp_path, text)
     started = time.monotonic()
