@@ -320,7 +320,7 @@ class _Runner:
             return False
         for candidate in self.index.candidates(ckey):
             restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
-                                         self.values_dir)
+                                         self.values_dir, self.statcache)
             if restored is None:
                 continue
             now = timeutil.iso(timeutil.now())
