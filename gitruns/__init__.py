@@ -29,13 +29,14 @@ _LAZY = {
     "GitrunsError": "errors", "UsageError": "errors", "UnknownRun": "errors", "AmbiguousRun": "errors",
     "RecordError": "errors", "GitrunsWarning": "warn",
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
+    "pipeline": "pipelines.engine",
 }
 
 __all__ = [
     "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
-    "push", "fetch", "pull", "PushResult", "FetchResult",
+    "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline",
     "__version__",
 ]
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
+    from .pipelines.engine import pipeline
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
     from .sharing import FetchResult, PushResult, fetch, pull, push
     from .warn import GitrunsWarning
