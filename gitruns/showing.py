@@ -156,7 +156,8 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
 # -- a pipeline run's steps ---------------------------------------------------------
 #
 # A tree reads best for the 3-20 steps of a usual pipeline: each step hangs under
-# the first step it needs, and names the further ones ("also needs X"); a step
+# the latest step it needs (in the run's order, so prepare -> train -> evaluate
+# reads as a chain), and names the further ones ("also needs X"); a step
 # needing nothing is a root.  Statuses line up in one column after the names.
 
 _BOX = {"mid": "├── ", "last": "└── ", "bar": "│   ", "gap": "    "}
@@ -182,14 +183,14 @@ def _list(value: Any) -> list[Any]:
 
 
 def _parents(steps: Sequence[Mapping[str, Any]]) -> list[int | None]:
-    """Each step's parent in the tree: the first step it needs (by index), if any."""
+    """Each step's parent in the tree: the latest step it needs (by index), if any."""
     index: dict[str, int] = {}
     for i, s in enumerate(steps):
         index.setdefault(str(s.get("name")), i)
     out: list[int | None] = []
     for i, s in enumerate(steps):
-        needs = _list(s.get("needs"))
-        out.append(next((index[str(n)] for n in needs if str(n) in index and index[str(n)] != i), None))
+        found = [index[str(n)] for n in _list(s.get("needs")) if str(n) in index and index[str(n)] != i]
+        out.append(max(found) if found else None)
     return out
 
 

@@ -58,18 +58,18 @@ def test_show_draws_the_step_tree_with_every_status(repo: Path) -> None:
         "steps:      7 (1 pending, 1 running, 1 succeeded, 1 failed, 1 cached, 1 skipped, 1 canceled)",
         "  prepare                  succeeded  1.50s",
         "  ├── train                failed     3.25s  3 attempts",
-        "  │   │   error: exit 1: loss went to nan",
-        "  │   └── evaluate         skipped    needs train, which failed  (also needs features)",
-        "  │       └── report       canceled   0.50s",
-        "  │           │   error: interrupted (SIGINT)",
-        "  │           └── publish  pending",
+        "  │       error: exit 1: loss went to nan",
         "  └── features             cached     0.01s  cached from 01jd3kx5q7e8/features",
+        "      └── evaluate         skipped    needs train, which failed  (also needs train)",
+        "          └── report       canceled   0.50s",
+        "              │   error: interrupted (SIGINT)",
+        "              └── publish  pending",
         "  lint                     running",
     ]
     # Without UTF-8 on stdout the tree is drawn in ASCII.
     ascii_out = gitrun(repo, "show", rid, env={"PYTHONIOENCODING": "latin-1"}).stdout
     assert "  |-- train                failed     3.25s  3 attempts\n" in ascii_out
-    assert "  |   `-- evaluate" in ascii_out and "`-- features" in ascii_out
+    assert "      `-- evaluate" in ascii_out and "  `-- features" in ascii_out
     # --json is still the record.
     data = json.loads(gitrun(repo, "show", "--json", rid).stdout)
     assert data["kind"] == "pipeline" and [s["status"] for s in data["steps"]] == [s["status"] for s in steps]

@@ -29,12 +29,14 @@ def step_dir(run_dir: str, name: str) -> str:
 
 
 def mark_attempt(ctx: StepContext, number: int) -> None:
-    """A line heading each attempt in both output files (they are appended to)."""
+    """A line heading each further attempt in both output files (they are appended
+    to); the first attempt's output is as the command printed it."""
     line = f"[gitruns: step {ctx.step.name}, attempt {number}, started {timeutil.iso(timeutil.now())}]\n"
     for path in (ctx.stdout_path, ctx.stderr_path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+            if number > 1:
+                fh.write(line)
 
 
 def launch_shell(ctx: StepContext, command: str) -> Child:
