@@ -27,3 +27,13 @@ def test_no_module_is_called_store() -> None:
     # "store" means an artifact store only; run refs, records and the cache have their own names.
     assert not (ROOT / "gitruns" / "store.py").exists()
     assert "store" not in mapped()
+
+
+def test_every_subpackage_is_packaged() -> None:
+    # An installed (not editable) gitruns lacking a subpackage fails at its first import.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {"gitruns"} | {f"gitruns.{p.parent.name}" for p in (ROOT / "gitruns").glob("*/__init__.py")}
+    assert listed == found
