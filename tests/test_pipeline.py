@@ -170,6 +170,12 @@ def test_retries_are_recorded_every_attempt(tmp_path: Path) -> None:
     assert gap[1] > 0.55 and gap[0] > 0.25 and gap[1] > gap[0]
     stderr = git(repo, "show", f"refs/runs/{run_ids(repo)[-1]}:.gitruns/steps/flaky/stderr.log")
     assert stderr.index("attempt-1") < stderr.index("attempt-2") < stderr.index("attempt-3")
+    # Each failed attempt is on record when it fails, not only at the end.
+    rid = run_ids(repo)[-1]
+    assert timeline(repo, rid)[1:5] == ["step flaky started", "step flaky attempt 1 failed, retrying in 0.3s",
+                                        "step flaky attempt 2 failed, retrying in 0.6s", "step flaky succeeded"]
+    at_first_retry = json.loads(git(repo, "show", f"refs/runs/{rid}~3:.gitruns/run.json"))
+    assert [a["exit_code"] for a in at_first_retry["steps"][0]["attempts"]] == [1]
 
 
 def _t(iso: str) -> float:
@@ -256,19 +262,21 @@ SLOW = """steps:
 """
 
 
-def test_ctrl_c_cancels_the_running_steps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_cancels_the_running_steps(tmp_path: Path, sig: signal.Signals) -> None:
     repo = pipeline_repo(tmp_path, SLOW)
     proc, rid = _start_pipeline(repo)
     pid = record(repo, rid)["pid"]
-    os.kill(pid, signal.SIGINT)
+    os.kill(pid, sig)
     _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert f"run {rid[:12]} canceled (exit 130)" in err
+    code = 128 + sig
+    assert proc.returncode == code, err
+    assert f"run {rid[:12]} canceled (exit {code})" in err
     assert _group_gone(int((repo / "slow.pid").read_text()))
     rec = record(repo, rid)
     validate(rec)
     steps = steps_of(rec)
-    assert rec["status"] == "canceled" and rec["exit_code"] == 130
+    assert rec["status"] == "canceled" and rec["exit_code"] == code
     assert steps["quick"]["status"] == "succeeded"
     assert steps["slow"]["status"] == "canceled"
     assert steps["slow"]["attempts"][0]["error"]["type"] == "canceled"

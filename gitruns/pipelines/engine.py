@@ -437,6 +437,8 @@ class _Runner:
             delay = spec.retry_delay_s * (2 ** (number - 1))
             self.retry_at[name] = (now + delay, number + 1)
             self._event(name, "retrying", attempt=number, message=error["message"])
+            # On record at once: a crash while waiting to retry keeps the failed attempt.
+            self._checkpoint(name, f"attempt {number} failed, retrying in {delay:g}s")
             return
         self._fail(name, error)
 
