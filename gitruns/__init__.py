@@ -29,6 +29,9 @@ _LAZY = {
     "GitrunsError": "errors", "UsageError": "errors", "UnknownRun": "errors", "AmbiguousRun": "errors",
     "RecordError": "errors", "GitrunsWarning": "warn",
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
+    # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
+    "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
+    "PipelineResult": "pipelines.pyapi", "StepResult": "pipelines.pyapi",
 }
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
     "push", "fetch", "pull", "PushResult", "FetchResult",
+    "step", "Pipeline", "serializer", "PipelineResult", "StepResult",
     "__version__",
 ]
 
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
+    from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
     from .sharing import FetchResult, PushResult, fetch, pull, push
     from .warn import GitrunsWarning
