@@ -308,7 +308,8 @@ def _arguments(s: Step, by_name: Mapping[str, Step], returns: Mapping[str, list[
     args = {p.name: p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     for arg in s.inputs:
         if arg not in args:
-            raise UsageError(f"step {s.name}: inputs names argument {arg}, which {s.func.__name__}() does not take")
+            raise UsageError(f"step {s.name}: inputs names argument {arg}, which the function does not take "
+                             f"(its arguments: {', '.join(args) or 'none'})")
     value_inputs: dict[str, tuple[str, str]] = {}
     params: list[str] = []
     for arg, p in args.items():
