@@ -69,7 +69,7 @@ def test_the_documented_pipeline_as_a_script(tmp_path: Path) -> None:
     assert steps["evaluate"]["metrics"]["error"] == pytest.approx(float(first.stdout.split()[-1]))
     assert rec["metrics"]["evaluate.error"] == steps["evaluate"]["metrics"]["error"]
     assert [(i["path"], i["kind"], i.get("from_step")) for i in steps["evaluate"]["inputs"]] == [
-        ("prepare.test_rows", "value", "prepare"), ("train.model", "value", "train")]
+        ("train.model", "value", "train"), ("prepare.test_rows", "value", "prepare")]  # in argument order
     for s in steps.values():  # every value is in the artifact cache under its digest
         for out in s["outputs"]:
             assert out["source"] == "value" and out["kind"] == "value" and out["status"] == "stored"
