@@ -264,7 +264,14 @@ def launch(ctx: StepContext) -> ForkedChild:
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-    pid = os.fork()
+    import warnings
+
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() with threads running; the child only runs
+        # the step's function and never takes the parent's locks (the engine commits
+        # from its main thread, and the child leaves through os._exit).
+        warnings.filterwarnings("ignore", message=".*multi-threaded.*fork", category=DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: never return into the parent's code
         code = 1
         try:
