@@ -219,6 +219,8 @@ def test_refusals_raise_before_any_run_is_recorded(repo: Path) -> None:
         gitruns.Pipeline([load, load]).run()
     with pytest.raises(gitruns.UsageError, match="no step nope"):
         gitruns.Pipeline([load]).run(targets=["nope"])
+    with pytest.raises(gitruns.UsageError, match="force: no step nope in the pipeline"):
+        gitruns.Pipeline([load]).run(force=["nope"])
     assert run_ids(repo) == []
 
 

@@ -229,6 +229,9 @@ class Pipeline:
             forced, steps = False, [force]
         else:
             forced, steps = False, [f.name if isinstance(f, Step) else str(f) for f in force]
+        for forced_step in steps:
+            if forced_step not in built.plan.steps:
+                raise UsageError(f"force: no step {forced_step} in the pipeline (steps: {', '.join(built.plan.steps)})")
         start = os.path.abspath(cwd or os.getcwd())
         options = engine.PipelineOptions(
             targets=[t.name if isinstance(t, Step) else str(t) for t in targets], jobs=jobs,
@@ -424,12 +427,39 @@ def _load(result: StepResult, name: str) -> Any:
     # A verified copy in a private temporary directory: a Path value may be handed on,
     # and the cache's own object must never be written through.
     where = tempfile.mkdtemp(prefix="gitruns-value-")
-    dest = os.path.join(where, name)
-    if entry.get("kind") == "dir":
-        _copy_dir_verified(cache, digest, dest, shown)
+    try:
+        dest = os.path.join(where, name)
+        if entry.get("kind") == "dir":
+            _copy_dir_verified(cache, digest, dest, shown)
+        else:
+            _copy_verified(cache, digest, dest, shown)
+        value = pystep.read_value(dest)
+    except BaseException:
+        _remove_tree(where)
+        raise
+    if pystep.serializer_of(dest) == pystep.PATH:
+        _TEMPORARY.append(where)  # the Path handed out points here: kept until the process exits
+        if len(_TEMPORARY) == 1:
+            import atexit
+
+            atexit.register(_remove_temporary)
     else:
-        _copy_verified(cache, digest, dest, shown)
-    return pystep.read_value(dest)
+        _remove_tree(where)
+    return value
+
+
+_TEMPORARY: list[str] = []
+
+
+def _remove_temporary() -> None:
+    for path in _TEMPORARY:
+        _remove_tree(path)
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _copy_dir_verified(cache: Any, digest: str, dest: str, shown: str) -> None:

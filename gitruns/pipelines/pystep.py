@@ -167,8 +167,8 @@ def read_value(path: str) -> Any:
     if name == PATH:
         return Path(path)
     with open(path, "rb") as fh:
-        data = fh.read()
-    return _REGISTRY[name].load(data[data.index(b"\n") + 1:])
+        fh.readline()  # the header
+        return _REGISTRY[name].load(fh.read())
 
 
 # --- what the engine calls ------------------------------------------------------------------------
