@@ -18,6 +18,7 @@ import gitruns
 from gitruns.errors import UsageError
 from gitruns.pipelines import pystep
 from gitruns.pipelines.plan import StepContext, StepSpec, value_path
+from gitruns.pipelines.pyapi import Step
 
 
 def _ctx(tmp_path: Path, spec: StepSpec, params: dict[str, Any] | None = None,
@@ -295,6 +296,17 @@ def test_arguments_are_values_then_config_then_defaults(repo: Path) -> None:
     assert built.defaults == {"train": {"epochs": 3}, "evaluate": {"threshold": 0.5}}
     assert built.plan.steps["train"].params == ["lr", "train.epochs"]
     assert train([1], 0.1) == 0.0  # still a function
+
+
+def test_the_decorator_with_and_without_arguments() -> None:
+    @gitruns.step
+    def bare(x: int) -> int:
+        return x * 2
+
+    assert isinstance(bare, Step) and bare.name == "bare" and bare.outputs == []
+    assert bare(4) == 8 and bare.__name__ == "bare" and bare.__doc__ is None
+    named = gitruns.step(name="renamed", outputs="single", deps="raw.csv")(bare.func)
+    assert (named.name, named.outputs, named.deps) == ("renamed", ["single"], ["raw.csv"])
 
 
 def test_config_files_and_overrides_count(repo: Path) -> None:
