@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, make_repo, record, run_ids, state
+from conftest import git, make_repo, record, run_ids, state, validate
 
 import gitruns
 from gitruns.hashing import digest_file
@@ -55,6 +55,7 @@ def test_the_documented_pipeline_as_a_script(tmp_path: Path) -> None:
     [rid] = run_ids(repo)
     assert first.stdout.splitlines()[0] == f"{rid} succeeded"
     rec = record(repo, rid)
+    validate(rec)  # the shipped JSON Schema
     assert rec["kind"] == "pipeline" and rec["status"] == "succeeded" and rec["name"] == "fit"
     assert rec["pipeline"]["format"] == "python" and rec["pipeline"]["file"] == "pipe.py"
     assert rec["pipeline"]["digest"] == digest_file(str(repo / "pipe.py"))
@@ -84,7 +85,9 @@ def test_the_documented_pipeline_as_a_script(tmp_path: Path) -> None:
     second = _script(repo)  # nothing changed: nothing executes, values come from the cache
     assert second.returncode == 0, second.stdout + second.stderr
     rid2 = run_ids(repo)[-1]
-    steps2 = _steps(record(repo, rid2))
+    rec2 = record(repo, rid2)
+    validate(rec2)
+    steps2 = _steps(rec2)
     assert {s["status"] for s in steps2.values()} == {"cached"}
     assert all(s["cached_from"] == {"run": rid, "step": name} for name, s in steps2.items())
     assert all(not s["attempts"] for s in steps2.values())

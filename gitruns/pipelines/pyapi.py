@@ -43,7 +43,7 @@ class Step:
         self.__gitruns_function__ = func
         self.__gitruns_serializers__ = dict(serializers)
         self.func = func
-        self.name = name or getattr(func, "__name__", type(func).__name__)
+        self.name: str = name or str(getattr(func, "__name__", type(func).__name__))
         self.inputs = dict(inputs)
         self.outputs = [outputs] if isinstance(outputs, str) else list(outputs)
         self.deps = _paths(deps)
