@@ -171,6 +171,16 @@ def test_several_outputs_a_tuple_or_a_dict_else_a_clear_error(tmp_path: Path) ->
     assert "return a tuple of 2 or a dict with those keys, not list" in _out(bad, "stderr")
 
 
+def test_a_value_returned_without_outputs_is_noted_in_the_steps_stderr(tmp_path: Path) -> None:
+    def forgot() -> int:
+        return 3
+
+    ctx = _ctx(tmp_path, _spec(forgot))
+    assert _run(ctx) == 0
+    assert _out(ctx, "stderr") == ("gitruns: step forgot returned a int but declares no outputs: it is not kept "
+                                   "(@gitruns.step(outputs=[...]) names them)\n")
+
+
 def test_path_values_are_plain_files_and_directories(tmp_path: Path) -> None:
     def make() -> tuple[Path, Path]:
         Path("model.bin").write_bytes(b"weights")
