@@ -391,7 +391,7 @@ def split_result(step: StepSpec, result: Any) -> dict[str, Any]:
     names = step.value_outputs
     if not names:
         if result is not None:  # into the step's own stderr log, where its author looks
-            print(f"gitruns: step {step.name} returned a {type(result).__name__} but declares no outputs: "
+            print(f"gitruns: step {step.name} returned a value ({type(result).__name__}) but declares no outputs: "
                   "it is not kept (@gitruns.step(outputs=[...]) names them)", file=sys.stderr)
         return {}
     if len(names) == 1:
