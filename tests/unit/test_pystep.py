@@ -177,8 +177,8 @@ def test_a_value_returned_without_outputs_is_noted_in_the_steps_stderr(tmp_path:
 
     ctx = _ctx(tmp_path, _spec(forgot))
     assert _run(ctx) == 0
-    assert _out(ctx, "stderr") == ("gitruns: step forgot returned a value (int) but declares no outputs: it is not kept "
-                                   "(@gitruns.step(outputs=[...]) names them)\n")
+    assert _out(ctx, "stderr") == ("gitruns: step forgot returned a value (int) but declares no outputs: "
+                                   "it is not kept (@gitruns.step(outputs=[...]) names them)\n")
 
 
 def test_path_values_are_plain_files_and_directories(tmp_path: Path) -> None:
