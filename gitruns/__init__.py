@@ -29,6 +29,7 @@ _LAZY = {
     "GitrunsError": "errors", "UsageError": "errors", "UnknownRun": "errors", "AmbiguousRun": "errors",
     "RecordError": "errors", "GitrunsWarning": "warn",
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
+    "pipeline": "pipelines.engine",
     # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
     "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
     "PipelineResult": "pipelines.pyapi", "StepResult": "pipelines.pyapi",
@@ -38,7 +39,7 @@ __all__ = [
     "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
-    "push", "fetch", "pull", "PushResult", "FetchResult",
+    "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline",
     "step", "Pipeline", "serializer", "PipelineResult", "StepResult",
     "__version__",
 ]
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
+    from .pipelines.engine import pipeline
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
     from .sharing import FetchResult, PushResult, fetch, pull, push

@@ -157,6 +157,47 @@ def exec_cmd(command: tuple[str, ...], **opts: Any) -> None:
     sys.exit(exec_(list(command), **opts))
 
 
+@main.command("pipeline", context_settings=CONTEXT)
+@click.argument("targets", nargs=-1, metavar="[STEP]...")
+@click.option("-f", "--file", "file", metavar="FILE",
+              help="The pipeline definition (default: gitruns.yaml at the repository root; a dvc.yaml works too).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Run up to N independent steps at once.")
+@click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, like train.lr=0.01 (value typed as YAML).")
+@click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
+              help="YAML or JSON config file, read after params.yaml (repeatable; later files win).")
+@click.option("--force", is_flag=True, help="Run every step, reusing none from earlier runs.")
+@click.option("--force-step", "force_steps", multiple=True, metavar="STEP",
+              help="Run this step even if an identical earlier step could be reused (repeatable).")
+@click.option("--fail-fast", is_flag=True,
+              help="When a step fails, cancel the running steps and skip the rest.")
+@click.option("--name", "-n", help="A human name for the run (searchable; not the key).")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+def pipeline_cmd(targets: tuple[str, ...], file: str | None, jobs: int, overrides: tuple[str, ...],
+                 config_files: tuple[str, ...], force: bool, force_steps: tuple[str, ...], fail_fast: bool,
+                 name: str | None, tags: tuple[str, ...]) -> None:
+    """Run a pipeline's steps as one run: the STEPs named and what they need (default: all).
+
+    \b
+    git run pipeline
+    git run pipeline train -j 2 -p train.lr=0.01
+    git run pipeline -f dvc.yaml --force-step evaluate
+
+    Each step's start and end is a commit on refs/runs/<id>; a step whose
+    command, params and input contents match a successful earlier step is
+    not run: its outputs are restored from the artifact cache (--force: none
+    is reused).  A step's output goes to the record, not the terminal:
+    'git run log ID --step STEP' prints it.  Exits 0 when every step
+    succeeded or was reused, 1 when a step failed, 2 for a definition that
+    cannot run, 128+N when canceled by signal N.
+    """
+    from .commands.pipeline import pipeline
+
+    sys.exit(pipeline(list(targets), file, jobs, list(overrides), list(config_files), force, list(force_steps),
+                      fail_fast, name, list(tags)))
+
+
 @main.command("ls", context_settings=CONTEXT)
 @reader("ls")
 @click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,

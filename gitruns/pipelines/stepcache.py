@@ -1,0 +1,229 @@
+"""Step caching: a step whose definition and inputs match a successful earlier
+step (in any run this repository sees, fetched ones included) is not run; its
+outputs are restored from the artifact cache, verified, and it is recorded as
+``cached`` with the run and step it came from.
+
+The key is content only: the command after interpolation (a Python step's
+definition), the digests of its deps in order and of the values it reads, its
+params' values, its env, its wdir and the output paths it declares.  Never the
+step's name, never a dep's path: a renamed but unchanged input is still a hit.
+
+A record is untrusted: it never chooses where a file is written.  Outputs go
+only to the paths the local plan declares; a directory's listing (from the
+cache) is checked name by name; every byte is verified while it is copied, and
+a candidate whose objects are missing or corrupt is no hit (the step runs).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from .. import record
+from ..cache import ArtifactCache
+from ..errors import GitrunsError, RecordError
+from ..hashing import StatCache, copy_and_digest, digest_bytes, hash_path, split_digest
+from ..repo import Repo
+from .graph import overlaps
+from .plan import Plan, StepSpec, value_path
+
+# Successful earlier steps tried for one key, newest first, before the step just runs.
+MAX_CANDIDATES = 5
+
+
+def value_name(step: str, name: str) -> str:
+    """How a value is named in records: ``<step>.<name>``."""
+    return f"{step}.{name}"
+
+
+def step_inputs(plan: Plan, step: StepSpec, root: str, statcache: StatCache, values_dir: str) -> list[record.StepInput]:
+    """What the step reads, hashed now (its deps in order, then its values)."""
+    out: list[record.StepInput] = []
+    for dep in step.deps:
+        hashed = hash_path(os.path.join(root, dep), statcache, label=dep)
+        entry: record.StepInput = {"path": dep, "kind": hashed.kind, "size": hashed.size, "digest": hashed.digest}
+        if hashed.kind == "dir":
+            entry["files"] = len(hashed.files)
+        writer = next((s.name for s in plan.steps.values() if s is not step and any(overlaps(dep, o) for o in s.outs)),
+                      None)
+        if writer is not None:
+            entry["from_step"] = writer
+        out.append(entry)
+    for _arg, (source, name) in step.value_inputs.items():
+        hashed = hash_path(value_path(values_dir, source, name), statcache, label=value_name(source, name))
+        out.append({"path": value_name(source, name), "kind": "value", "size": hashed.size,
+                    "digest": hashed.digest, "from_step": source})
+    return out
+
+
+def key(definition: Any, step: StepSpec, inputs: list[record.StepInput], params: Mapping[str, Any]) -> str:
+    """The step's cache key: content only, never its name or its deps' paths."""
+    doc = {
+        "definition": definition,
+        "deps": [i["digest"] for i in inputs if i["kind"] != "value"],
+        "values": [i["digest"] for i in inputs if i["kind"] == "value"],
+        "params": dict(params),
+        "env": dict(sorted(step.env.items())),
+        "wdir": step.wdir,
+        "outs": list(step.outs),
+        "value_outputs": list(step.value_outputs),
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+    return digest_bytes(text.encode())
+
+
+@dataclass
+class Candidate:
+    run: str  # the run whose step record matched
+    step: record.Step
+    origin: record.CachedFrom  # the step that actually ran (cached_from followed)
+
+
+class Index:
+    """Successful steps of every run this repository sees, by cache key; read once,
+    at the first lookup, through the listing index (so a rerun stays fast)."""
+
+    def __init__(self, repo: Repo, own_run: str) -> None:
+        self.repo = repo
+        self.own_run = own_run
+        self._by_key: dict[str, list[Candidate]] | None = None
+
+    def _build(self) -> dict[str, list[Candidate]]:
+        from ..lookup import all_runs
+
+        by_key: dict[str, list[Candidate]] = {}
+        for run in all_runs(self.repo):  # newest first
+            if run.id == self.own_run or run.record.get("kind") != "pipeline":
+                continue
+            for step in run.record.get("steps") or []:
+                if not isinstance(step, dict) or step.get("status") not in ("succeeded", "cached"):
+                    continue
+                ckey = step.get("cache_key")
+                if not isinstance(ckey, str):
+                    continue
+                origin = step.get("cached_from")
+                if not (isinstance(origin, dict) and isinstance(origin.get("run"), str)
+                        and isinstance(origin.get("step"), str)):
+                    origin = {"run": run.id, "step": str(step.get("name"))}
+                by_key.setdefault(ckey, []).append(Candidate(run.id, step, origin))
+        return by_key
+
+    def candidates(self, ckey: str) -> list[Candidate]:
+        if self._by_key is None:
+            self._by_key = self._build()
+        return self._by_key.get(ckey, [])[:MAX_CANDIDATES]
+
+
+class _Miss(Exception):
+    """This candidate cannot be restored (an object missing or corrupt, a bad listing)."""
+
+
+def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str], cache: ArtifactCache,
+            values_dir: str) -> list[record.Artifact] | None:
+    """Put the candidate's outputs at the step's declared paths (and its values in
+    ``values_dir``), each verified; the step's ``outputs`` for the record, or None
+    when the candidate cannot provide every one (nothing is written then)."""
+    from ..gitnames import path_refusal
+
+    by_path: dict[str, Mapping[str, Any]] = {}
+    for art in candidate.step.get("outputs") or []:
+        if isinstance(art, dict) and isinstance(art.get("path"), str):
+            by_path[art["path"]] = art
+    wanted: list[tuple[str, str, bool]] = [(out, os.path.join(root, out), False) for out in step.outs]
+    wanted += [(value_name(step.name, v), value_path(values_dir, step.name, v), True) for v in step.value_outputs]
+    staged: list[tuple[str, str]] = []  # (temporary, final)
+    outputs: list[record.Artifact] = []
+    try:
+        for shown, final, is_value in wanted:
+            found = by_path.get(shown)
+            if found is None or found.get("status") != "stored" or not isinstance(found.get("digest"), str):
+                raise _Miss(shown)
+            digest = str(found["digest"])
+            split_digest(digest)
+            if not is_value and path_refusal(final, root, git_dirs) is not None:
+                raise _Miss(shown)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if found.get("kind") == "dir" or (is_value and isinstance(found.get("files"), int)):
+                staged.append((_stage_dir(digest, final, cache), final))
+            else:
+                staged.append((_stage_file(digest, final, cache, False), final))
+            entry = cast(record.Artifact, {k: v for k, v in found.items() if k != "stored_by"})
+            entry["path"] = shown
+            outputs.append(entry)
+    except (_Miss, ValueError, OSError, GitrunsError):
+        _discard(staged)
+        return None
+    for tmp, final in staged:
+        _remove(final)
+        os.replace(tmp, final)
+    return outputs
+
+
+def _stage_file(digest: str, final: str, cache: ArtifactCache, executable: bool, directory: str | None = None) -> str:
+    """A verified copy of a cache object in a fresh temporary beside ``final``."""
+    src = cache.object_path(digest)
+    if not os.path.exists(src):
+        raise _Miss(digest)
+    fd, tmp = tempfile.mkstemp(dir=directory or os.path.dirname(final), prefix=".gitruns-tmp-")
+    try:
+        good = copy_and_digest(src, fd) == digest
+        if good:
+            os.fchmod(fd, 0o755 & ~_umask() if executable else 0o644 & ~_umask())
+    finally:
+        os.close(fd)
+    if not good:
+        os.unlink(tmp)
+        cache.quarantine(digest)
+        raise _Miss(digest)
+    return tmp
+
+
+def _stage_dir(digest: str, final: str, cache: ArtifactCache) -> str:
+    """A verified copy of a directory artifact in a fresh temporary directory beside ``final``."""
+    from ..checkout import check_path
+    from ..manifest import MAX_LISTING_BYTES, parse_manifest
+
+    listing = cache.read_verified(digest, MAX_LISTING_BYTES)  # a corrupt listing is quarantined
+    if listing is None:
+        raise _Miss(digest)
+    try:
+        entries = parse_manifest(listing, final)
+    except RecordError:
+        raise _Miss(digest) from None
+    top = tempfile.mkdtemp(dir=os.path.dirname(final), prefix=".gitruns-tmp-")
+    try:
+        for entry in entries:
+            parts = check_path(entry.path)  # an untrusted listing names no way out
+            where = os.path.join(top, *parts[:-1])
+            os.makedirs(where, exist_ok=True)
+            tmp = _stage_file(entry.digest, os.path.join(where, parts[-1]), cache, entry.executable, where)
+            os.replace(tmp, os.path.join(where, parts[-1]))
+    except BaseException:
+        shutil.rmtree(top, ignore_errors=True)
+        raise
+    return top
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _discard(staged: list[tuple[str, str]]) -> None:
+    for tmp, _final in staged:
+        try:
+            _remove(tmp)
+        except OSError:
+            pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
