@@ -429,7 +429,7 @@ def _load(result: StepResult, name: str) -> Any:
     where = tempfile.mkdtemp(prefix="gitruns-value-")
     try:
         dest = os.path.join(where, name)
-        if entry.get("kind") == "dir":
+        if entry.get("kind") == "dir" or "files" in entry:  # a directory value: by its listing
             _copy_dir_verified(cache, digest, dest, shown)
         else:
             _copy_verified(cache, digest, dest, shown)
