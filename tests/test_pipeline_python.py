@@ -323,3 +323,19 @@ def test_ctrl_c_cancels_a_python_step_and_its_process_group(tmp_path: Path) -> N
     assert rec["status"] == "canceled" and _steps(rec)["stuck"]["status"] == "canceled"
     with pytest.raises(ProcessLookupError):  # the step's process is gone, not left running
         os.kill(child, 0)
+
+
+@gitruns.step(outputs=["never"], timeout=0.5)
+def sleepy() -> int:
+    time.sleep(30)
+    return 1
+
+
+def test_a_python_step_past_its_timeout_is_stopped(repo: Path) -> None:
+    started = time.monotonic()
+    result = gitruns.Pipeline([sleepy]).run()
+    assert time.monotonic() - started < 20
+    assert result.status == "failed" and result.steps["sleepy"].status == "failed"
+    [attempt] = result.steps["sleepy"].attempts
+    assert attempt["signal"] == "SIGTERM" and attempt["error"] is not None
+    assert "timeout" in (attempt["error"]["type"] + attempt["error"]["message"]).lower()
