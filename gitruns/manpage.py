@@ -53,6 +53,16 @@ EXEC_EXIT_STATUS: list[tuple[str, str]] = [
                      "(the command never ran, or its run could not be recorded)."),
 ]
 
+# pipeline exits 1 when a step failed, 128+N when a signal canceled it.
+PIPELINE_EXIT_STATUS: list[tuple[str, str]] = [
+    ("0", "Every step needed succeeded or was reused from an earlier run."),
+    ("1", "A step failed (the end line names it; its dependents were skipped)."),
+    ("2", "The pipeline cannot run, said in one line before anything is recorded: a cycle, two steps "
+          "writing one output, a missing dep, an unknown param, target or ${key}, a malformed file."),
+    ("3", "An internal error (a bug); the run still gets its final record."),
+    ("128+N", "Canceled by signal N (130 for ^C): the running steps were stopped and recorded canceled."),
+]
+
 ALL = "*"
 
 
@@ -84,13 +94,15 @@ ENVIRONMENT: list[EnvVar] = [
            ("ls", "show", "diff", "log")),
     EnvVar("GITRUNS_RUN_ID", "Set by exec for the command: the id of its run. A run started by "
                              "a command that has it records invoked_by 'run' and that run as its "
-                             "parent.", ("exec",)),
+                             "parent.", ("exec", "pipeline")),
     EnvVar("GITRUNS_RUN_DIR", "Set by exec for the command: a private directory whose metrics, "
                               "parameters and artifacts logged through the Python API are folded "
-                              "into the run when it ends.", ("exec",)),
+                              "into the run when it ends.", ("exec", "pipeline")),
     EnvVar("GITRUNS_CONFIG_FILE", "Set by exec for the command when the run has a config: the "
-                                  "effective config as a YAML file.", ("exec",)),
-    EnvVar("GITRUNS_REPO_ROOT", "Set by exec for the command: the root of the working tree.", ("exec",)),
+                                  "effective config as a YAML file.", ("exec", "pipeline")),
+    EnvVar("GITRUNS_STEP", "Set by pipeline for each step's command: the step's name (its "
+                           "GITRUNS_RUN_DIR is the step's own, so what it logs lands in the step).", ("pipeline",)),
+    EnvVar("GITRUNS_REPO_ROOT", "Set by exec for the command: the root of the working tree.", ("exec", "pipeline")),
 ]
 
 FILES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -102,18 +114,19 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
      ("ls", "show", "push", "fetch", "pull", "checkout", "remote")),
     ("$GIT_COMMON_DIR/gitruns/cache/", "The content-addressed artifact cache (outputs, long logs), "
                                        "shared by all worktrees; gitruns.cacheDir moves it.",
-     ("exec", "checkout", "push", "log")),
+     ("exec", "pipeline", "checkout", "push", "log")),
     ("$GIT_COMMON_DIR/gitruns/records.sqlite", "The listing cache: commit id to run.json, so listing "
                                                "many runs reads no objects. Safe to delete.",
      ("ls", "show", "diff", "log", "hooks")),
     ("$GIT_COMMON_DIR/gitruns/statcache.sqlite", "File stat cache of input hashing. Safe to delete.",
-     ("exec",)),
+     ("exec", "pipeline")),
     ("$GIT_COMMON_DIR/gitruns/envcache/", "The Python packages of an interpreter, read once per "
                                           "change. Safe to delete.", ("exec",)),
     ("$GIT_COMMON_DIR/gitruns/snapshot-index/", "The private index used to snapshot the working "
                                                 "tree (never the user's index).", ("exec",)),
     ("$GIT_COMMON_DIR/gitruns/work/<id>/", "A running run's scratch directory (GITRUNS_RUN_DIR and "
-                                           "its output spools).", ("exec", "log")),
+                                           "its output spools; a pipeline's steps/<name>/ and values/).",
+     ("exec", "pipeline", "log")),
     ("$GIT_COMMON_DIR/gitruns/stores.sqlite", "What each remote's artifact store is known to hold.",
      ("push", "fetch", "pull", "checkout")),
     ("$GIT_COMMON_DIR/gitruns/crash.log, ~/.cache/gitruns/crash.log",
@@ -254,7 +267,7 @@ def files(verb: str) -> list[tuple[str, str]]:
 
 
 def exit_status(verb: str) -> list[tuple[str, str]]:
-    return EXEC_EXIT_STATUS if verb == "exec" else EXIT_STATUS
+    return EXEC_EXIT_STATUS if verb == "exec" else PIPELINE_EXIT_STATUS if verb == "pipeline" else EXIT_STATUS
 
 
 def configuration() -> list[tuple[str, str]]:
@@ -365,7 +378,8 @@ def render_markdown() -> str:
         out += ["```sh", text, "```", ""] if verbatim else [text, ""]
     out += ["## Configuration", "", "Settings are git configuration keys; an environment variable "
             "overrides each for one invocation.", "", *_md_list(configuration())]
-    out += ["## Exit status", "", *_md_list(EXIT_STATUS), "`git run exec`:", "", *_md_list(EXEC_EXIT_STATUS)]
+    out += ["## Exit status", "", *_md_list(EXIT_STATUS), "`git run exec`:", "", *_md_list(EXEC_EXIT_STATUS),
+            "`git run pipeline`:", "", *_md_list(PIPELINE_EXIT_STATUS)]
     out += ["## Environment", "", *_md_list(environment(""))]
     out += ["## Files", "", *_md_list(files(""))]
     return "\n".join(out).rstrip("\n") + "\n"

@@ -14,7 +14,8 @@ from conftest import git, gitrun, make_repo, on_a_terminal, record, run_ids, sta
 PREPARE = "mkdir -p data && tr a-z A-Z < raw.txt > data/clean.txt && echo prepared"
 TRAIN = ("echo lr=${train.lr} > model.txt && cat data/clean.txt >> model.txt && echo trained"
          " && python -c 'import gitruns; gitruns.log_metric(\"loss\", 0.25, step=1)'")
-EVALUATE = "echo '{\"acc\": 0.75, \"loss\": 0.5}' > metrics.json && echo evaluated"
+EVALUATE = ("echo '{\"acc\": 0.75, \"loss\": 0.5}' > metrics.json && echo evaluated && echo plot > summary.txt"
+            " && python -c 'import gitruns; gitruns.log_artifact(\"summary.txt\")'")
 DESCRIBE = "wc -c < raw.txt > summary.txt"
 q = json.dumps  # a JSON string is a YAML string: commands with ": " in them stay one string
 
@@ -82,7 +83,8 @@ def test_prepare_train_evaluate_is_one_run_with_a_commit_per_step_start_and_end(
     assert rec["metrics"]["evaluate.acc"] == 0.75
     # gitruns.log_metric from a step's command lands in that step.
     assert steps["train"]["metrics"] == {"loss": 0.25} and rec["metrics"]["train.loss"] == 0.25
-    assert {a["path"] for a in rec["artifacts"]} == {"data", "model.txt", "metrics.json"}
+    assert {a["path"] for a in rec["artifacts"]} == {"data", "model.txt", "metrics.json", "summary.txt"}
+    assert steps["evaluate"]["outputs"][-1]["source"] == "logged"  # gitruns.log_artifact() in a step
     for s in rec["steps"]:
         assert len(s["attempts"]) == 1 and s["attempts"][0]["exit_code"] == 0
         assert s["cache_key"].startswith("xxh3_128:")
@@ -135,7 +137,7 @@ def test_fail_fast_cancels_the_running_steps(tmp_path: Path) -> None:
   slow:
     cmd: "echo $$ > slow.pid; exec sleep 30"
   bad:
-    cmd: "sleep 0.5; exit 1"
+    cmd: "sleep 1; exit 1"
 """
     repo = pipeline_repo(tmp_path, text)
     started = time.monotonic()
@@ -151,7 +153,7 @@ def test_retries_are_recorded_every_attempt(tmp_path: Path) -> None:
     text = """steps:
   flaky:
     cmd: "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt-$n >&2; [ $n -ge 3 ]"
-    retries: 2
+    retries: {count: 2, delay: 0.3}
 """
     repo = pipeline_repo(tmp_path, text)
     proc = gitrun(repo, "pipeline")
@@ -165,7 +167,7 @@ def test_retries_are_recorded_every_attempt(tmp_path: Path) -> None:
     assert step["attempts"][2]["error"] is None
     # Backoff: the second retry waited longer than the first.
     gap = [_t(step["attempts"][i + 1]["started_at"]) - _t(step["attempts"][i]["ended_at"]) for i in (0, 1)]
-    assert gap[1] > gap[0] > 0.5
+    assert gap[1] > 0.55 and gap[0] > 0.25 and gap[1] > gap[0]
     stderr = git(repo, "show", f"refs/runs/{run_ids(repo)[-1]}:.gitruns/steps/flaky/stderr.log")
     assert stderr.index("attempt-1") < stderr.index("attempt-2") < stderr.index("attempt-3")
 
@@ -337,6 +339,11 @@ def test_the_dvc_get_started_pipeline_runs_as_is(tmp_path: Path) -> None:
     validate(rec)
     assert rec["pipeline"]["format"] == "dvc"
     assert {s["status"] for s in rec["steps"]} == {"succeeded"}
+    assert [s["name"] for s in rec["steps"]] == ["prepare", "featurize", "train", "evaluate"]
+    assert rec["pipeline"]["declared"]  # top-level metrics, plots and artifacts, kept as written
+    again = gitrun(repo, "pipeline", "-f", "dvc.yaml", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.endswith("(4 cached)\n")
 
 
 def test_step_lines_on_a_terminal_only(tmp_path: Path) -> None:

@@ -215,3 +215,29 @@ def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path) -> None
     assert {s["status"] for s in rec["steps"]} == {"cached"}
     assert {s["cached_from"]["run"] for s in rec["steps"]} == {theirs}
     assert (b / "model.txt").read_bytes() == (a / "model.txt").read_bytes()
+
+
+def test_an_always_changed_step_is_never_reused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {**FILES, "gitruns.yaml": PIPE.replace("{raw}", "raw.txt").replace(
+        "    outs: [summary.txt]\n", "    outs: [summary.txt]\n    always_changed: true\n")})
+    pipeline_ok(repo)
+    ran(repo)
+    rid = pipeline_ok(repo)
+    assert ran(repo) == ["describe"]
+    assert statuses(repo, rid)["describe"] == "succeeded" and statuses(repo, rid)["train"] == "cached"
+
+
+def test_outputs_already_in_place_are_left_alone_and_changed_ones_restored(tmp_path: Path) -> None:
+    repo = cache_repo(tmp_path / "repo")
+    pipeline_ok(repo)
+    ran(repo)
+    before = (repo / "model.txt").stat()
+    clean = (repo / "data" / "clean.txt").stat()
+    score = (repo / "score.txt").read_text()
+    (repo / "score.txt").write_text("edited by hand\n")
+    rid = pipeline_ok(repo)
+    assert ran(repo) == [] and set(statuses(repo, rid).values()) == {"cached"}
+    after = (repo / "model.txt").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
+    assert (repo / "data" / "clean.txt").stat().st_ino == clean.st_ino
+    assert (repo / "score.txt").read_text() == score  # restored from the cache

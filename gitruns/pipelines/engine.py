@@ -320,7 +320,7 @@ class _Runner:
             return False
         for candidate in self.index.candidates(ckey):
             restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
-                                         self.values_dir)
+                                         self.values_dir, self.statcache)
             if restored is None:
                 continue
             now = timeutil.iso(timeutil.now())
@@ -449,8 +449,13 @@ class _Runner:
                                 self.statcache, problems) for out in spec.outs]
         for value in spec.value_outputs:
             stored.append(self._store_value(name, value, problems))
-        step["outputs"] = stored
         own = steprun.step_dir(self.session.run_dir, name)
+        declared = {os.path.join(self.root, out) for out in spec.outs}
+        for full in dict.fromkeys(rundir.logged_artifacts(own)):  # gitruns.log_artifact() in the step
+            if full not in declared:
+                stored.append(outputs.store(full, "logged", self.paths, self.session.cache, self.statcache,
+                                            problems))
+        step["outputs"] = stored
         metric_problems: Problems = []
         points = rundir.metric_points(own, [(os.path.join(self.root, m), m) for m in spec.metrics], metric_problems)
         step["metrics"] = final_values(points)

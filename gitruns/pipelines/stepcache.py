@@ -123,10 +123,14 @@ class _Miss(Exception):
 
 
 def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str], cache: ArtifactCache,
-            values_dir: str) -> list[record.Artifact] | None:
+            values_dir: str, statcache: StatCache) -> list[record.Artifact] | None:
     """Put the candidate's outputs at the step's declared paths (and its values in
     ``values_dir``), each verified; the step's ``outputs`` for the record, or None
-    when the candidate cannot provide every one (nothing is written then)."""
+    when the candidate cannot provide every one (nothing is written then).
+
+    An output already there with the right content (hashed through the stat cache,
+    so an unchanged large output is not read again) is left alone, but its objects
+    must still be in the cache: the record says they are stored."""
     from ..gitnames import path_refusal
 
     by_path: dict[str, Mapping[str, Any]] = {}
@@ -146,10 +150,14 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
             split_digest(digest)
             if not is_value and path_refusal(final, root, git_dirs) is not None:
                 raise _Miss(shown)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            if found.get("kind") == "dir" or (is_value and isinstance(found.get("files"), int)):
+            is_dir = found.get("kind") == "dir" or (is_value and isinstance(found.get("files"), int))
+            if _in_place(final, digest, statcache):
+                _require_in_cache(digest, is_dir, cache)
+            elif is_dir:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
                 staged.append((_stage_dir(digest, final, cache), final))
             else:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
                 staged.append((_stage_file(digest, final, cache, False), final))
             entry = cast(record.Artifact, {k: v for k, v in found.items() if k != "stored_by"})
             entry["path"] = shown
@@ -161,6 +169,35 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
         _remove(final)
         os.replace(tmp, final)
     return outputs
+
+
+def _in_place(final: str, digest: str, statcache: StatCache) -> bool:
+    """Whether ``final`` already holds exactly ``digest`` (a regular file or a directory)."""
+    if os.path.islink(final) or not os.path.exists(final):
+        return False
+    try:
+        return hash_path(final, statcache).digest == digest
+    except GitrunsError:
+        return False
+
+
+def _require_in_cache(digest: str, is_dir: bool, cache: ArtifactCache) -> None:
+    """A miss unless the cache holds the object (a directory: its listing and every file)."""
+    if not is_dir:
+        if not cache.has(digest):
+            raise _Miss(digest)
+        return
+    from ..manifest import MAX_LISTING_BYTES, parse_manifest
+
+    listing = cache.read_verified(digest, MAX_LISTING_BYTES)
+    if listing is None:
+        raise _Miss(digest)
+    try:
+        entries = parse_manifest(listing, digest)
+    except RecordError:
+        raise _Miss(digest) from None
+    if not all(cache.has(e.digest) for e in entries):
+        raise _Miss(digest)
 
 
 def _stage_file(digest: str, final: str, cache: ArtifactCache, executable: bool, directory: str | None = None) -> str:
