@@ -1,0 +1,24 @@
+"""The README's first command runs examples/demo.sh: it must keep working, end to end,
+with what it shows (exec runs, a pipeline, its reuse of unchanged steps, plain git)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(["sh", str(ROOT / "examples" / "demo.sh")], capture_output=True, text=True,
+                          env=env, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "best run: fast" in out
+    # The pipeline: four steps, two at once; the second run reuses the two steps lr does not touch.
+    assert "(4 succeeded)" in out and "(2 succeeded, 2 cached)" in out
+    assert "└── evaluate" in out or "`-- evaluate" in out
+    assert "~ prepare: succeeded" in out and "-> cached" in out
+    assert "model: y = " in out.split("git run log pipe-fast --step train", 1)[1]
+    assert proc.stdout.rstrip().endswith("clean")  # git fsck --strict
