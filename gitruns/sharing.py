@@ -23,21 +23,26 @@ from .terminal import safe
 
 def _objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]:
     """(digest, what it is) of every cache object a run's record refers to: artifacts,
-    directory listings and their files, and full logs kept outside git.  A listing
+    directory listings and their files, and full logs kept outside git; a pipeline
+    run's step outputs (values included) and step logs too.  A listing
     that is not here (or corrupt: then quarantined) is named, its files cannot be."""
     out: list[tuple[str, str]] = []
-    for art in rec.get("artifacts") or []:
-        if art.get("status") != "stored" or not art.get("digest"):
-            continue
-        apath = str(art.get("path"))
-        out.append((art["digest"], f"artifact {apath}"))
-        if art.get("kind") == "dir":
-            data = cache.read_verified(art["digest"], MAX_LISTING_BYTES)
-            if data is not None:
-                out += [(d, f"artifact {apath}/{rel}") for d, _, _, rel in parse_manifest(data, apath)]
-    for stream, meta in (rec.get("logs") or {}).items():
-        if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest"):
-            out.append((meta["digest"], f"full {stream} log"))
+    # A pipeline run's steps hold outputs (Python values among them) and logs of their own.
+    steps = [s for s in rec.get("steps") or [] if isinstance(s, dict)]
+    owners: list[tuple[str, Mapping[str, Any]]] = [("", rec)] + [(f"step {s.get('name')} ", s) for s in steps]
+    for owner, holder in owners:
+        for art in (holder.get("artifacts") if not owner else holder.get("outputs")) or []:
+            if not isinstance(art, dict) or art.get("status") != "stored" or not art.get("digest"):
+                continue
+            apath = str(art.get("path"))
+            out.append((art["digest"], f"{owner}artifact {apath}"))
+            if art.get("kind") == "dir" or (art.get("kind") == "value" and isinstance(art.get("files"), int)):
+                data = cache.read_verified(art["digest"], MAX_LISTING_BYTES)
+                if data is not None:
+                    out += [(d, f"{owner}artifact {apath}/{rel}") for d, _, _, rel in parse_manifest(data, apath)]
+        for stream, meta in (holder.get("logs") or {}).items():
+            if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest"):
+                out.append((meta["digest"], f"{owner}full {stream} log"))
     first: dict[str, str] = {}
     for digest, what in out:
         first.setdefault(digest, what)  # an object shared by several artifacts is named once

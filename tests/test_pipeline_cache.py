@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import _REPOS, git, gitrun, make_repo, record, run_ids, validate
 
 q = json.dumps  # a JSON string is a YAML string
@@ -190,7 +191,11 @@ def test_a_corrupt_cache_object_is_not_restored(tmp_path: Path) -> None:
     assert not list(repo.rglob(".gitruns-tmp-*"))  # nothing half-restored left behind
 
 
-def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("through", ["shared-cache", "remote-store"])
+def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path, through: str) -> None:
+    """Two clones of one remote: a pipeline run in one is pushed, fetched into the other,
+    and there every step is reused, its outputs from a cache directory both clones share,
+    or downloaded (verified) from the remote's artifact store where `git run push` put them."""
     seed = cache_repo(tmp_path / "seed")
     bare = tmp_path / "origin.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
@@ -201,7 +206,10 @@ def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path) -> None
         path = tmp_path / name
         subprocess.run(["git", "clone", "-q", f"file://{bare}", str(path)], check=True, capture_output=True)
         _REPOS.append(path)
-        git(path, "config", "gitruns.cacheDir", str(shared))
+        if through == "shared-cache":
+            git(path, "config", "gitruns.cacheDir", str(shared))
+        else:
+            git(path, "config", "remote.origin.gitrunsStore", str(tmp_path / "store"))
         clones.append(path)
     a, b = clones
     theirs = pipeline_ok(a)
@@ -215,6 +223,12 @@ def test_a_run_fetched_from_a_remote_provides_cache_hits(tmp_path: Path) -> None
     assert {s["status"] for s in rec["steps"]} == {"cached"}
     assert {s["cached_from"]["run"] for s in rec["steps"]} == {theirs}
     assert (b / "model.txt").read_bytes() == (a / "model.txt").read_bytes()
+    assert (b / "data" / "clean.txt").read_bytes() == (a / "data" / "clean.txt").read_bytes()  # a directory output
+    if through == "remote-store":
+        assert not (tmp_path / "shared-cache").exists()
+        # The objects came from the store into b's own cache; b's run pushes nothing new.
+        proc = gitrun(b, "push")
+        assert proc.returncode == 0, proc.stderr
 
 
 def test_an_always_changed_step_is_never_reused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import logfiles, outputs, record, redact, rundir, timeutil, userconfig
 from ..errors import GitrunsError, UsageError
@@ -34,6 +34,9 @@ from ..session import Session
 from ..warn import warn
 from . import graph, stepcache, steprun
 from .plan import Child, Plan, StepContext, StepSpec, value_path
+
+if TYPE_CHECKING:
+    from ..artifactstore import RemoteStore
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 POLL_S = 0.01  # how often running steps are looked at
@@ -171,6 +174,8 @@ class _Runner:
         self.steps: dict[str, record.Step] = {}
         self.running: dict[str, steprun.Running] = {}
         self.retry_at: dict[str, tuple[float, int]] = {}  # name -> (when, next attempt number)
+        self._store_looked_up = False
+        self._store: RemoteStore | None = None
         self.failed_first: str | None = None
         self.canceling = False
         self.signals = _Signals()
@@ -299,6 +304,19 @@ class _Runner:
             self._pystep = importlib.import_module("gitruns.pipelines.pystep")
         return self._pystep
 
+    def _remote_store(self) -> RemoteStore | None:
+        """The default remote's artifact store, looked up once and only when a reused
+        step's objects are not in the local cache (a run fetched from a teammate)."""
+        if not self._store_looked_up:
+            self._store_looked_up = True
+            from ..sharing import store_of_default_remote
+
+            try:
+                self._store = store_of_default_remote(self.session.repo)
+            except GitrunsError:
+                self._store = None
+        return self._store
+
     def _try_cache(self, name: str) -> bool:
         """Hash the step's inputs and key it; True when an earlier step was reused
         (or the step could not even be prepared and has failed)."""
@@ -320,7 +338,7 @@ class _Runner:
             return False
         for candidate in self.index.candidates(ckey):
             restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
-                                         self.values_dir, self.statcache)
+                                         self.values_dir, self.statcache, self._remote_store)
             if restored is None:
                 continue
             now = timeutil.iso(timeutil.now())

@@ -19,9 +19,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import record
 from ..cache import ArtifactCache
@@ -30,6 +30,9 @@ from ..hashing import StatCache, copy_and_digest, digest_bytes, hash_path, split
 from ..repo import Repo
 from .graph import overlaps
 from .plan import Plan, StepSpec, value_path
+
+if TYPE_CHECKING:
+    from ..artifactstore import RemoteStore
 
 # Successful earlier steps tried for one key, newest first, before the step just runs.
 MAX_CANDIDATES = 5
@@ -123,14 +126,18 @@ class _Miss(Exception):
 
 
 def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str], cache: ArtifactCache,
-            values_dir: str, statcache: StatCache) -> list[record.Artifact] | None:
+            values_dir: str, statcache: StatCache,
+            remote: Callable[[], RemoteStore | None] | None = None) -> list[record.Artifact] | None:
     """Put the candidate's outputs at the step's declared paths (and its values in
     ``values_dir``), each verified; the step's ``outputs`` for the record, or None
     when the candidate cannot provide every one (nothing is written then).
 
     An output already there with the right content (hashed through the stat cache,
     so an unchanged large output is not read again) is left alone, but its objects
-    must still be in the cache: the record says they are stored."""
+    must still be in the cache: the record says they are stored.
+
+    An object missing here is downloaded, verified, from the artifact store of the
+    default remote (``remote`` gives it, or None), as for a fetched run's outputs."""
     from ..gitnames import path_refusal
 
     by_path: dict[str, Mapping[str, Any]] = {}
@@ -151,6 +158,8 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
             if not is_value and path_refusal(final, root, git_dirs) is not None:
                 raise _Miss(shown)
             is_dir = found.get("kind") == "dir" or (is_value and isinstance(found.get("files"), int))
+            if remote is not None:
+                _fetch_missing(digest, is_dir, cache, remote)
             if _in_place(final, digest, statcache):
                 _require_in_cache(digest, is_dir, cache)
             elif is_dir:
@@ -169,6 +178,35 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
         _remove(final)
         os.replace(tmp, final)
     return outputs
+
+
+def _fetch_missing(digest: str, is_dir: bool, cache: ArtifactCache,
+                   remote: Callable[[], RemoteStore | None]) -> None:
+    """Download what the local cache lacks of an output (a directory: its listing, then
+    its files) from the remote's store, verified; a miss when there is no store."""
+    from ..artifactstore import fetch_into_cache
+    from ..manifest import MAX_LISTING_BYTES, parse_manifest
+
+    def ensure(wanted: str) -> None:
+        if cache.has(wanted):
+            return
+        store = remote()
+        if store is None:
+            raise _Miss(wanted)
+        fetch_into_cache(cache, store, wanted, wanted)
+
+    ensure(digest)
+    if not is_dir:
+        return
+    listing = cache.read_verified(digest, MAX_LISTING_BYTES)
+    if listing is None:
+        raise _Miss(digest)
+    try:
+        entries = parse_manifest(listing, digest)
+    except RecordError:
+        raise _Miss(digest) from None
+    for entry in entries:
+        ensure(entry.digest)
 
 
 def _in_place(final: str, digest: str, statcache: StatCache) -> bool:
