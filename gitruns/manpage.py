@@ -132,6 +132,8 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
     ("$GIT_COMMON_DIR/gitruns/crash.log, ~/.cache/gitruns/crash.log",
      "What the last internal error (exit 3) left: versions, the command line (secrets redacted) and "
      "the traceback; the second place outside a repository ($XDG_CACHE_HOME is honoured).", (ALL,)),
+    ("$GIT_DIR/gitruns-pipeline.lock", "Held while a pipeline runs in this working tree (one at a "
+                                       "time); it names the holder's pid.", ("pipeline",)),
     ("$GIT_DIR/hooks/", "Where 'git run hooks install' puts its hooks (core.hooksPath is honoured); "
                         "a hook already there is kept and run first.", ("hooks",)),
     ("$GIT_DIR/config, ~/.gitconfig, $XDG_CONFIG_HOME/git/config",

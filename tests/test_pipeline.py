@@ -262,6 +262,36 @@ SLOW = """steps:
 """
 
 
+EDITED = """steps:
+  slow:
+    cmd: "echo $$ > slow.pid; sleep 2; cat raw.txt > copy.txt"
+    deps: [raw.txt]
+    outs: [copy.txt]
+"""
+
+
+def test_one_pipeline_at_a_time_and_a_dep_changed_mid_step_is_never_reused(tmp_path: Path) -> None:
+    repo = pipeline_repo(tmp_path, EDITED)
+    proc, rid = _start_pipeline(repo)
+    # A second pipeline in the same working tree is refused before it records anything.
+    second = gitrun(repo, "pipeline")
+    assert second.returncode == 1 and len(second.stderr.splitlines()) == 1, second.stderr
+    assert "another git run pipeline" in second.stderr and "is running in this working tree" in second.stderr
+    assert run_ids(repo) == [rid]
+    # The dep changes while the step runs: the record keeps what the step was started on,
+    # and the step is kept out of the cache (its output may come from either content).
+    (repo / "raw.txt").write_text("edited meanwhile\n")
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "raw.txt changed while the step ran" in err
+    step = steps_of(record(repo, rid))["slow"]
+    assert step["status"] == "succeeded" and step["cache_key"] is None
+    again = gitrun(repo, "pipeline")
+    assert again.returncode == 0, again.stderr
+    assert steps_of(record(repo))["slow"]["status"] == "succeeded"  # run again, not reused
+    assert (repo / "copy.txt").read_text() == "edited meanwhile\n"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_cancels_the_running_steps(tmp_path: Path, sig: signal.Signals) -> None:
     repo = pipeline_repo(tmp_path, SLOW)

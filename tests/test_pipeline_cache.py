@@ -255,3 +255,15 @@ def test_outputs_already_in_place_are_left_alone_and_changed_ones_restored(tmp_p
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
     assert (repo / "data" / "clean.txt").stat().st_ino == clean.st_ino
     assert (repo / "score.txt").read_text() == score  # restored from the cache
+
+
+def test_a_step_with_no_deps_and_no_params_always_runs_as_in_dvc(tmp_path: Path) -> None:
+    # DVC reruns a stage without dependencies on every `dvc repro` ("callback" stages);
+    # the same dvc.yaml behaves the same here, and so does gitruns.yaml.
+    text = "stages:\n  stamp:\n    cmd: echo stamp >> ran.log && date +%s%N > stamp.txt\n    outs: [stamp.txt]\n"
+    repo = make_repo(tmp_path / "repo", {"dvc.yaml": text, ".gitignore": "stamp.txt\nran.log\n"})
+    for _ in range(2):
+        proc = gitrun(repo, "pipeline", "-f", "dvc.yaml")
+        assert proc.returncode == 0, proc.stderr
+        assert statuses(repo) == {"stamp": "succeeded"}
+    assert (repo / "ran.log").read_text() == "stamp\nstamp\n"

@@ -13,11 +13,12 @@ Nothing here prints: the caller is told of each step through
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
@@ -126,7 +127,39 @@ def run(plan: Plan, options: PipelineOptions) -> PipelineOutcome:
                       overrides=list(options.overrides))
     session = Session(spec)
     session.config = config
-    return _Runner(plan, options, session, names, commands).go()
+    with _worktree_lock(session.repo.git_dir):
+        return _Runner(plan, options, session, names, commands).go()
+
+
+@contextlib.contextmanager
+def _worktree_lock(git_dir: str) -> Iterator[None]:
+    """One pipeline at a time in a working tree (as DVC locks its repository): two
+    would read and write the same files, and a step could be recorded with inputs
+    another pipeline's step had just replaced.  Worktrees of one repository each
+    have their own git dir, so each its own lock."""
+    import fcntl
+
+    path = os.path.join(git_dir, "gitruns-pipeline.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise GitrunsError(f"another git run pipeline (pid {holder}) is running in this working tree; "
+                               "wait for it to end") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _reads_nothing(spec: StepSpec) -> bool:
+    """A command step with no deps and no params (``cmd: date > stamp``, a download)
+    always runs, as DVC runs such "callback" stages: nothing tells whether its world
+    changed.  A Python step's own source is a dep."""
+    return spec.func is None and not spec.deps and not spec.params
 
 
 class _Signals:
@@ -334,7 +367,7 @@ class _Runner:
         params = {k: userconfig.lookup(self.config, k) for k in spec.params}
         ckey = stepcache.key(self._definition(spec), spec, step["inputs"], json_safe(params))
         step["cache_key"] = ckey
-        if spec.always_run or name in self.forced:
+        if spec.always_run or name in self.forced or _reads_nothing(spec):
             return False
         for candidate in self.index.candidates(ckey):
             restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
@@ -476,6 +509,7 @@ class _Runner:
                 stored.append(outputs.store(full, "logged", self.paths, self.session.cache, self.statcache,
                                             problems))
         step["outputs"] = stored
+        self._recheck_inputs(name)
         metric_problems: Problems = []
         points = rundir.metric_points(own, [(os.path.join(self.root, m), m) for m in spec.metrics], metric_problems)
         step["metrics"] = final_values(points)
@@ -486,6 +520,29 @@ class _Runner:
         for _kind, message in metric_problems:
             warn(f"step {name}: {message}")
         self._end(name, "succeeded", None)
+
+    def _recheck_inputs(self, name: str) -> None:
+        """The step's deps hashed again now that it ended (the stat cache makes an
+        unchanged file one stat): if one changed while it ran, its outputs may come
+        from either content, so the step is kept out of the step cache (no key) and
+        the run says so."""
+        spec = self.plan.steps[name]
+        step = self.steps[name]
+        assert self.statcache is not None
+        changed = []
+        for entry in step["inputs"]:
+            if entry["kind"] == "value":
+                continue
+            try:
+                now = hash_path(os.path.join(self.root, entry["path"]), self.statcache, label=entry["path"]).digest
+            except GitrunsError:
+                now = None
+            if now != entry["digest"]:
+                changed.append(entry["path"])
+        if changed and spec.deps:
+            step["cache_key"] = None
+            warn(f"step {name}: {', '.join(changed)} changed while the step ran; its outputs are kept "
+                 "but will not be reused by a later run")
 
     def _store_value(self, name: str, value: str, problems: Problems) -> record.Artifact:
         shown = stepcache.value_name(name, value)
