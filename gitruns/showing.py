@@ -162,6 +162,7 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
 
 _BOX = {"mid": "├── ", "last": "└── ", "bar": "│   ", "gap": "    "}
 _ASCII = {"mid": "|-- ", "last": "`-- ", "bar": "|   ", "gap": "    "}
+STDERR_LINES = 3  # of a failed step's stderr, under its error line
 _NAME_COLUMN_MOST = 40  # a long name does not push every other status to the right
 _STATUS_WIDTH = max(len(s) for s in ("succeeded", "canceled", "pending"))
 
@@ -245,6 +246,11 @@ def _step_details(s: Mapping[str, Any], parent_name: str | None) -> tuple[str, l
         also = "also needs " if parent_name is not None else "needs "
         parts.append("(" + also + ", ".join(safe(n) for n in others) + ")")
     below = [f"error: {message}"] if message and status in ("failed", "canceled") else []
+    tail = error.get("stderr_tail") if error and status == "failed" else None
+    if below and isinstance(tail, str):
+        # Why it failed, in the step's own words: the last lines it printed on stderr.
+        lines = [safe(line) for line in tail.splitlines() if line.strip()][-STDERR_LINES:]
+        below += [("stderr: " if n == 0 else "        ") + line for n, line in enumerate(lines)]
     return "  ".join(parts), below
 
 

@@ -130,6 +130,9 @@ def test_a_failed_step_skips_its_dependents_and_lets_the_others_finish(tmp_path:
     assert steps["evaluate"]["error"] == {"type": "skipped", "message": "step train failed"}
     assert steps["describe"]["status"] == "succeeded" and (repo / "summary.txt").exists()
     assert "boom-in-train" in git(repo, "show", f"refs/runs/{rid}:.gitruns/steps/train/stderr.log")
+    # show says why, in the step's own words, under its error line.
+    shown = gitrun(repo, "show", rid).stdout
+    assert "error: command exited with code 3\n" in shown and "stderr: boom-in-train\n" in shown
 
 
 def test_fail_fast_cancels_the_running_steps(tmp_path: Path) -> None:
