@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import UsageError
-from .plan import Plan, StepSpec
+from .plan import MAX_RETRIES, MAX_RETRY_DELAY_S, MAX_TIMEOUT_S, Plan, StepSpec
 
 DEFAULT_FILE = "gitruns.yaml"
 DVC_NAMES = ("dvc.yaml", "dvc.yml")
@@ -381,10 +381,11 @@ def retries(value: Any, origin: Origin, step: str, kind: str = "step") -> tuple[
         check_keys(value, RETRY_KEYS, origin, step, kind, what="key of retries")
         count = value.get("count", 0)
         delay = value.get("delay", 1.0)
-        if not _number(delay) or delay < 0:
-            origin.fail(f"retries: delay must be a number of seconds, 0 or more, not {_show(delay)}", step, kind)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        origin.fail(f"retries must be a whole number, 0 or more, or {{count: N, delay: seconds}}, "
+        if not _number(delay) or not 0 <= delay <= MAX_RETRY_DELAY_S:
+            origin.fail(f"retries: delay must be a number of seconds from 0 to {MAX_RETRY_DELAY_S:g}, "
+                        f"not {_show(delay)}", step, kind)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_RETRIES:
+        origin.fail(f"retries must be a whole number from 0 to {MAX_RETRIES}, or {{count: N, delay: seconds}}, "
                     f"not {_show(count)}", step, kind)
     return count, float(delay)
 
@@ -392,8 +393,9 @@ def retries(value: Any, origin: Origin, step: str, kind: str = "step") -> tuple[
 def timeout(value: Any, origin: Origin, step: str, kind: str = "step") -> float | None:
     if value is None:
         return None
-    if not _number(value) or value <= 0:
-        origin.fail(f"timeout must be a number of seconds above 0, not {_show(value)}", step, kind)
+    if not _number(value) or not 0 < value <= MAX_TIMEOUT_S:
+        origin.fail(f"timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:.0f}, "
+                    f"not {_show(value)}", step, kind)
     return float(value)
 
 

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 FORMATS = ("gitruns", "dvc", "python")
+# Bounds of a step's retries, retry delay and timeout: a definition asking for more
+# is a mistake (a hundred attempts, a day between two, a month per attempt at most).
+MAX_RETRIES = 100
+MAX_RETRY_DELAY_S = 86_400.0
+MAX_TIMEOUT_S = 30 * 86_400.0
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GitrunsError, UsageError
 from . import pystep
-from .plan import Plan, StepSpec
+from .plan import MAX_RETRIES, MAX_RETRY_DELAY_S, MAX_TIMEOUT_S, Plan, StepSpec
 
 if TYPE_CHECKING:
     from .. import record as rec
@@ -191,8 +191,8 @@ class Pipeline:
                 outs=list(dict.fromkeys([_rel(paths, p, s.name, "outs") for p in s.outs + s.metrics])),
                 metrics=[_rel(paths, p, s.name, "metrics") for p in s.metrics],
                 params=params, wdir=_wdir(paths, s), env={str(k): str(v) for k, v in s.env.items()},
-                retries=_count(s.retries, s.name, "retries"), retry_delay_s=float(s.retry_delay),
-                timeout_s=None if s.timeout is None else float(s.timeout), always_run=bool(s.always_run),
+                retries=_count(s.retries, s.name, "retries"), retry_delay_s=_seconds(s.retry_delay, s.name),
+                timeout_s=_timeout(s.timeout, s.name), always_run=bool(s.always_run),
                 value_inputs=value_inputs, value_outputs=list(s.outputs),
             )
         plan = Plan(steps=specs, format="python")
@@ -268,9 +268,25 @@ def _wdir(paths: Any, s: Step) -> str:
 
 
 def _count(value: int, step: str, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise UsageError(f"step {step}: {what} must be a whole number of at least 0, not {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RETRIES:
+        raise UsageError(f"step {step}: {what} must be a whole number from 0 to {MAX_RETRIES}, not {value!r}")
     return value
+
+
+def _seconds(value: float, step: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_RETRY_DELAY_S:
+        raise UsageError(f"step {step}: retry_delay must be a number of seconds from 0 to "
+                         f"{MAX_RETRY_DELAY_S:g}, not {value!r}")
+    return float(value)
+
+
+def _timeout(value: float | None, step: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT_S:
+        raise UsageError(f"step {step}: timeout must be a number of seconds above 0 and at most "
+                         f"{MAX_TIMEOUT_S:.0f}, not {value!r}")
+    return float(value)
 
 
 def _tags(tags: Mapping[str, str] | Sequence[str]) -> list[str]:

@@ -339,6 +339,9 @@ def test_config_files_and_overrides_count(repo: Path) -> None:
     ("bad_serializer", {}, "no serializer 'yaml' for v"),
     ("bad_output", {}, "output 'not-a-name' is not a Python identifier"),
     ("escapes", {}, "outside"),
+    ("endless", {}, "step endless: retries must be a whole number from 0 to 100, not 100000000000000000000"),
+    ("no_time", {}, "step no_time: timeout must be a number of seconds above 0 and at most 2592000, not 0"),
+    ("long_wait", {}, "step long_wait: retry_delay must be a number of seconds from 0 to 86400"),
 ])
 def test_refusals_before_anything_runs(repo: Path, steps: str, config: dict[str, Any], message: str) -> None:
     table = {
@@ -352,6 +355,9 @@ def test_refusals_before_anything_runs(repo: Path, steps: str, config: dict[str,
         "bad_serializer": gitruns.step(name="bad_serializer", outputs=["v"], serializers={"v": "yaml"})(lambda: 1),
         "bad_output": gitruns.step(name="bad_output", outputs=["not-a-name"])(lambda: 1),
         "escapes": gitruns.step(name="escapes", outs=["../outside.txt"])(lambda: 1),
+        "endless": gitruns.step(name="endless", retries=10**20)(lambda: 1),
+        "no_time": gitruns.step(name="no_time", timeout=0)(lambda: 1),
+        "long_wait": gitruns.step(name="long_wait", retries=1, retry_delay=1e9)(lambda: 1),
     }
     chosen = [table[s] for s in steps.split()]
     if steps == "reads_nothing":
