@@ -110,7 +110,29 @@ def load_file(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys to values, not a {type(data).__name__}")
+    _refuse_alias_bombs(data, path)
     return data
+
+
+def _refuse_alias_bombs(data: Any, path: str) -> None:
+    """A few hundred bytes of YAML aliases can stand for billions of values, which
+    merging, recording and substituting the config would expand: count the values
+    as they would be expanded, and stop at the bound records have (a params.yaml
+    may come with a teammate's commit)."""
+    from .bounds import MAX_YAML_NODES
+
+    seen = 0
+    todo: list[Any] = [data]
+    while todo:
+        item = todo.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:
+            raise ConfigError(f"config file {path} refused: more than {MAX_YAML_NODES} values once its "
+                              "aliases are expanded")
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
 
 
 def _python_yaml_error(path: str, text: str) -> NoReturn:

@@ -425,7 +425,14 @@ def config_file(raw: str, base: str, origin: Origin, step: str | None, key: str,
 def default_params(base: str, origin: Origin) -> list[str]:
     """params.yaml in ``base`` when it exists (as DVC reads it): its absolute path, in a list."""
     full = os.path.join(origin.root, base, "params.yaml")
-    return [os.path.normpath(full)] if os.path.isfile(full) else []
+    if not os.path.lexists(full):
+        return []
+    if _tree_relative(os.path.realpath(full), os.path.realpath(origin.root)) is None:
+        origin.fail(f"{os.path.normpath(os.path.join(base, 'params.yaml'))} leads outside the working tree; "
+                    "a config from elsewhere is named with -c")
+    if not os.path.isfile(full):
+        origin.fail(f"{os.path.normpath(os.path.join(base, 'params.yaml'))} is not a file")
+    return [os.path.normpath(full)]
 
 
 def _strings(value: Any, origin: Origin, step: str | None, key: str, kind: str = "step") -> list[str]:

@@ -493,3 +493,18 @@ def test_the_get_started_scripts_write_what_dvc_yaml_declares(tmp_path: Path) ->
     for plot in plan.declared["plots"]:
         files = [plot] if isinstance(plot, str) else list(next(iter(plot.values()))["y"])
         assert all((root / f).is_file() for f in files), plot
+
+
+def test_a_params_yaml_leading_out_of_the_tree_or_not_a_file_is_refused(tmp_path: Path) -> None:
+    # params.yaml is read without being named: one from a teammate's commit must not
+    # reach a file elsewhere on this machine through a symlink.
+    root = tmp_path / "repo"
+    root.mkdir()
+    (tmp_path / "elsewhere.yaml").write_text("x: secret\n")
+    (root / "params.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    text = "steps:\n  a:\n    cmd: echo ${x}\n"
+    assert refused(root, text) == ("gitruns.yaml: params.yaml leads outside the working tree; "
+                                   "a config from elsewhere is named with -c")
+    (root / "params.yaml").unlink()
+    (root / "params.yaml").mkdir()
+    assert refused(root, text) == "gitruns.yaml: params.yaml is not a file"

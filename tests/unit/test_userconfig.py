@@ -92,3 +92,18 @@ def test_dump_and_flatten() -> None:
     assert userconfig.dump({"b": 1, "a": {"x": "ü"}}) == "b: 1\na:\n  x: ü\n"
     assert userconfig.flatten({"a": {}, "b": [1, {"c": 2}]}) == {"a": {}, "b": [1, {"c": 2}]}
     assert userconfig.flatten(3) == {}
+
+
+def test_a_config_file_of_aliases_standing_for_millions_of_values_is_refused(tmp_path: Path) -> None:
+    # 10 values, then 7 levels of 10 aliases each: 100 million values from a few hundred bytes.
+    lines = ["a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    for prev, name in zip("abcdefg", "bcdefgh"):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    bomb = tmp_path / "params.yaml"
+    bomb.write_text("\n".join(lines) + "\nx: 1\n")
+    with pytest.raises(ConfigError, match="refused: more than 250000 values once its aliases are expanded"):
+        userconfig.load_file(str(bomb))
+    # Aliases within the bound are fine.
+    small = tmp_path / "small.yaml"
+    small.write_text("base: &b {lr: 0.1, layers: 4}\ntrain: *b\n")
+    assert userconfig.load_file(str(small))["train"] == {"lr": 0.1, "layers": 4}
