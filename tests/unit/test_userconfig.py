@@ -97,7 +97,7 @@ def test_dump_and_flatten() -> None:
 def test_a_config_file_of_aliases_standing_for_millions_of_values_is_refused(tmp_path: Path) -> None:
     # 10 values, then 7 levels of 10 aliases each: 100 million values from a few hundred bytes.
     lines = ["a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
-    for prev, name in zip("abcdefg", "bcdefgh"):
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     bomb = tmp_path / "params.yaml"
     bomb.write_text("\n".join(lines) + "\nx: 1\n")
