@@ -473,8 +473,13 @@ def _check_output(rel: str, raw: str, key: str, origin: Origin, step: str | None
     if rel == ".gitruns" or rel.startswith(".gitruns/"):
         origin.fail(f"{key}: {raw} is inside .gitruns, where run records live", step, kind)
     # Through symlinks too: an output is written, so it must really land in the tree.
-    reason = path_refusal(os.path.join(origin.root, rel), origin.root, [])
+    full = os.path.join(origin.root, rel)
+    reason = path_refusal(full, origin.root, [])
     if reason is not None:
+        if os.path.islink(full):
+            # Left by an earlier run of a step (ln -s ...): say what to do about it.
+            origin.fail(f"{key}: {raw} is a symlink leading {reason.removeprefix('is ')}; remove it "
+                        f"(an output must be written inside the working tree)", step, kind)
         origin.fail(f"{key}: {raw} is {reason}", step, kind)
 
 

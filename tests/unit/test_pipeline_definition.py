@@ -508,3 +508,12 @@ def test_a_params_yaml_leading_out_of_the_tree_or_not_a_file_is_refused(tmp_path
     (root / "params.yaml").unlink()
     (root / "params.yaml").mkdir()
     assert refused(root, text) == "gitruns.yaml: params.yaml is not a file"
+
+
+def test_an_output_left_as_a_symlink_out_of_the_tree_says_what_to_do(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "l.txt").symlink_to("/etc/hostname")
+    message = refused(root, "steps:\n  link:\n    cmd: ln -s /etc/hostname l.txt\n    outs: [l.txt]\n")
+    assert message.startswith("gitruns.yaml: step link: outs: l.txt is a symlink leading outside the working tree")
+    assert message.endswith("; remove it (an output must be written inside the working tree)")
