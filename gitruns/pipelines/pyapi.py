@@ -158,6 +158,8 @@ class Pipeline:
         if overrides:
             effective = userconfig.deep_merge(effective, userconfig.effective([], list(overrides)))
 
+        if not self.steps:
+            raise UsageError("a pipeline with no steps: give Pipeline the steps it runs")
         seen: set[str] = set()
         for s in self.steps:
             if not _NAME.fullmatch(s.name):

@@ -339,6 +339,7 @@ def test_config_files_and_overrides_count(repo: Path) -> None:
     ("bad_serializer", {}, "no serializer 'yaml' for v"),
     ("bad_output", {}, "output 'not-a-name' is not a Python identifier"),
     ("escapes", {}, "outside"),
+    ("none", {}, "a pipeline with no steps: give Pipeline the steps it runs"),
     ("endless", {}, "step endless: retries must be a whole number from 0 to 100, not 100000000000000000000"),
     ("no_time", {}, "step no_time: timeout must be a number of seconds above 0 and at most 2592000, not 0"),
     ("long_wait", {}, "step long_wait: retry_delay must be a number of seconds from 0 to 86400"),
@@ -359,7 +360,7 @@ def test_refusals_before_anything_runs(repo: Path, steps: str, config: dict[str,
         "no_time": gitruns.step(name="no_time", timeout=0)(lambda: 1),
         "long_wait": gitruns.step(name="long_wait", retries=1, retry_delay=1e9)(lambda: 1),
     }
-    chosen = [table[s] for s in steps.split()]
+    chosen = [table[s] for s in steps.split() if s != "none"]
     if steps == "reads_nothing":
         chosen = [prepare, table["reads_nothing"]]
         config = {"split": 1}
