@@ -84,6 +84,16 @@ def step_logs(run: Run, step: str) -> Mapping[str, Any]:
     raise UsageError(f"run {run.id} has no step {safe(step)!r}; its steps: {names}")
 
 
+def _live_step_output(repo: Repo, run: Run, step: str, stream: str) -> str | None:
+    """The output file a running step of a run of this host is writing, if it exists
+    (the engine's ``work/<id>/steps/<name>/<stream>``), as spool_path is for a run."""
+    rec = run.record
+    if run.source is not None or rec.get("host") != socket.gethostname() or not runid.is_valid(run.id):
+        return None
+    path = os.path.join(repo.state_dir, "work", run.id, "steps", step, stream)
+    return path if os.path.isfile(path) else None
+
+
 def step_chunks(repo: Repo, run: Run, step: str, stream: str, cache: ArtifactCache) -> Iterator[bytes]:
     """What ``step`` printed on ``stream``, in chunks of at most 1 MiB: the full log
     from the artifact cache when git holds only its head and tail, else the blob
@@ -95,6 +105,10 @@ def step_chunks(repo: Repo, run: Run, step: str, stream: str, cache: ArtifactCac
         return
     if "/" in step or step in ("", ".", ".."):
         return  # a crafted name: never a path that reaches out of steps/<name>/
+    live = _live_step_output(repo, run, step, stream) if not meta else None
+    if live is not None:
+        yield from _file_chunks(live)  # a step still running (or never ended): what it printed so far
+        return
     name = f"steps/{step}/{stream}.log"
     oid = _large_blob(repo, run, name)
     if oid is not None:

@@ -295,6 +295,23 @@ def test_one_pipeline_at_a_time_and_a_dep_changed_mid_step_is_never_reused(tmp_p
     assert (repo / "copy.txt").read_text() == "edited meanwhile\n"
 
 
+def test_log_step_shows_what_a_running_step_printed_so_far(tmp_path: Path) -> None:
+    repo = pipeline_repo(tmp_path, """steps:
+  slow:
+    cmd: "echo hello-so-far; echo warming-up >&2; echo $$ > slow.pid; exec sleep 60"
+    deps: [raw.txt]
+""")
+    proc, rid = _start_pipeline(repo)
+    try:
+        assert gitrun(repo, "log", rid, "--step", "slow", "--stdout").stdout == "hello-so-far\n"
+        assert gitrun(repo, "log", rid, "--step", "slow", "--stderr").stdout == "warming-up\n"
+    finally:
+        os.kill(record(repo, rid)["pid"], signal.SIGINT)
+        proc.communicate(timeout=30)
+    # Once it ended, the same from the record.
+    assert gitrun(repo, "log", rid, "--step", "slow", "--stdout").stdout == "hello-so-far\n"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_cancels_the_running_steps(tmp_path: Path, sig: signal.Signals) -> None:
     repo = pipeline_repo(tmp_path, SLOW)
