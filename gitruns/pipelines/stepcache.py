@@ -158,16 +158,11 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
             if not is_value and path_refusal(final, root, git_dirs) is not None:
                 raise _Miss(shown)
             is_dir = found.get("kind") == "dir" or (is_value and isinstance(found.get("files"), int))
-            if remote is not None:
-                _fetch_missing(digest, is_dir, cache, remote)
-            if _in_place(final, digest, statcache):
-                _require_in_cache(digest, is_dir, cache)
-            elif is_dir:
+            _require_in_cache(digest, is_dir, cache, remote)  # even for an output left in place
+            if not _in_place(final, digest, statcache):
                 os.makedirs(os.path.dirname(final), exist_ok=True)
-                staged.append((_stage_dir(digest, final, cache), final))
-            else:
-                os.makedirs(os.path.dirname(final), exist_ok=True)
-                staged.append((_stage_file(digest, final, cache, False), final))
+                tmp = _stage_dir(digest, final, cache) if is_dir else _stage_file(digest, final, cache, False)
+                staged.append((tmp, final))
             entry = cast(record.Artifact, {k: v for k, v in found.items() if k != "stored_by"})
             entry["path"] = shown
             outputs.append(entry)
@@ -180,17 +175,28 @@ def restore(step: StepSpec, candidate: Candidate, root: str, git_dirs: list[str]
     return outputs
 
 
-def _fetch_missing(digest: str, is_dir: bool, cache: ArtifactCache,
-                   remote: Callable[[], RemoteStore | None]) -> None:
-    """Download what the local cache lacks of an output (a directory: its listing, then
-    its files) from the remote's store, verified; a miss when there is no store."""
+def _in_place(final: str, digest: str, statcache: StatCache) -> bool:
+    """Whether ``final`` already holds exactly ``digest`` (a regular file or a directory)."""
+    if os.path.islink(final) or not os.path.exists(final):
+        return False
+    try:
+        return hash_path(final, statcache).digest == digest
+    except GitrunsError:
+        return False
+
+
+def _require_in_cache(digest: str, is_dir: bool, cache: ArtifactCache,
+                      remote: Callable[[], RemoteStore | None] | None) -> None:
+    """A miss unless the cache holds the object (a directory: its listing and every
+    file); what it lacks is first downloaded, verified, from the remote's store when
+    ``remote`` gives one."""
     from ..artifactstore import fetch_into_cache
     from ..manifest import MAX_LISTING_BYTES, parse_manifest
 
     def ensure(wanted: str) -> None:
         if cache.has(wanted):
             return
-        store = remote()
+        store = remote() if remote is not None else None
         if store is None:
             raise _Miss(wanted)
         fetch_into_cache(cache, store, wanted, wanted)
@@ -207,35 +213,6 @@ def _fetch_missing(digest: str, is_dir: bool, cache: ArtifactCache,
         raise _Miss(digest) from None
     for entry in entries:
         ensure(entry.digest)
-
-
-def _in_place(final: str, digest: str, statcache: StatCache) -> bool:
-    """Whether ``final`` already holds exactly ``digest`` (a regular file or a directory)."""
-    if os.path.islink(final) or not os.path.exists(final):
-        return False
-    try:
-        return hash_path(final, statcache).digest == digest
-    except GitrunsError:
-        return False
-
-
-def _require_in_cache(digest: str, is_dir: bool, cache: ArtifactCache) -> None:
-    """A miss unless the cache holds the object (a directory: its listing and every file)."""
-    if not is_dir:
-        if not cache.has(digest):
-            raise _Miss(digest)
-        return
-    from ..manifest import MAX_LISTING_BYTES, parse_manifest
-
-    listing = cache.read_verified(digest, MAX_LISTING_BYTES)
-    if listing is None:
-        raise _Miss(digest)
-    try:
-        entries = parse_manifest(listing, digest)
-    except RecordError:
-        raise _Miss(digest) from None
-    if not all(cache.has(e.digest) for e in entries):
-        raise _Miss(digest)
 
 
 def _stage_file(digest: str, final: str, cache: ArtifactCache, executable: bool, directory: str | None = None) -> str:
