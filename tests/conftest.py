@@ -101,6 +101,22 @@ def latest(repo: Path) -> str:
     return ids[-1]
 
 
+def plant_record(repo: Path, raw: bytes, message: str) -> str:
+    """A run.json written by another version, made a run of ``repo`` with plain git
+    (blob, .gitruns/ tree over HEAD's, commit, refs/runs/<id>): its run id."""
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=raw, capture_output=True,
+                          check=True).stdout.decode().strip()
+    sub = subprocess.run(["git", "mktree"], cwd=repo, input=f"100644 blob {blob}\trun.json\n", capture_output=True,
+                         text=True, check=True).stdout.strip()
+    top = git(repo, "ls-tree", "HEAD") + f"040000 tree {sub}\t.gitruns\n"
+    tree = subprocess.run(["git", "mktree"], cwd=repo, input=top, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", message).strip()
+    run_id = str(json.loads(raw)["id"])
+    git(repo, "update-ref", f"refs/runs/{run_id}", commit)
+    return run_id
+
+
 def record(repo: Path, run_id: str | None = None, name: str = "run.json") -> Any:
     rid = run_id or latest(repo)
     raw = git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/{name}")

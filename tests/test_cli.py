@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, gitrun, latest, make_repo, record
+from conftest import git, gitrun, latest, make_repo, plant_record, record
 
 ROOT = Path(__file__).resolve().parent.parent
 VERBS = ["exec", "ls", "show", "log", "diff", "push", "fetch", "pull", "checkout", "remote", "hooks"]
@@ -118,15 +118,7 @@ def test_records_written_by_older_schemas_stay_readable(tmp_path: Path, version:
     # As a run in a repository, and fetched from a remote (validated against its own version's schema).
     repo = make_repo(tmp_path / "old", {"a.py": "pass\n"})
     old = json.loads(raw)
-    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=raw, capture_output=True,
-                          check=True).stdout.decode().strip()
-    sub = subprocess.run(["git", "mktree"], cwd=repo, input=f"100644 blob {blob}\trun.json\n", capture_output=True,
-                         text=True, check=True).stdout.strip()
-    top = git(repo, "ls-tree", "HEAD") + f"040000 tree {sub}\t.gitruns\n"
-    tree = subprocess.run(["git", "mktree"], cwd=repo, input=top, capture_output=True, text=True,
-                          check=True).stdout.strip()
-    commit = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "a run written by gitruns 0.1.0").strip()
-    git(repo, "update-ref", f"refs/runs/{old['id']}", commit)
+    plant_record(repo, raw, f"a run written by the gitruns of schema {version}")
     listed = json.loads(gitrun(repo, "ls", "--json").stdout)
     assert [(r["id"], r["schema"], r["kind"], r["code"]["reproducible_from"]) for r in listed] \
         == [(old["id"], 3, "command", None)]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, gitrun, make_repo, record, run_ids
+from conftest import git, gitrun, make_repo, plant_record, record, run_ids
 from pipelinerecords import BASE, FOUR, pipeline_run, step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,15 +255,7 @@ def test_show_of_a_record_written_before_pipelines(tmp_path: Path) -> None:
     raw = (ROOT / "tests" / "data" / "run-v2.json").read_bytes()
     old = json.loads(raw)
     repo = make_repo(tmp_path / "old", {"a.py": "pass\n"})
-    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=raw, capture_output=True,
-                          check=True).stdout.decode().strip()
-    sub = subprocess.run(["git", "mktree"], cwd=repo, input=f"100644 blob {blob}\trun.json\n", capture_output=True,
-                         text=True, check=True).stdout.strip()
-    top = git(repo, "ls-tree", "HEAD") + f"040000 tree {sub}\t.gitruns\n"
-    tree = subprocess.run(["git", "mktree"], cwd=repo, input=top, capture_output=True, text=True,
-                          check=True).stdout.strip()
-    commit = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "a run written by the code of issue 8").strip()
-    git(repo, "update-ref", f"refs/runs/{old['id']}", commit)
+    plant_record(repo, raw, "a run written by the code of issue 8")
     proc = gitrun(repo, "show", old["id"][:12], env=UTF8)
     assert proc.returncode == 0, proc.stderr
     assert "run 01m85w43nc4gdqtg4k259fbppb  (v2-run)\nstatus:     succeeded (exit 0)\n" in proc.stdout
