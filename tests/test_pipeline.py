@@ -363,6 +363,11 @@ def test_kill_9_leaves_finished_steps_on_record_and_the_run_crashed(tmp_path: Pa
     ("steps:\n  a:\n    cmd: 'true'\n    params: [train.nope]\n", [], "param train.nope is not in the config"),
     ("steps:\n  a:\n    cmd: 'true'\n", ["nosuch"], "no step nosuch"),
     ("steps:\n  a:\n    cmd: echo ${train.missing}\n", [], "${train.missing}"),
+    ("steps:\n  a:\n    cmd: 'true'\n  b:\n    cmd: 'true'\n", ["a", "--force-step", "b"],
+     "--force-step b: step b is not among the steps this run needs (a)"),
+    ("steps:\n  a:\n    cmd: 'true'\n", ["-f", "raw.txt/"], "raw.txt"),
+    ("steps:\n  a:\n    cmd: 'true'\n", ["-f", "."], "is a directory; give -f FILE"),
+    ("steps:\n  a:\n    cmd: 'true'\n", ["-f", ""], "-f: an empty file name"),
 ])
 def test_refusals_exit_2_before_any_ref_is_made(tmp_path: Path, text: str, args: list[str], message: str) -> None:
     repo = pipeline_repo(tmp_path, text)
@@ -437,3 +442,22 @@ def test_a_step_runs_in_its_wdir_with_its_env(tmp_path: Path) -> None:
     step = steps_of(record(repo))["inside"]
     assert step["wdir"] == "sub" and step["env"] == {"GREETING": "hello"}
     assert [o["path"] for o in step["outputs"]] == ["sub/out.txt"]
+
+
+def test_two_steps_metrics_of_one_name_are_warned_about(tmp_path: Path) -> None:
+    repo = pipeline_repo(tmp_path, """steps:
+  a:
+    cmd: "echo '{\\"b\\": {\\"c\\": 1}}' > m1.json"
+    deps: [raw.txt]
+    metrics: [m1.json]
+  a.b:
+    cmd: "echo '{\\"c\\": 2}' > m2.json"
+    deps: [raw.txt]
+    metrics: [m2.json]
+""", {".gitignore": IGNORED + "m1.json\nm2.json\n"})
+    proc = gitrun(repo, "pipeline")
+    assert proc.returncode == 0, proc.stderr
+    assert "gitruns: warning: metric a.b.c of step a.b has the name of step a's" in proc.stderr
+    rec = record(repo)
+    assert rec["metrics"]["a.b.c"] == 2
+    assert steps_of(rec)["a"]["metrics"] == {"b.c": 1} and steps_of(rec)["a.b"]["metrics"] == {"c": 2}

@@ -71,7 +71,9 @@ def load(path: str, root: str) -> Plan:
     root = os.path.abspath(root)
     full = os.path.abspath(path)
     rel = _tree_relative(full, root)
-    if rel is None or rel == ".":
+    if rel == ".":
+        raise UsageError(f"pipeline file {path} is a directory; give -f FILE")
+    if rel is None:
         raise UsageError(f"pipeline file {path} is outside the working tree {root}")
     if os.path.lexists(full) and _tree_relative(os.path.realpath(full), os.path.realpath(root)) is None:
         raise UsageError(f"pipeline file {path} is a symlink out of the working tree {root}")

@@ -111,6 +111,9 @@ def run(plan: Plan, options: PipelineOptions) -> PipelineOutcome:
         if forced not in plan.steps:
             raise UsageError(f"--force-step {forced}: no step {forced} in the pipeline "
                              f"(steps: {', '.join(plan.steps)})")
+        if forced not in names:
+            raise UsageError(f"--force-step {forced}: step {forced} is not among the steps this run needs "
+                             f"({', '.join(names)})")
     commands: dict[str, tuple[str, str]] = {}  # name -> (what runs, what the record shows)
     for name in names:
         cmd = plan.steps[name].cmd
@@ -676,10 +679,17 @@ class _Runner:
                 error["stderr_tail"] = ferr["stderr_tail"]
         else:
             status, exit_code = "succeeded", 0
+        owner: dict[str, str] = {}
         for name in self.names:
             step = self.steps[name]
             for metric, value in (step["metrics"] or {}).items():
-                session.extra_metrics[f"{name}.{metric}"] = value
+                key = f"{name}.{metric}"
+                if key in owner:
+                    # Steps "a" (metric "b.c") and "a.b" (metric "c") would share one name.
+                    warn(f"metric {key} of step {name} has the name of step {owner[key]}'s; "
+                         f"the run keeps step {name}'s value (each step's own is in its record)")
+                owner[key] = name
+                session.extra_metrics[key] = value
             # Values live in the run's working directory only: not files to check out.
             session.extra_artifacts.extend(a for a in step["outputs"] if a.get("source") != "value")
         outcome = session.finish(status, exit_code, None, error)
@@ -699,10 +709,13 @@ def pipeline(file: str | None = None, targets: list[str] | tuple[str, ...] = (),
 
     here = cwd or os.getcwd()
     root = open_repo(here).require_worktree()
-    if file:
+    if file is not None:
+        if not file:
+            raise UsageError("-f: an empty file name")
         path = os.path.join(here, file)
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             raise UsageError(f"-f {file}: no such file")
+        # A directory, FIFO or device is named by load(), which reads without blocking.
     else:
         found = [os.path.join(root, n) for n in GITRUNS_NAMES if os.path.isfile(os.path.join(root, n))]
         if not found:
