@@ -116,8 +116,11 @@ def test_pager_quitting_early_is_not_an_error(repo: Path, monkeypatch: pytest.Mo
 
 def test_broken_pipe_ends_as_git_does(repo: Path) -> None:
     rid = _run(repo, "python", "-c", BIG)
-    for _ in range(150):
-        git(repo, "commit", "-q", "--allow-empty", "-m", "more")
+    # git's own output must outgrow the pipe's buffer, or git finishes writing before head
+    # closes the pipe and ends 0: a megabyte in one commit, shown with -p.
+    (repo / "big.txt").write_text("".join(f"line {i}\n" for i in range(100_000)))
+    git(repo, "add", "big.txt")
+    git(repo, "commit", "-q", "-m", "big")
 
     def first_line(command: str) -> tuple[str, str]:
         """``COMMAND | head -1`` in bash: the exit status the shell reports, and stderr."""
@@ -125,7 +128,7 @@ def test_broken_pipe_ends_as_git_does(repo: Path) -> None:
                               cwd=repo, capture_output=True, text=True, timeout=60)
         return proc.stdout.strip(), (repo / "err.txt").read_text()
 
-    assert first_line("git log") == ("141", "")
+    assert first_line("git log -p") == ("141", "")
     assert first_line(f"git run log --stdout {rid}") == ("141", "")
     # The executable itself dies of SIGPIPE, as git's own commands do.
     proc = subprocess.Popen(["git-run", "log", "--stdout", rid], cwd=repo, stdout=subprocess.PIPE,
