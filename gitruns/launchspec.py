@@ -33,6 +33,11 @@ class LaunchSpec:
     metrics_files: list[str] = field(default_factory=list)
     # Replace ${key} in argv by config values (git run exec); off for start_run's sys.argv.
     substitute: bool = False
+    # Set by rerun, reproduce, resume and sweep: the record fields that say where the
+    # run comes from (any of run_group, rerun_of, rerun, sweep), written at launch.
+    lineage: dict[str, Any] = field(default_factory=dict)
+    # Who started it when the environment cannot tell (one of record.INVOKERS).
+    invoked_by: str | None = None
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:

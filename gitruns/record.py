@@ -17,21 +17,24 @@ from typing import Any, TypedDict, cast
 
 from .errors import RecordError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("running", "succeeded", "failed", "canceled")
 KINDS = ("command", "pipeline")
 # A step's status: "cached" when its outputs came from an earlier identical step,
 # "skipped" when a step it needs failed (or the run stopped before it).
 STEP_STATUSES = ("pending", "running", "succeeded", "failed", "cached", "skipped", "canceled")
 DERIVED_STATUSES = STATUSES + ("crashed",)
-INVOKERS = ("manual", "rerun", "pipeline", "hook", "ci", "run")
+INVOKERS = ("manual", "rerun", "pipeline", "hook", "ci", "run", "sweep")
+# How a run with ``rerun`` came about: ``git run rerun``, ``reproduce`` or ``resume``.
+RERUN_MODES = ("rerun", "reproduce", "resume")
 
 # The order of keys in run.json, so that `git diff` between runs lines up.
 FIELD_ORDER = (
     "schema", "id", "name", "kind", "status", "command", "cwd", "exit_code", "signal",
     "started_at", "ended_at", "duration_s", "user", "host", "pid", "process",
     "invoked_by", "invocation", "tags", "code", "inputs", "artifacts", "metrics",
-    "params", "logs", "pipeline", "steps", "rerun_of", "error", "gitruns_version",
+    "params", "logs", "pipeline", "steps", "run_group", "rerun_of", "rerun", "sweep", "cancel", "error",
+    "gitruns_version",
 )
 
 
@@ -130,6 +133,8 @@ class _Input(TypedDict):
 class Input(_Input, total=False):
     files: int
     tracked: bool
+    kept: bool  # a copy is in the artifact cache by digest (schema 4)
+    not_kept: str  # why an input git does not track has no copy (schema 4)
 
 
 class _Artifact(TypedDict):
@@ -233,6 +238,58 @@ class Pipeline(_Pipeline, total=False):
     declared: dict[str, Any]  # dvc.yaml's top-level metrics, plots and artifacts, as written
 
 
+class _Change(TypedDict):
+    kind: str  # "param" | "config" | "input" | "from_step" | "environment" | "definition"
+    name: str  # the dotted key, the path, the step...
+
+
+class Change(_Change, total=False):
+    """One intended difference of a rerun from its original (``from`` and ``to``
+    are keywords in Python: read them as ``change.get("from")``)."""
+
+
+class InputSource(TypedDict):
+    path: str
+    digest: str
+    source: str  # "code" | "cache" | "store" | "working_tree" | "changed"
+
+
+class _Rerun(TypedDict):
+    of: str  # the original run's id
+    mode: str  # one of RERUN_MODES
+    changes: list[Change]
+
+
+class Rerun(_Rerun, total=False):
+    from_step: str | None
+    env: str  # "current" | "recreate"
+    inputs: list[InputSource]  # where each recorded input of the original came from
+
+
+class _Sweep(TypedDict):
+    id: str  # the sweep's id, also the run_group of its points
+    index: int  # this point's place in the sweep, from 0
+    size: int  # how many points the sweep launched
+    point: dict[str, Any]  # dotted key -> the value swept to
+
+
+class Sweep(_Sweep, total=False):
+    random: bool
+    seed: int | None
+
+
+class _Cancel(TypedDict):
+    by: str  # the user who ran git run cancel
+    host: str
+    at: str  # when (UTC, ISO 8601)
+
+
+class Cancel(_Cancel, total=False):
+    pid: int | None  # of the git run cancel process
+    grace_s: float
+    killed: bool  # SIGKILL was needed after the grace period
+
+
 class _RunRecord(TypedDict):
 
     schema: int
@@ -262,7 +319,11 @@ class _RunRecord(TypedDict):
     logs: dict[str, Log]
     pipeline: Pipeline | None
     steps: list[Step]
+    run_group: str  # its own id, the original's group (rerun, resume) or the sweep's id
     rerun_of: str | None
+    rerun: Rerun | None
+    sweep: Sweep | None
+    cancel: Cancel | None
     error: Error | None
     gitruns_version: str | None
 
@@ -276,7 +337,7 @@ class RunRecord(_RunRecord, total=False):
 def new(run_id: str) -> RunRecord:
     """An empty record of the current schema with every field present."""
     rec: dict[str, Any] = {k: None for k in FIELD_ORDER}
-    rec.update(schema=SCHEMA_VERSION, id=run_id, kind="command", status="running", tags={}, inputs=[],
+    rec.update(schema=SCHEMA_VERSION, id=run_id, kind="command", status="running", run_group=run_id, tags={}, inputs=[],
                artifacts=[], metrics={}, params={}, steps=[], logs={}, invocation={})
     return cast(RunRecord, rec)
 
@@ -309,6 +370,8 @@ def upgrade(data: Any) -> RunRecord:
         data = _v1_to_v2(data)
     if data.get("schema") == 2:
         data = _v2_to_v3(data)
+    if data.get("schema") == 3:
+        data = _v3_to_v4(data)
     rec: dict[str, Any] = dict(new(str(data.get("id", ""))))
     rec.update(data)
     return cast(RunRecord, rec)
@@ -334,6 +397,24 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     out["steps"] = list(out.get("steps") or [])
     out["schema"] = 3
     return out
+
+
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 added run groups and reruns: ``run_group`` (every earlier run is a
+    group of its own), ``rerun``, ``sweep`` and ``cancel`` (None), and an input's
+    ``kept``/``not_kept`` (absent: earlier inputs were never kept)."""
+    out = dict(data)
+    out.setdefault("run_group", out.get("id"))
+    for key in ("rerun_of", "rerun", "sweep", "cancel"):
+        out.setdefault(key, None)
+    out["schema"] = 4
+    return out
+
+
+def group_of(rec: Mapping[str, Any]) -> str:
+    """The run's group: ``run_group``, or its own id."""
+    group = rec.get("run_group")
+    return group if isinstance(group, str) and group else str(rec.get("id", ""))
 
 
 def loads(raw: bytes) -> RunRecord:

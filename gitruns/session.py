@@ -56,6 +56,9 @@ from .settings import Settings
 from .settings import load as load_settings
 from .warn import warn
 
+# The record fields a LaunchSpec's ``lineage`` may set.
+LINEAGE_FIELDS = ("run_group", "rerun_of", "rerun", "sweep")
+
 
 class Session:
     """A run being recorded.  ``launch()`` then ``finish()``."""
@@ -124,6 +127,10 @@ class Session:
         if self.config_file is not None:
             rundir.write_config(self.config_file, self.config)
         invoked_by, invocation = detect_invoker(dict(os.environ))
+        if self.spec.invoked_by is not None:
+            if invoked_by != "manual":
+                invocation = {**invocation, "detected": invoked_by}
+            invoked_by = self.spec.invoked_by
         env_capture = EnvironmentCapture(
             self.argv, self.command_env(), os.path.join(self.repo.state_dir, "envcache"),
             self.settings.items("gitruns.envInclude"),
@@ -154,6 +161,9 @@ class Session:
         rec["invoked_by"] = invoked_by
         rec["invocation"] = invocation
         rec["tags"] = redact.mapping(self.tags)
+        for key in LINEAGE_FIELDS:
+            if key in self.spec.lineage:
+                rec[key] = self.spec.lineage[key]  # type: ignore[literal-required]
         rec["code"] = cast(record.Code, code.to_record())  # snapshot builds it as a plain dict
         rec["inputs"] = entries
         rec["gitruns_version"] = __version__

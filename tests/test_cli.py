@@ -93,24 +93,32 @@ def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
     git(repo, "update-ref", f"refs/runs/{rid}", commit)
     proc = gitrun(repo, "show", rid)
     assert proc.returncode == 1
-    assert "schema 99, newer than this gitruns understands (3); upgrade gitruns" in proc.stderr
+    assert "schema 99, newer than this gitruns understands (4); upgrade gitruns" in proc.stderr
     listed = gitrun(repo, "ls")
     assert listed.returncode == 0 and "skipping" in listed.stderr
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_records_written_by_older_schemas_stay_readable(tmp_path: Path, version: int) -> None:
-    """tests/data/run-v1.json was written by gitruns 0.1.0 and run-v2.json by the code
-    of issue 8 (before pipelines); every later reader must accept both."""
+    """tests/data/run-v1.json was written by gitruns 0.1.0, run-v2.json by the code
+    of issue 8 (before pipelines) and run-v3.json by the code of issue 9 (before reruns);
+    every later reader must accept them all."""
     from gitruns import record as rec_mod
 
     raw = (ROOT / "tests" / "data" / f"run-v{version}.json").read_bytes()
     rec = rec_mod.loads(raw)
-    assert rec["schema"] == 3 and rec["status"] == "succeeded"  # read into today's shape
+    assert rec["schema"] == 4 and rec["status"] == "succeeded"  # read into today's shape
     assert rec["kind"] == "command" and rec["pipeline"] is None and rec["steps"] == []
+    # Before schema 4 every run was a group of its own, and none was a rerun.
+    assert rec["run_group"] == rec["id"] and rec["rerun_of"] is None and rec["rerun"] is None
+    assert rec["sweep"] is None and rec["cancel"] is None
     if version == 1:
         assert rec["code"]["reproducible_from"] is None
         assert rec["metrics"] == {"loss": 0.25}
+    elif version == 3:
+        assert rec["name"] == "v3-run" and rec["command_template"] == ["python", "train.py", "--lr", "${lr}"]
+        assert rec["inputs"][0]["path"] == "data.csv" and "kept" not in rec["inputs"][0]
+        assert rec["artifacts"][0]["path"] == "model.json" and rec["artifacts"][0]["status"] == "stored"
     else:
         assert rec["name"] == "v2-run" and rec["command_template"] == ["python", "train.py", "--lr", "${lr}"]
         assert rec["artifacts"][0]["path"] == "extra.txt" and rec["artifacts"][0]["status"] == "stored"
@@ -121,7 +129,7 @@ def test_records_written_by_older_schemas_stay_readable(tmp_path: Path, version:
     plant_record(repo, raw, f"a run written by the gitruns of schema {version}")
     listed = json.loads(gitrun(repo, "ls", "--json").stdout)
     assert [(r["id"], r["schema"], r["kind"], r["code"]["reproducible_from"]) for r in listed] \
-        == [(old["id"], 3, "command", None)]
+        == [(old["id"], 4, "command", None)]
     assert gitrun(repo, "show", old["id"][:10]).returncode == 0
     bare = tmp_path / "old.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)

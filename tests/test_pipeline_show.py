@@ -265,3 +265,18 @@ def test_show_of_a_record_written_before_pipelines(tmp_path: Path) -> None:
     assert "python train.py --lr 0.1" in listed
     step_log = gitrun(repo, "log", old["id"], "--step", "x")
     assert step_log.returncode == 2 and "command run" in step_log.stderr
+
+
+def test_a_pipeline_record_written_before_reruns_stays_readable(tmp_path: Path) -> None:
+    """tests/data/run-v3-pipeline.json was written by the code of issue 9 (schema 3): a
+    pipeline failed at its middle step.  Read today, it is a group of its own."""
+    raw = (ROOT / "tests" / "data" / "run-v3-pipeline.json").read_bytes()
+    old = json.loads(raw)
+    repo = make_repo(tmp_path / "old", {"a.py": "pass\n"})
+    plant_record(repo, raw, "a pipeline run written by the code of issue 9")
+    shown = json.loads(gitrun(repo, "show", old["id"], "--json").stdout)
+    assert shown["schema"] == 4 and shown["run_group"] == old["id"] and shown["rerun"] is None
+    assert [(s["name"], s["status"]) for s in shown["steps"]] \
+        == [("prepare", "succeeded"), ("train", "failed"), ("report", "skipped")]
+    proc = gitrun(repo, "show", old["id"][:12])
+    assert proc.returncode == 0 and "train" in proc.stdout and "failed" in proc.stdout, proc.stderr

@@ -71,6 +71,9 @@ class PipelineOptions:
     argv: list[str] | None = None  # the command the record keeps
     cwd: str | None = None
     progress: Callable[[StepEvent], None] | None = None
+    # Set by resume and sweep: written into the launch record (see LaunchSpec.lineage).
+    lineage: dict[str, Any] = field(default_factory=dict)
+    invoked_by: str | None = None
 
 
 @dataclass
@@ -127,7 +130,8 @@ def run(plan: Plan, options: PipelineOptions) -> PipelineOutcome:
     spec = LaunchSpec(argv=list(options.argv or ["git", "run", "pipeline", *options.targets]), cwd=cwd,
                       name=options.name, tags=list(options.tags),
                       config_files=list(plan.params_files) + list(options.config_files),
-                      overrides=list(options.overrides))
+                      overrides=list(options.overrides), lineage=dict(options.lineage),
+                      invoked_by=options.invoked_by)
     session = Session(spec)
     session.config = config
     with _worktree_lock(session.repo.git_dir):
