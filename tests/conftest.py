@@ -141,6 +141,20 @@ def state(repo: Path) -> tuple[str, bytes, str, str]:
     )
 
 
+def untouched(repo: Path) -> tuple[tuple[str, bytes, str, str], dict[str, tuple[int, bytes]]]:
+    """:func:`state`, and every file of the working tree outside .git, byte for byte
+    with its mode: what a rerun, resume or sweep must leave exactly as it was."""
+    files: dict[str, tuple[int, bytes]] = {}
+    for dirpath, dirs, names in os.walk(repo):
+        dirs[:] = [d for d in dirs if not (Path(dirpath) == repo and d == ".git")]
+        for name in names:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+            files[str(path.relative_to(repo))] = (st.st_mode, data)
+    return state(repo), files
+
+
 def on_a_terminal(cwd: Path, argv: list[str], stdout: bool, stderr: bool,
                   timeout: float = 120) -> tuple[int, bytes]:
     """Run argv with stdout and/or stderr on a pseudo-terminal (the rest discarded);

@@ -1,0 +1,131 @@
+"""A temporary linked worktree holding a given code tree, for runs that must not
+touch the user's working tree (rerun, reproduce, resume, sweep).
+
+``git worktree add --detach --no-checkout`` at the commit the code was based on,
+then the files of the code tree written into it (``git read-tree -u --reset``)
+and the index set back to that commit (``git read-tree``): the worktree looks
+exactly as the user's did when the run was launched (HEAD at the same commit,
+the same uncommitted changes), so the new run records the same code.  The
+user's index, HEAD, branches and working tree are not touched; git keeps the
+worktree's administrative files under ``.git/worktrees/``.
+
+The worktree lives under the common git dir (``gitruns/worktrees/``), on the
+same file system as the artifact cache, so restoring from the cache can reflink
+or copy cheaply.  It is removed when the block ends, whatever happened; one
+left behind by a process that was killed is removed by the next call (its
+directory names the pid that made it).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pygit2
+
+from . import gitcmd
+from .errors import GitrunsError
+from .repo import Repo
+
+# The git environment variables that would point git at the user's worktree.
+_LOCAL_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
+               "GIT_NAMESPACE", "GIT_PREFIX")
+
+
+def git_env() -> dict[str, str]:
+    """The environment for git commands run on a temporary worktree: the user's,
+    without the variables that choose a repository, index or worktree."""
+    env = {k: v for k, v in os.environ.items() if k not in _LOCAL_VARS}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def _git(args: list[str], cwd: str, check: bool = True) -> None:
+    proc = gitcmd.run(["git", *args], cwd=cwd, env=git_env(), check=False)
+    if check and proc.returncode != 0:
+        detail = " ".join(proc.stderr.decode(errors="replace").split())[:300] or f"exit {proc.returncode}"
+        raise GitrunsError(f"cannot make a temporary worktree: git {args[0]} {args[1] if len(args) > 1 else ''}"
+                           f" failed: {detail}")
+
+
+def base_dir(repo: Repo) -> str:
+    return os.path.join(repo.state_dir, "worktrees")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(repo: Repo, path: str) -> None:
+    _git(["worktree", "remove", "--force", "--force", path], repo.common_dir, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_stale(repo: Repo) -> None:
+    """Remove the temporary worktrees whose maker is gone (killed, crashed)."""
+    base = base_dir(repo)
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    removed = False
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != "wt" or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid() or _alive(pid):
+            continue  # in use
+        _remove(repo, os.path.join(base, name))
+        removed = True
+    if removed:
+        _git(["worktree", "prune"], repo.common_dir, check=False)
+
+
+@contextlib.contextmanager
+def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[str]:
+    """A temporary worktree whose HEAD is ``commit`` (detached) and whose files are
+    ``tree``; its path.  Removed (with git's record of it) when the block ends."""
+    if commit is None:
+        raise GitrunsError("the run was made in a repository with no commits yet; "
+                           "a temporary worktree needs a commit to start from")
+    try:
+        repo.git[commit]
+        repo.git[tree]
+    except (KeyError, ValueError, pygit2.GitError):
+        raise GitrunsError(f"the code of the run is not in this repository (commit {commit[:12]}, "
+                           f"tree {tree[:12]}); fetch it with git run fetch") from None
+    base = base_dir(repo)
+    os.makedirs(base, exist_ok=True)
+    clean_stale(repo)
+    path = tempfile.mkdtemp(prefix=f"wt-{os.getpid()}-", dir=base)
+    os.rmdir(path)  # git worktree add makes it
+    try:
+        _git(["worktree", "add", "--detach", "--no-checkout", "--quiet", path, commit], repo.common_dir)
+        _git(["read-tree", "-u", "--reset", tree], path)
+        _git(["read-tree", commit], path)
+        yield path
+    finally:
+        _remove(repo, path)
+        _git(["worktree", "prune"], repo.common_dir, check=False)
+
+
+def open_worktree(path: str) -> Repo:
+    """The temporary worktree as a :class:`Repo`, whatever GIT_DIR says."""
+    from . import settings
+    from .repo import _common_dir
+
+    git = pygit2.Repository(path)
+    settings.overlay_command_line(git.config)
+    git_dir = os.path.normpath(git.path)
+
+    return Repo(git=git, git_dir=git_dir, common_dir=_common_dir(git_dir),
+                root=os.path.normpath(git.workdir) if git.workdir else path)
