@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -36,6 +37,11 @@ class _Signals:
         self.received: list[int] = []
         self.child: subprocess.Popen[bytes] | None = None
         self.previous: dict[int, Any] = {}
+        # Set once the run is launched: the grace of a 'git run cancel' request, if
+        # one was written for this run (None: SIGTERM came from elsewhere).
+        self.cancel_grace: Callable[[], float | None] = lambda: None
+        self.killer: threading.Timer | None = None
+        self.killed = False
 
     def install(self) -> None:
         for sig in _FORWARDED:
@@ -52,10 +58,32 @@ class _Signals:
             return
         if signum == signal.SIGINT and _terminal_sent_it():
             return
+        grace = self.cancel_grace() if signum == signal.SIGTERM and self.killer is None else None
+        if grace is not None:
+            self._cancel(grace)
+            return
         try:
             child.send_signal(signum)
         except OSError:
             pass
+
+    def _cancel(self, grace: float) -> None:
+        """'git run cancel': SIGTERM to the command and everything below it (it runs in
+        our process group, which may hold the user's shell: never killpg), then
+        SIGKILL to what is left after the grace period."""
+        from .cancel import descendants, signal_all
+
+        family = descendants(os.getpid())
+        signal_all(family, signal.SIGTERM)
+
+        def kill() -> None:
+            left = {**family, **descendants(os.getpid())}
+            if signal_all(left, signal.SIGKILL):
+                self.killed = True
+
+        self.killer = threading.Timer(grace, kill)
+        self.killer.daemon = True
+        self.killer.start()
 
 
 def _terminal_sent_it() -> bool:
@@ -82,12 +110,25 @@ def execute(spec: LaunchSpec, report: Callable[[str], None] = _ignore) -> Outcom
     signals.install()
     try:
         session.launch()
+        signals.cancel_grace = lambda: _cancel_grace(session)
         outcome = _run_child(session, signals, report)
     finally:
         signals.restore()
     for message in session.errors:
         report(message)
     return outcome
+
+
+def _cancel_grace(session: Session) -> float | None:
+    from .cancel import read_request
+
+    request = read_request(session.repo, session.run_id)
+    if request is None:
+        return None
+    try:
+        return max(0.0, float(request.get("grace_s", 10.0)))
+    except (TypeError, ValueError):
+        return 10.0
 
 
 def _run_child(session: Session, signals: _Signals, report: Callable[[str], None]) -> Outcome:
@@ -130,10 +171,20 @@ def _run_child(session: Session, signals: _Signals, report: Callable[[str], None
     signal_num = -returncode if returncode < 0 else None
     exit_code = 128 + signal_num if signal_num else returncode
     error: dict[str, Any] | None = None
+    if signals.killer is not None:
+        signals.killer.cancel()
     if canceled_by is not None:
         status = "canceled"
-        error = {"type": "canceled", "message": f"{signal.Signals(canceled_by).name} received; "
-                 f"command {'killed by ' + signal.Signals(signal_num).name if signal_num else f'exited {returncode}'}"}
+        how = f"command {'killed by ' + signal.Signals(signal_num).name if signal_num else f'exited {returncode}'}"
+        error = {"type": "canceled", "message": f"{signal.Signals(canceled_by).name} received; {how}"}
+        if signals.killer is not None:
+            from .cancel import read_request, record_of
+
+            killed = signals.killed or signal_num == signal.SIGKILL
+            cancel, message = record_of(read_request(session.repo, session.run_id), killed)
+            if cancel is not None:
+                session.rec["cancel"] = cancel
+                error["message"] = f"{message}; {how}"
     elif returncode == 0:
         status = "succeeded"
     else:

@@ -5,8 +5,10 @@ layer prints the errors it reports, as they happen, and the final line.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
+from typing import Any
 
 from ..errors import UsageError
 from ..execute import execute
@@ -17,7 +19,7 @@ from ..terminal import warning_text
 
 def exec_(argv: list[str], name: str | None, tags: list[str], config_files: list[str],
           overrides: list[str], inputs: list[str], outputs: list[str], metrics_files: list[str],
-          quiet: bool = False) -> int:
+          quiet: bool = False, lineage: str | None = None) -> int:
     """Run ``argv``; return the exit code to exit with (the command's own)."""
     if not argv:
         raise UsageError("exec needs a command: git run exec [OPTIONS] -- CMD [ARGS...]")
@@ -27,11 +29,27 @@ def exec_(argv: list[str], name: str | None, tags: list[str], config_files: list
         silence()  # hashing a large input or output draws no bar either
     spec = LaunchSpec(argv=list(argv), cwd=os.getcwd(), name=name, tags=list(tags),
                       config_files=list(config_files), overrides=list(overrides), inputs=list(inputs),
-                      outputs=list(outputs), metrics_files=list(metrics_files), substitute=True)
+                      outputs=list(outputs), metrics_files=list(metrics_files), substitute=True,
+                      lineage=parse_lineage(lineage))
     outcome = execute(spec, report=_error)
     if not quiet:
         _say(f"gitruns: {final_line(outcome)}")
     return outcome.exit_code if outcome.exit_code is not None else 1
+
+
+def parse_lineage(text: str | None) -> dict[str, Any]:
+    """The hidden ``--lineage JSON`` that ``git run sweep`` gives each point's run."""
+    if text is None:
+        return {}
+    from ..session import LINEAGE_FIELDS
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise UsageError("--lineage: expected a JSON object") from None
+    if not isinstance(data, dict) or any(k not in LINEAGE_FIELDS for k in data):
+        raise UsageError(f"--lineage: expected a JSON object of {', '.join(LINEAGE_FIELDS)}")
+    return data
 
 
 def final_line(outcome: Outcome) -> str:

@@ -12,19 +12,24 @@ import sys
 from ..pipelines.engine import PipelineOutcome, StepEvent
 from ..pipelines.engine import pipeline as run_pipeline
 from ..terminal import safe, warning_text
-from .exec_ import duration
+from .exec_ import duration, parse_lineage
 
 _ORDER = ("succeeded", "cached", "failed", "skipped", "canceled")
 
 
 def pipeline(targets: list[str], file: str | None, jobs: int, overrides: list[str], config_files: list[str],
-             force: bool, force_steps: list[str], fail_fast: bool, name: str | None, tags: list[str]) -> int:
+             force: bool, force_steps: list[str], fail_fast: bool, name: str | None, tags: list[str],
+             lineage: str | None = None) -> int:
     """Run the pipeline; return the exit code (0, 1 a step failed, 128+N canceled by signal N)."""
     # What the user typed, as the record keeps it (exec keeps the command it ran).
     argv = ["git", "run", *sys.argv[1:]] if "pipeline" in sys.argv[1:] else ["git", "run", "pipeline", *targets]
+    if lineage is not None and "--lineage" in argv:  # sweep's bookkeeping, not what the user typed
+        at = argv.index("--lineage")
+        del argv[at:at + 2]
     outcome = run_pipeline(file, targets, jobs=jobs, config_files=config_files, overrides=overrides, force=force,
                            force_steps=force_steps, fail_fast=fail_fast, name=name, tags=tags, argv=argv,
-                           cwd=os.getcwd(), progress=_step_line if _stderr_is_tty() else None)
+                           cwd=os.getcwd(), progress=_step_line if _stderr_is_tty() else None,
+                           lineage=parse_lineage(lineage))
     for message in outcome.errors:
         _say(f"gitruns: error: {warning_text(' '.join(message.split()), 1000)}")
     _say(f"gitruns: {final_line(outcome)}")

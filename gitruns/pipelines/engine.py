@@ -673,6 +673,7 @@ class _Runner:
             canceled = [n for n in self.names if self.steps[n]["status"] == "canceled"]
             error = {"type": "canceled", "message": f"{signal.Signals(received).name} received"
                      + (f"; steps canceled: {', '.join(canceled)}" if canceled else "")}
+            _note_cancel(session, error)
         elif self.failed_first is not None:
             status, exit_code = "failed", 1
             failed = self.steps[self.failed_first]
@@ -700,12 +701,23 @@ class _Runner:
         return PipelineOutcome(session.run_id, outcome.status, exit_code, session.rec, list(session.errors))
 
 
+def _note_cancel(session: Session, error: dict[str, Any]) -> None:
+    """A 'git run cancel' request for this run: who canceled it and when, in the record."""
+    from ..cancel import read_request, record_of
+
+    cancel, message = record_of(read_request(session.repo, session.run_id), False)
+    if cancel is not None:
+        session.rec["cancel"] = cancel
+        error["message"] = f"{message}; {error['message']}"
+
+
 def pipeline(file: str | None = None, targets: list[str] | tuple[str, ...] = (), *, jobs: int = 1,
              config_files: list[str] | tuple[str, ...] = (), overrides: list[str] | tuple[str, ...] = (),
              config: dict[str, Any] | None = None, force: bool = False,
              force_steps: list[str] | tuple[str, ...] = (), fail_fast: bool = False, name: str | None = None,
              tags: list[str] | tuple[str, ...] = (), argv: list[str] | None = None, cwd: str | None = None,
-             progress: Callable[[StepEvent], None] | None = None) -> PipelineOutcome:
+             progress: Callable[[StepEvent], None] | None = None,
+             lineage: dict[str, Any] | None = None) -> PipelineOutcome:
     """Run the pipeline defined in ``file`` (``gitruns.yaml`` at the repository
     root by default; a ``dvc.yaml`` too), as ``git run pipeline`` does."""
     from ..repo import open_repo
@@ -729,5 +741,5 @@ def pipeline(file: str | None = None, targets: list[str] | tuple[str, ...] = (),
     options = PipelineOptions(targets=list(targets), jobs=jobs, config_files=list(config_files),
                               overrides=list(overrides), config=config, force=force,
                               force_steps=list(force_steps), fail_fast=fail_fast, name=name, tags=list(tags),
-                              argv=argv, cwd=here, progress=progress)
+                              argv=argv, cwd=here, progress=progress, lineage=dict(lineage or {}))
     return run(plan, options)

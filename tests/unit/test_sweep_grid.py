@@ -1,0 +1,47 @@
+"""The grid of git run sweep: -p parsing, the product, random points."""
+from __future__ import annotations
+
+import pytest
+
+from gitruns.errors import UsageError
+from gitruns.sweep import choose, grid, parse_params
+
+
+def test_values_are_split_on_commas_and_typed_as_p_values() -> None:
+    axes = parse_params(["lr=1e-4,3e-4", "layers=2,4", "opt=adam"])
+    assert [a.key for a in axes] == ["lr", "layers", "opt"]
+    assert axes[0].values == [1e-4, 3e-4] and axes[0].texts == ["1e-4", "3e-4"]
+    assert axes[1].values == [2, 4]
+    assert axes[2].values == ["adam"]
+
+
+def test_the_grid_is_the_product_in_the_order_given() -> None:
+    axes = parse_params(["a=1,2", "b=x,y,z"])
+    points = [[axes[0].values[i], axes[1].values[j]] for i, j in grid(axes)]
+    assert points == [[1, "x"], [1, "y"], [1, "z"], [2, "x"], [2, "y"], [2, "z"]]
+
+
+@pytest.mark.parametrize("bad", ["a", "=1", "a=", "a=1,,2", " =3"])
+def test_bad_syntax(bad: str) -> None:
+    with pytest.raises(UsageError):
+        parse_params([bad])
+
+
+def test_a_key_twice_and_no_key_are_refused() -> None:
+    with pytest.raises(UsageError, match="twice"):
+        parse_params(["a=1", "a=2"])
+    with pytest.raises(UsageError):
+        parse_params([])
+
+
+def test_random_points_depend_on_the_seed_only() -> None:
+    points = grid(parse_params(["a=1,2,3,4", "b=1,2,3"]))
+    one, seed = choose(points, 5, 7)
+    two, _ = choose(points, 5, 7)
+    assert seed == 7 and one == two and len(one) == 5
+    assert len({tuple(p) for p in one}) == 5  # without replacement
+    assert one == sorted(one)  # kept in grid order
+    drawn, seed = choose(points, 2, None)
+    assert isinstance(seed, int) and choose(points, 2, seed)[0] == drawn
+    assert choose(points, 100, 1)[0] == points  # more than the grid: all of it
+    assert choose(points, None, None) == (points, None)
