@@ -234,7 +234,7 @@ def cancel(run_id: str, grace_s: float = DEFAULT_GRACE_S, repo: Repo | None = No
         except OSError:
             pass
     assert final is not None
-    cancel_field = final.get("cancel") or {}
+    cancel_field: dict[str, Any] = dict(final.get("cancel") or {})
     return CancelResult(rid, str(final.get("status")), str(cancel_field.get("by", request["by"])), at,
                         bool(cancel_field.get("killed", killed)), written_here)
 

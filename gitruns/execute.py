@@ -181,10 +181,10 @@ def _run_child(session: Session, signals: _Signals, report: Callable[[str], None
             from .cancel import read_request, record_of
 
             killed = signals.killed or signal_num == signal.SIGKILL
-            cancel, message = record_of(read_request(session.repo, session.run_id), killed)
+            cancel, said = record_of(read_request(session.repo, session.run_id), killed)
             if cancel is not None:
                 session.rec["cancel"] = cancel
-                error["message"] = f"{message}; {how}"
+                error["message"] = f"{said}; {how}"
     elif returncode == 0:
         status = "succeeded"
     else:

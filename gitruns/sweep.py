@@ -314,12 +314,12 @@ class _Runner:
                         if self.canceled:
                             res.status = "not started"
                             return
-                        # Its own process group: a ^C on the terminal reaches the sweep only,
+                        # Its own session: a ^C on the terminal reaches the sweep only,
                         # which cancels each point with SIGTERM (and each records it).
                         child = subprocess.Popen(self.command(overrides, lineage, res.index),
                                                  cwd=os.path.join(wt, self.rel_cwd), env=env,
                                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                                 process_group=0)
+                                                 start_new_session=True)
                         self.children.add(child)
                     try:
                         res.exit_code = child.wait()
@@ -372,7 +372,7 @@ def _find_runs(repo: Repo, sweep_id: str, started_ms: int, results: list[PointRe
         sw = rec.get("sweep")
         if not isinstance(sw, dict) or sw.get("id") != sweep_id:
             continue
-        res = by_index.get(sw.get("index"))  # type: ignore[arg-type]
+        res = by_index.get(sw.get("index"))
         if res is None:
             continue
         res.run_id = rid
