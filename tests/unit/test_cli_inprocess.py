@@ -116,8 +116,8 @@ def test_version(invoke: Invoke) -> None:
 
 
 VERBS = [["exec"], ["pipeline"], ["sweep"], ["cancel"], ["ls"], ["show"], ["log"], ["diff"], ["push"], ["fetch"],
-         ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"],
-         ["completion"]]
+         ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"],
+         ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
 
 
 def test_top_level_help_lists_every_verb(invoke: Invoke) -> None:
