@@ -297,7 +297,7 @@ class _Runner:
 
         with self.lock:
             if self.canceled:
-                res.status = "not started"
+                res.status, res.error = "not started", "the sweep was interrupted first"
                 return
             self.progress.running += 1
             self._tell()
@@ -312,7 +312,7 @@ class _Runner:
                 with open(res.log, "wb") as log:
                     with self.lock:
                         if self.canceled:
-                            res.status = "not started"
+                            res.status, res.error = "not started", "the sweep was interrupted first"
                             return
                         # Its own session: a ^C on the terminal reaches the sweep only,
                         # which cancels each point with SIGTERM (and each records it).

@@ -140,3 +140,29 @@ def test_bad_param_syntax_is_one_line_and_exit_2(tmp_path: Path) -> None:
     proc = gitrun(repo, "sweep", "-p", "a=1")
     assert proc.returncode == 2 and "command" in proc.stderr
     assert run_ids(repo) == []
+
+
+def test_ctrl_c_cancels_the_running_points(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    repo = make_repo(tmp_path / "repo", {"loop.py": "import time\nwhile True:\n    time.sleep(0.05)\n"})
+    before = untouched(repo)
+    # git-run itself: a signal sent to 'git' kills git, which does not wait for its child.
+    proc = subprocess.Popen(["git-run", "sweep", "-p", "a=1,2,3", "-j", "2", "--json", "--", "python", "loop.py"],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(run_ids(repo)) < 2 or any(record(repo, r)["status"] != "running" for r in run_ids(repo)):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    result = json.loads(out)
+    assert result["interrupted"] is True
+    assert sorted(p["status"] for p in result["points"]) == ["canceled", "canceled", "not started"]
+    assert all(record(repo, rid)["status"] == "canceled" for rid in run_ids(repo))
+    assert len(run_ids(repo)) == 2
+    assert untouched(repo) == before
+    assert "interrupted" in err.decode()
