@@ -171,3 +171,52 @@ def test_an_ended_run_is_refused(tmp_path: Path) -> None:
     assert len(proc.stderr.splitlines()) == 1
     assert subprocess.run(["git", "rev-parse", f"refs/runs/{rid}"], cwd=repo, capture_output=True,
                           text=True).stdout == ref
+
+
+def planted_running(repo: Path, pid: int | None, host: str | None = None) -> str:
+    """A run recorded running on this host by process ``pid`` (or one that is gone)."""
+    import socket
+
+    raw = json.loads((Path(__file__).parent / "data" / "run-v3.json").read_text())
+    ticks = None
+    if pid is not None:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+        ticks = int(stat.rsplit(b")", 1)[1].split()[19])
+    boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+    raw.update({"status": "running", "host": host or socket.gethostname(), "ended_at": None, "exit_code": None,
+                "duration_s": None, "pid": pid if pid is not None else 2**22 + 7,
+                "process": {"boot_id": boot, "start_ticks": ticks}, "error": None})
+    return plant_record(repo, json.dumps(raw).encode(), "a running run")
+
+
+def test_a_crashed_run_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    rid = planted_running(repo, None)
+    proc = gitrun(repo, "cancel", rid)
+    assert proc.returncode == 1
+    assert f"run {rid[:12]} crashed" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_a_run_whose_process_ends_without_recording_is_recorded_canceled_by_cancel(tmp_path: Path) -> None:
+    # The recorded process is not git-run: it dies of SIGTERM and writes nothing, so
+    # cancel writes the final record itself, a new commit over the last one.
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        rid = planted_running(repo, sleeper.pid)
+        last = subprocess.run(["git", "rev-parse", f"refs/runs/{rid}"], cwd=repo, capture_output=True,
+                              text=True).stdout.strip()
+        proc = gitrun(repo, "cancel", "--grace", "5", "--json", rid)
+        assert proc.returncode == 0, proc.stderr
+        assert sleeper.wait(10) == -15
+    finally:
+        sleeper.kill()
+    result = json.loads(proc.stdout)
+    assert result["status"] == "canceled" and result["record_written_by_cancel"] is True
+    rec = record(repo, rid)
+    validate(rec)
+    assert rec["status"] == "canceled" and rec["cancel"]["by"] == getpass.getuser()
+    assert rec["ended_at"] and rec["error"]["type"] == "canceled"
+    parent = subprocess.run(["git", "rev-parse", f"refs/runs/{rid}^"], cwd=repo, capture_output=True,
+                            text=True).stdout.strip()
+    assert parent == last
