@@ -144,9 +144,27 @@ def test_cancel_of_a_running_pipeline_step(tmp_path: Path) -> None:
     assert steps == {"slow": "canceled", "after": "canceled"}
     after = next(s for s in rec["steps"] if s["name"] == "after")
     assert not after.get("attempts")
-    assert rec["cancel"]["by"] == getpass.getuser()
+    assert rec["cancel"]["by"] == getpass.getuser() and rec["cancel"]["killed"] is False
     assert rec["error"]["message"].startswith("canceled by ")
     assert untouched(repo) == before
+
+
+def test_a_pipeline_step_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
+    pipeline = """steps:
+  stubborn:
+    cmd: "exec python stubborn.py"
+"""
+    repo = make_repo(tmp_path / "repo", {"gitruns.yaml": pipeline, "stubborn.py": STUBBORN, ".gitignore": "ready\n"})
+    proc = start(repo, "pipeline")
+    rid = wait_running(repo, proc, ready=repo / "ready", step_started="stubborn")
+    steps = command_pids(proc.pid)
+    done = gitrun(repo, "cancel", "--grace", "1", rid)
+    assert done.returncode == 0, done.stderr
+    proc.wait(30)
+    assert all(gone(p) for p in steps)
+    rec = record(repo, rid)
+    assert rec["status"] == "canceled" and rec["cancel"]["killed"] is True
+    assert rec["steps"][0]["status"] == "canceled" and rec["steps"][0]["attempts"][-1]["signal"] == "SIGKILL"
 
 
 def test_a_run_of_another_host_is_refused(tmp_path: Path) -> None:

@@ -673,7 +673,8 @@ class _Runner:
             canceled = [n for n in self.names if self.steps[n]["status"] == "canceled"]
             error = {"type": "canceled", "message": f"{signal.Signals(received).name} received"
                      + (f"; steps canceled: {', '.join(canceled)}" if canceled else "")}
-            _note_cancel(session, error)
+            killed = any(a.get("signal") == "SIGKILL" for n in self.names for a in self.steps[n].get("attempts") or [])
+            _note_cancel(session, error, killed)
         elif self.failed_first is not None:
             status, exit_code = "failed", 1
             failed = self.steps[self.failed_first]
@@ -701,11 +702,11 @@ class _Runner:
         return PipelineOutcome(session.run_id, outcome.status, exit_code, session.rec, list(session.errors))
 
 
-def _note_cancel(session: Session, error: dict[str, Any]) -> None:
+def _note_cancel(session: Session, error: dict[str, Any], killed: bool) -> None:
     """A 'git run cancel' request for this run: who canceled it and when, in the record."""
     from ..cancel import read_request, record_of
 
-    cancel, message = record_of(read_request(session.repo, session.run_id), False)
+    cancel, message = record_of(read_request(session.repo, session.run_id), killed)
     if cancel is not None:
         session.rec["cancel"] = cancel
         error["message"] = f"{message}; {error['message']}"
