@@ -65,8 +65,6 @@ def test_cancel_of_a_long_exec_run(tmp_path: Path) -> None:
     before = untouched(repo)
     proc = start(repo, "exec", "--", "python", "loop.py")
     rid = wait_running(repo, proc)
-    ref_before = subprocess.run(["git", "rev-parse", f"refs/runs/{rid}"], cwd=repo, capture_output=True,
-                                text=True).stdout
     children = command_pids(proc.pid)
     assert children
     done = gitrun(repo, "cancel", rid[:10])
@@ -81,7 +79,6 @@ def test_cancel_of_a_long_exec_run(tmp_path: Path) -> None:
     assert rec["cancel"]["killed"] is False and rec["cancel"]["grace_s"] == 10.0
     assert rec["error"]["type"] == "canceled"
     assert rec["error"]["message"].startswith(f"canceled by {getpass.getuser()} at {rec['cancel']['at']}")
-    assert ref_before.strip() != ""
     assert untouched(repo) == before
     again = gitrun(repo, "cancel", rid)
     assert again.returncode == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gitruns.errors import UsageError
-from gitruns.sweep import choose, grid, parse_params
+from gitruns.sweep import PointResult, SweepOptions, SweepResult, _metric_columns, choose, grid, parse_params
 
 
 def test_values_are_split_on_commas_and_typed_as_p_values() -> None:
@@ -45,3 +45,27 @@ def test_random_points_depend_on_the_seed_only() -> None:
     assert isinstance(seed, int) and choose(points, 2, seed)[0] == drawn
     assert choose(points, 100, 1)[0] == points  # more than the grid: all of it
     assert choose(points, None, None) == (points, None)
+
+
+def _result(sort: str | None) -> SweepResult:
+    points = [PointResult(0, {"a": 1}, "r0", "succeeded", 0, {"acc": 0.5}),
+              PointResult(1, {"a": 2}, "r1", "failed", 1, {"acc": 0.9}, "boom"),
+              PointResult(2, {"a": 3}, "r2", "succeeded", 0, {"acc": 0.7}),
+              PointResult(3, {"a": 4}, "r3", "succeeded", 0, {}),
+              PointResult(4, {"a": 5}, None, "not started")]
+    return SweepResult("s", 5, False, None, ["a"], points, sort=sort)
+
+
+def test_the_table_order_sort_ascending_descending_failed_last() -> None:
+    assert [p.index for p in _result("acc").ordered()] == [0, 2, 3, 1, 4]
+    assert [p.index for p in _result("-acc").ordered()] == [2, 0, 3, 1, 4]
+    assert [p.index for p in _result(None).ordered()] == [0, 2, 3, 1, 4]
+    assert _result("acc").exit_code == 1
+
+
+def test_the_metric_columns_are_those_named_or_those_every_success_shares() -> None:
+    res = _result(None)
+    assert _metric_columns(res.points, SweepOptions(params=[], metrics=["loss"], sort="-acc")) == ["acc", "loss"]
+    assert _metric_columns(res.points, SweepOptions(params=[])) == []  # r3 has none
+    res.points[3].metrics = {"acc": 0.1, "loss": 2}
+    assert _metric_columns(res.points, SweepOptions(params=[])) == ["acc"]
