@@ -166,3 +166,18 @@ def test_ctrl_c_cancels_the_running_points(tmp_path: Path) -> None:
     assert len(run_ids(repo)) == 2
     assert untouched(repo) == before
     assert "interrupted" in err.decode()
+
+
+def test_an_input_git_does_not_track_is_staged_into_each_point(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {".gitignore": "data/\n", "a.txt": "a\n"})
+    (repo / "data").mkdir()
+    (repo / "data" / "train.csv").write_text("x,y\n1,2\n")
+    before = untouched(repo)
+    proc = gitrun(repo, "sweep", "-p", "k=1,2", "-i", "data/train.csv", "--json", "--",
+                  "sh", "-c", "cat data/train.csv; echo k=${k}")
+    assert proc.returncode == 0, proc.stderr
+    assert untouched(repo) == before
+    for p in json.loads(proc.stdout)["points"]:
+        rec = record(repo, p["run"])
+        assert [i["path"] for i in rec["inputs"]] == ["data/train.csv"]
+        assert gitrun(repo, "log", p["run"], "--stdout").stdout == f"x,y\n1,2\nk={p['params']['k']}\n"
