@@ -12,6 +12,7 @@ Nothing here prints: progress goes to a callback, the result is returned.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -264,6 +265,7 @@ class _Runner:
         self.options = options
         self.log_dir = log_dir
         self.lock = threading.Lock()
+        self.making = threading.Lock()
         self.children: set[subprocess.Popen[bytes]] = set()
         self.canceled = False
         self.progress = SweepProgress(size, 0, 0, 0)
@@ -303,7 +305,9 @@ class _Runner:
             self._tell()
         res.log = os.path.join(self.log_dir, f"{res.index}.log")
         try:
-            with tempworktree.temporary_worktree(self.repo, self.commit, self.tree) as wt:
+            with contextlib.ExitStack() as stack:
+                with self.making:  # one 'git worktree add' at a time: they share .git/worktrees/
+                    wt = stack.enter_context(tempworktree.temporary_worktree(self.repo, self.commit, self.tree))
                 for rel in self.staged:
                     staging.stage(self.root, wt, rel)
                 env = tempworktree.git_env()
