@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
     from .pipelines.engine import pipeline
-    from .pipelines.resume import ResumeOptions, resume
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
+    from .pipelines.resume import ResumeOptions, resume
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
     from .sharing import FetchResult, PushResult, fetch, pull, push
     from .warn import GitrunsWarning

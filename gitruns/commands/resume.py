@@ -14,7 +14,7 @@ import sys
 from ..pipelines.resume import ResumeOptions
 from ..pipelines.resume import resume as run_resume
 from ..terminal import json_text, safe, warning_text
-from .pipeline import _say, _step_line, _stderr_is_tty, final_line
+from .pipeline import _say, _stderr_is_tty, _step_line, final_line
 
 
 def resume(run_id: str, jobs: int | None, fail_fast: bool, name: str | None, tags: list[str], quiet: bool,

@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import record, redact, userconfig
+from .. import record, redact
 from ..errors import GitrunsError, UsageError
 from ..metricsfile import json_safe
 from ..repo import Repo, open_repo
 from .engine import PipelineOptions, PipelineOutcome, StepEvent, effective_config
-from .plan import Plan, StepSpec
+from .plan import Plan
 
 # Changed code files named in rerun.changes at most (the rest are counted).
 MAX_CODE_CHANGES = 50
@@ -101,7 +101,7 @@ def _check_resumable(rid: str, rec: record.RunRecord) -> None:
         raise ResumeRefused(f"run {short} succeeded; nothing to resume")
     if status not in RESUMABLE:
         raise ResumeRefused(f"run {short} is {status}; only a failed, canceled or crashed run can be resumed")
-    pipeline = rec["pipeline"] or {}
+    pipeline: dict[str, Any] = dict(rec["pipeline"] or {})
     if pipeline.get("format") == "python" or not pipeline.get("file"):
         raise UsageError(f"run {short} is a pipeline defined in Python (no definition file to read); "
                          "run it again from Python")
@@ -225,7 +225,7 @@ def _original_config(repo: Repo, rec: record.RunRecord) -> tuple[list[str], list
     from .. import lookup
 
     for _ in range(MAX_CHAIN):
-        rerun = rec.get("rerun") or {}
+        rerun: dict[str, Any] = dict(rec.get("rerun") or {})
         if rerun.get("mode") == "resume" and rec.get("rerun_of"):
             try:
                 rec = lookup.load(repo, str(rec["rerun_of"])).record
@@ -235,7 +235,7 @@ def _original_config(repo: Repo, rec: record.RunRecord) -> tuple[list[str], list
             continue
         break
     overrides, files = parse_pipeline_argv([str(a) for a in rec.get("command") or []])
-    sweep = rec.get("sweep") or {}
+    sweep: dict[str, Any] = dict(rec.get("sweep") or {})
     for key, value in (sweep.get("point") or {}).items():
         overrides.append(f"{key}={json_safe_yaml(value)}")
     for change in rerun_param_changes(rec):
@@ -256,7 +256,7 @@ def json_safe_yaml(value: Any) -> str:
 
 def rerun_param_changes(rec: record.RunRecord) -> list[str]:
     """``-p`` of a ``git run rerun`` of a pipeline, from its recorded changes."""
-    rerun = rec.get("rerun") or {}
+    rerun: dict[str, Any] = dict(rec.get("rerun") or {})
     if rerun.get("mode") not in ("rerun", "reproduce"):
         return []
     return [f"{c['name']}={json_safe_yaml(c.get('to'))}" for c in rerun.get("changes") or []
@@ -334,17 +334,18 @@ def _run_in_worktree(repo: Repo, user_root: str, rid: str, rec: record.RunRecord
         if not os.path.isdir(cwd):
             cwd = wt
         files = [f if os.path.isabs(f) else os.path.join(cwd, f) for f in config_files]
+        recorded_pipeline: dict[str, Any] = dict(rec["pipeline"] or {})
         popts = PipelineOptions(
-            targets=[str(t) for t in (rec["pipeline"] or {}).get("targets") or []],
-            jobs=options.jobs if options.jobs is not None else int((rec["pipeline"] or {}).get("jobs") or 1),
+            targets=[str(t) for t in recorded_pipeline.get("targets") or []],
+            jobs=options.jobs if options.jobs is not None else int(recorded_pipeline.get("jobs") or 1),
             config_files=files, overrides=list(overrides),
             fail_fast=options.fail_fast if options.fail_fast is not None
-            else bool((rec["pipeline"] or {}).get("fail_fast")),
+            else bool(recorded_pipeline.get("fail_fast")),
             name=options.name, tags=list(options.tags),
             argv=list(options.argv or ["git", "run", "resume", rid]), cwd=cwd, progress=options.progress,
             invoked_by="rerun", repo=wrepo,
         )
-        popts.force_steps = [s for s in (rec["pipeline"] or {}).get("forced") or [] if s in names and s not in reuse]
+        popts.force_steps = [str(s) for s in recorded_pipeline.get("forced") or [] if s in names and s not in reuse]
         config = effective_config(wplan, popts)
         _check_inputs(wt, wplan, reuse, recorded, config, short)
         _check_available(wrepo, reuse, recorded, short)
@@ -454,7 +455,7 @@ def _code_changes(repo: Repo, rec: record.RunRecord, tree: str) -> list[record.C
     if not before or before == tree:
         return []
     try:
-        diff = repo.git.diff(repo.git[str(before)], repo.git[tree])
+        diff = repo.git[str(before)].peel(pygit2.Tree).diff_to_tree(repo.git[tree].peel(pygit2.Tree))
     except (KeyError, ValueError, pygit2.GitError):
         return []
     out: list[record.Change] = []
