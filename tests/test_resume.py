@@ -279,3 +279,22 @@ def test_a_record_written_before_resume_existed_is_resumed(tmp_path: Path) -> No
     assert steps["prepare"]["status"] == "cached"
     assert steps["prepare"]["cached_from"] == {"run": old["id"], "step": "prepare"}
     assert steps["train"]["status"] == "failed" and rec["rerun_of"] == old["id"] and rec["run_group"] == old["id"]
+
+
+def test_the_original_overrides_and_jobs_are_kept(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    repo = make_repo(tmp_path / "repo", {
+        "gitruns.yaml": definition(counter), "train.py": FAILING_TRAIN, "params.yaml": "train:\n  lr: 0.1\n",
+        "raw.txt": "raw\n", ".gitignore": "data/\nmodel.txt\nreport.txt\n",
+    })
+    assert gitrun(repo, "pipeline", "-p", "train.lr=0.5", "-j", "2").returncode == 1
+    failed = run_ids(repo)[-1]
+    (repo / "train.py").write_text(FIXED_TRAIN)
+    ids = run_ids(repo)
+    proc = gitrun(repo, "resume", failed, "-q", "-n", "again", "-t", "why=fix")
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming" not in proc.stderr  # -q: no final line
+    rec = record(repo, new_run(repo, ids))
+    assert steps_of(rec)["train"]["params"] == {"train.lr": 0.5}
+    assert rec["pipeline"]["jobs"] == 2 and rec["name"] == "again" and rec["tags"] == {"why": "fix"}
+    assert [c for c in rec["rerun"]["changes"] if c["kind"] == "param"] == []

@@ -324,8 +324,10 @@ def _run_in_worktree(repo: Repo, user_root: str, rid: str, rec: record.RunRecord
         written = {o for s in plan.steps.values() for o in s.outs}
         wanted = [d for n in names for d in plan.steps[n].deps if d not in written]
         wanted += [os.path.relpath(p, user_root) for p in plan.params_files]
+        # The run's --config files: relative to its cwd; one outside the working tree is read where it is.
         typed = [os.path.normpath(os.path.join(rel_cwd, f)) for f in config_files if not os.path.isabs(f)]
-        for rel in dict.fromkeys(wanted + typed):
+        inside = [rel for rel in typed if rel != ".." and not rel.startswith(".." + os.sep)]
+        for rel in dict.fromkeys(wanted + inside):
             if os.path.lexists(os.path.join(user_root, rel)) and not _written_by(rel, written):
                 staging.stage(user_root, wt, rel)
         wrepo = open_worktree(wt)
@@ -333,7 +335,8 @@ def _run_in_worktree(repo: Repo, user_root: str, rid: str, rec: record.RunRecord
         cwd = os.path.join(wt, rel_cwd)
         if not os.path.isdir(cwd):
             cwd = wt
-        files = [f if os.path.isabs(f) else os.path.join(cwd, f) for f in config_files]
+        files = [f if os.path.isabs(f) else os.path.join(wt if rel in inside else user_root, rel)
+                 for f, rel in ((f, os.path.normpath(os.path.join(rel_cwd, f))) for f in config_files)]
         recorded_pipeline: dict[str, Any] = dict(rec["pipeline"] or {})
         popts = PipelineOptions(
             targets=[str(t) for t in recorded_pipeline.get("targets") or []],
