@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import git, gitrun, make_repo, plant_record, record, run_ids, untouched, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +160,9 @@ def test_a_param_of_a_step_that_runs_is_recorded_as_a_change(tmp_path: Path) -> 
     assert {"kind": "param", "name": "train.lr", "from": 0.1, "to": 0.2} in changes
 
 
-def test_a_crashed_run_is_resumed_and_a_running_one_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["crashed", "canceled"])
+def test_a_crashed_or_canceled_run_is_resumed_and_a_running_one_refused(tmp_path: Path,
+                                                                        sig: signal.Signals) -> None:
     repo, counter, failed = failed_pipeline(tmp_path)
     (repo / "train.py").write_text(FIXED_TRAIN)
     mark = tmp_path / "train.pid"
@@ -175,7 +178,7 @@ def test_a_crashed_run_is_resumed_and_a_running_one_refused(tmp_path: Path) -> N
         crashed = new_run(repo, ids)
         running = gitrun(repo, "resume", crashed)
         assert running.returncode == 1 and f"run {crashed[:12]} is still running" in running.stderr
-        os.kill(record(repo, crashed)["pid"], signal.SIGKILL)  # git run, as kill -9 would
+        os.kill(record(repo, crashed)["pid"], sig)  # git run: kill -9, or ^C
         proc.communicate(timeout=30)
     finally:
         if mark.exists() and mark.read_text():
@@ -183,7 +186,8 @@ def test_a_crashed_run_is_resumed_and_a_running_one_refused(tmp_path: Path) -> N
                 os.killpg(int(mark.read_text()), signal.SIGKILL)  # the step leads its own group
             except ProcessLookupError:
                 pass
-    assert steps_of(record(repo, crashed))["train"]["status"] == "running"
+    expected = {signal.SIGKILL: ("running", "running"), signal.SIGINT: ("canceled", "canceled")}[sig]
+    assert (record(repo, crashed)["status"], steps_of(record(repo, crashed))["train"]["status"]) == expected
     crashed_ref = ref(repo, crashed)
     before, ids = untouched(repo), run_ids(repo)
     proc2 = gitrun(repo, "resume", crashed)
@@ -298,3 +302,33 @@ def test_the_original_overrides_and_jobs_are_kept(tmp_path: Path) -> None:
     assert steps_of(rec)["train"]["params"] == {"train.lr": 0.5}
     assert rec["pipeline"]["jobs"] == 2 and rec["name"] == "again" and rec["tags"] == {"why": "fix"}
     assert [c for c in rec["rerun"]["changes"] if c["kind"] == "param"] == []
+
+
+def test_a_run_pushed_by_a_teammate_is_resumed_in_a_fresh_clone_from_the_store(tmp_path: Path) -> None:
+    """The issue's setting: a bare remote with a directory store; the failed run is
+    pushed from one clone and resumed in a fresh one, whose cache is empty: the
+    reused step's outputs come from the store, verified, and it is not run."""
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    store = tmp_path / "store"
+    store.mkdir()
+    repo, counter, failed = failed_pipeline(tmp_path)
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "config", "remote.origin.gitrunsStore", str(store))
+    git(repo, "push", "-q", "origin", "HEAD")
+    pushed = gitrun(repo, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", str(bare), str(fresh)], check=True)
+    git(fresh, "config", "remote.origin.gitrunsStore", str(store))
+    assert gitrun(fresh, "fetch").returncode == 0
+    (fresh / "raw.txt").write_text("some raw data\n")  # the ignored input, as the teammate has it
+    (fresh / "train.py").write_text(FIXED_TRAIN)
+    before, ids = untouched(fresh), run_ids(fresh)
+    proc = gitrun(fresh, "resume", failed)
+    assert proc.returncode == 0, proc.stderr
+    assert untouched(fresh) == before and executions(counter) == 1
+    rec = record(fresh, new_run(fresh, ids))
+    assert steps_of(rec)["prepare"]["status"] == "cached"
+    assert steps_of(rec)["prepare"]["cached_from"] == {"run": failed, "step": "prepare"}
+    assert rec["status"] == "succeeded" and rec["rerun_of"] == failed
