@@ -80,7 +80,7 @@ class PipelineOptions:
     # outputs are restored, verified, from that record's outputs (cache, else the
     # default remote's store) and it is recorded ``cached`` with ``cached_from`` the
     # step that made them; when they cannot be restored the step fails (it is not
-    # run: the caller asked for exactly those outputs).  See :func:`stepcache.reuse`.
+    # run: the caller asked for exactly those outputs).  See :class:`stepcache.Reuse`.
     reuse: dict[str, stepcache.Reuse] = field(default_factory=dict)
     # The repository (or temporary worktree, see tempworktree.open_worktree) to run
     # in; None: the one at ``cwd``.

@@ -40,3 +40,27 @@ def test_only_succeeded_steps_with_every_need_reused_are_reused() -> None:
                 "d": _step("succeeded", None), "e": _step("succeeded")}
     # d had a dep change while it ran (no key): it runs, so e, below it, runs too.
     assert _reusable(plan, list(plan.steps), recorded) == ["a", "b"]
+
+
+def test_a_reused_step_names_the_step_that_made_its_outputs() -> None:
+    from gitruns.pipelines.stepcache import Reuse
+
+    made = Reuse("01resumed", {"name": "prep", "cached_from": {"run": "01maker", "step": "prepare"}})  # type: ignore[typeddict-item]
+    assert made.candidate().origin == {"run": "01maker", "step": "prepare"} and made.candidate().run == "01resumed"
+    ran = Reuse("01ran", {"name": "prep", "cached_from": None})  # type: ignore[typeddict-item]
+    assert ran.candidate().origin == {"run": "01ran", "step": "prep"}
+
+
+def test_an_output_missing_from_the_cache_and_with_no_store_is_named(tmp_path: Any) -> None:
+    from gitruns.cache import ArtifactCache
+    from gitruns.hashing import digest_bytes
+    from gitruns.pipelines.stepcache import unavailable
+
+    cache = ArtifactCache(str(tmp_path / "cache"))
+    here, gone = digest_bytes(b"here"), digest_bytes(b"gone")
+    cache.store_bytes(b"here")
+    step: Any = {"outputs": [{"path": "a.txt", "status": "stored", "kind": "file", "digest": here}]}
+    assert unavailable(step, cache) is None
+    step["outputs"].append({"path": "b.txt", "status": "stored", "kind": "file", "digest": gone})
+    assert unavailable(step, cache, lambda: None) == "b.txt"
+    assert unavailable({"outputs": [{"path": "c", "status": "missing", "digest": None}]}, cache) == "c"  # type: ignore[typeddict-item]
