@@ -26,6 +26,9 @@ FIXED_TRAIN = ("import os, time\n"
                "open('model.txt', 'w').write('model of ' + data)\n")
 
 
+PARAMS = "prepare:\n  seed: 1\ntrain:\n  lr: 0.1\n"
+
+
 def definition(counter: Path) -> str:
     # prepare counts its executions in a file outside the repository.
     prepare = f"echo ran >> {counter} && mkdir -p data && tr a-z A-Z < raw.txt > data/clean.txt"
@@ -33,6 +36,7 @@ def definition(counter: Path) -> str:
   prepare:
     cmd: {q(prepare)}
     deps: [raw.txt]
+    params: [prepare.seed]
     outs: [data]
   train:
     cmd: python train.py
@@ -50,7 +54,7 @@ def failed_pipeline(tmp_path: Path) -> tuple[Path, Path, str]:
     """A repository whose pipeline failed at train (raw.txt is ignored data, not in git)."""
     counter = tmp_path / "prepare-count"
     repo = make_repo(tmp_path / "repo", {
-        "gitruns.yaml": definition(counter), "train.py": FAILING_TRAIN, "params.yaml": "train:\n  lr: 0.1\n",
+        "gitruns.yaml": definition(counter), "train.py": FAILING_TRAIN, "params.yaml": PARAMS,
         ".gitignore": "raw.txt\ndata/\nmodel.txt\nreport.txt\n",
     })
     (repo / "raw.txt").write_text("some raw data\n")
@@ -147,10 +151,20 @@ def test_a_changed_input_of_a_step_to_reuse_is_refused_naming_it(tmp_path: Path)
     assert run_ids(repo) == ids and executions(counter) == 1
 
 
+def test_a_changed_param_of_a_step_to_reuse_is_refused_naming_it(tmp_path: Path) -> None:
+    repo, counter, failed = failed_pipeline(tmp_path)
+    (repo / "params.yaml").write_text(PARAMS.replace("seed: 1", "seed: 2"))
+    ids = run_ids(repo)
+    proc = gitrun(repo, "resume", failed)
+    assert proc.returncode == 1, proc.stderr
+    assert f"step prepare's param prepare.seed changed since run {failed[:12]} (1 -> 2)" in proc.stderr
+    assert run_ids(repo) == ids and executions(counter) == 1
+
+
 def test_a_param_of_a_step_that_runs_is_recorded_as_a_change(tmp_path: Path) -> None:
     repo, _counter, failed = failed_pipeline(tmp_path)
     (repo / "train.py").write_text(FIXED_TRAIN)
-    (repo / "params.yaml").write_text("train:\n  lr: 0.2\n")
+    (repo / "params.yaml").write_text(PARAMS.replace("0.1", "0.2"))
     ids = run_ids(repo)
     proc = gitrun(repo, "resume", failed, "--json")
     assert proc.returncode == 0, proc.stderr
@@ -224,7 +238,7 @@ def test_a_resume_of_a_resume_names_the_run_that_made_the_outputs(tmp_path: Path
 def test_what_cannot_be_resumed_is_refused(tmp_path: Path) -> None:
     counter = tmp_path / "count"
     repo = make_repo(tmp_path / "repo", {
-        "gitruns.yaml": definition(counter), "train.py": FIXED_TRAIN, "params.yaml": "train:\n  lr: 0.1\n",
+        "gitruns.yaml": definition(counter), "train.py": FIXED_TRAIN, "params.yaml": PARAMS,
         "raw.txt": "raw\n", ".gitignore": "data/\nmodel.txt\nreport.txt\n",
     })
     assert gitrun(repo, "pipeline").returncode == 0
@@ -288,7 +302,7 @@ def test_a_record_written_before_resume_existed_is_resumed(tmp_path: Path) -> No
 def test_the_original_overrides_and_jobs_are_kept(tmp_path: Path) -> None:
     counter = tmp_path / "count"
     repo = make_repo(tmp_path / "repo", {
-        "gitruns.yaml": definition(counter), "train.py": FAILING_TRAIN, "params.yaml": "train:\n  lr: 0.1\n",
+        "gitruns.yaml": definition(counter), "train.py": FAILING_TRAIN, "params.yaml": PARAMS,
         "raw.txt": "raw\n", ".gitignore": "data/\nmodel.txt\nreport.txt\n",
     })
     assert gitrun(repo, "pipeline", "-p", "train.lr=0.5", "-j", "2").returncode == 1
