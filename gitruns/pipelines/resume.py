@@ -22,7 +22,6 @@ modified.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +133,7 @@ def _recorded_plan(repo: Repo, rec: record.RunRecord, rel_file: str, root: str) 
     teammate's clone with the code not fetched)."""
     import pygit2
 
-    from .definition import DVC_NAMES, GITRUNS_NAMES, Origin, _parse_yaml, parse
+    from .definition import parse_bytes
 
     tree_id = (rec.get("code") or {}).get("snapshot_tree")
     try:
@@ -144,15 +143,8 @@ def _recorded_plan(repo: Repo, rec: record.RunRecord, rel_file: str, root: str) 
         return None
     if not isinstance(blob, pygit2.Blob) or blob.size > 1024 * 1024:
         return None
-    origin = Origin(name=rel_file, root=root, dir=posixpath.dirname(rel_file) or ".")
     try:
-        data = _parse_yaml(blob.data, origin)
-        base = posixpath.basename(rel_file)
-        if base in DVC_NAMES or (base not in GITRUNS_NAMES and "stages" in data and "steps" not in data):
-            from . import dvcfile
-
-            return dvcfile.parse(data, origin)
-        return parse(data, origin)
+        return parse_bytes(blob.data, rel_file, root)
     except UsageError:
         return None
 
