@@ -30,6 +30,7 @@ _LAZY = {
     "RecordError": "errors", "GitrunsWarning": "warn",
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
     "pipeline": "pipelines.engine",
+    "resume": "pipelines.resume", "ResumeOptions": "pipelines.resume",
     # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
     "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
     "PipelineResult": "pipelines.pyapi", "StepResult": "pipelines.pyapi",
@@ -40,6 +41,7 @@ __all__ = [
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
     "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline",
+    "resume", "ResumeOptions",
     "step", "Pipeline", "serializer", "PipelineResult", "StepResult",
     "__version__",
 ]
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
     from .pipelines.engine import pipeline
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
+    from .pipelines.resume import ResumeOptions, resume
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
     from .sharing import FetchResult, PushResult, fetch, pull, push
     from .warn import GitrunsWarning

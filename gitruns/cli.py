@@ -269,6 +269,37 @@ def cancel_cmd(run_id: str, grace: float, as_json: bool) -> None:
     sys.exit(cancel(run_id, grace, as_json))
 
 
+@main.command("resume", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Run up to N independent steps at once (default: as the run did).")
+@click.option("--fail-fast", is_flag=True,
+              help="When a step fails, cancel the running steps and skip the rest (default: as the run did).")
+@click.option("--name", "-n", help="A human name for the new run (searchable; not the key).")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the new run (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No step lines and no final line (errors and warnings still print).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run's record (same keys as run.json).")
+def resume_cmd(run_id: str, jobs: int | None, fail_fast: bool, name: str | None, tags: tuple[str, ...],
+               quiet: bool, as_json: bool) -> None:
+    """Resume a failed, canceled or crashed pipeline run ID as a new run of its group.
+
+    \b
+    git run resume 01m8
+    git run resume 01m8 -j 2
+
+    The steps that succeeded are not run: their outputs are restored,
+    verified, from the artifact cache (or the remote's store).  The rest run
+    with the current code (uncommitted edits included), in a temporary
+    worktree: the working tree, index and HEAD are not touched; 'git run
+    checkout NEW' brings the outputs in.  Refused (exit 1) when the pipeline
+    definition changed since the run, or an input of a step to reuse did.
+    Exits as 'git run pipeline' does; the run resumed is never modified.
+    """
+    from .commands.resume import resume
+
+    sys.exit(resume(run_id, jobs, fail_fast, name, list(tags), quiet, as_json))
+
+
 @main.command("ls", context_settings=CONTEXT)
 @reader("ls")
 @click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,

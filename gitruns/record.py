@@ -239,7 +239,7 @@ class Pipeline(_Pipeline, total=False):
 
 
 class _Change(TypedDict):
-    kind: str  # "param" | "config" | "input" | "from_step" | "environment" | "definition"
+    kind: str  # "param" | "config" | "input" | "from_step" | "environment" | "definition" | "code"
     name: str  # the dotted key, the path, the step...
 
 

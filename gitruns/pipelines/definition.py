@@ -78,6 +78,19 @@ def load(path: str, root: str) -> Plan:
     if os.path.lexists(full) and _tree_relative(os.path.realpath(full), os.path.realpath(root)) is None:
         raise UsageError(f"pipeline file {path} is a symlink out of the working tree {root}")
     raw = _read_bounded(full, path)
+    plan = parse_bytes(raw, rel, root)
+    plan.digest = hashing.digest_bytes(raw)
+    try:
+        graph.link(plan, root)
+    except UsageError as exc:
+        raise UsageError(f"{rel}: {exc}") from None
+    return plan
+
+
+def parse_bytes(raw: bytes, rel: str, root: str) -> Plan:
+    """The definition ``raw`` of the file ``rel`` (relative to ``root``) as a Plan,
+    not linked: the format chosen as :func:`load` chooses it.  Resume reads a run's
+    own definition from its code snapshot with it."""
     origin = Origin(name=rel, root=root, dir=posixpath.dirname(rel) or ".")
     data = _parse_yaml(raw, origin)
     base = posixpath.basename(rel)
@@ -88,11 +101,6 @@ def load(path: str, root: str) -> Plan:
     else:
         plan = parse(data, origin)
     plan.file = rel
-    plan.digest = hashing.digest_bytes(raw)
-    try:
-        graph.link(plan, root)
-    except UsageError as exc:
-        raise UsageError(f"{rel}: {exc}") from None
     return plan
 
 

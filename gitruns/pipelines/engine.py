@@ -38,6 +38,7 @@ from .plan import Child, Plan, StepContext, StepSpec, value_path
 
 if TYPE_CHECKING:
     from ..artifactstore import RemoteStore
+    from ..repo import Repo
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 POLL_S = 0.01  # how often running steps are looked at
@@ -74,6 +75,16 @@ class PipelineOptions:
     # Set by resume and sweep: written into the launch record (see LaunchSpec.lineage).
     lineage: dict[str, Any] = field(default_factory=dict)
     invoked_by: str | None = None
+    # Steps taken from a given earlier record instead of run (resume; rerun --from-step):
+    # step name -> stepcache.Reuse.  Consulted before the step cache: such a step's
+    # outputs are restored, verified, from that record's outputs (cache, else the
+    # default remote's store) and it is recorded ``cached`` with ``cached_from`` the
+    # step that made them; when they cannot be restored the step fails (it is not
+    # run: the caller asked for exactly those outputs).  See :class:`stepcache.Reuse`.
+    reuse: dict[str, stepcache.Reuse] = field(default_factory=dict)
+    # The repository (or temporary worktree, see tempworktree.open_worktree) to run
+    # in; None: the one at ``cwd``.
+    repo: Repo | None = None
 
 
 @dataclass
@@ -83,6 +94,10 @@ class PipelineOutcome:
     exit_code: int
     record: record.RunRecord
     errors: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """For --json: the new run's record (the keys of run.json)."""
+        return dict(record.ordered(self.record))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -132,7 +147,10 @@ def run(plan: Plan, options: PipelineOptions) -> PipelineOutcome:
                       config_files=list(plan.params_files) + list(options.config_files),
                       overrides=list(options.overrides), lineage=dict(options.lineage),
                       invoked_by=options.invoked_by)
-    session = Session(spec)
+    for reused in options.reuse:
+        if reused not in names:
+            raise UsageError(f"step {reused} to reuse is not among the steps this run needs ({', '.join(names)})")
+    session = Session(spec, repo=options.repo)
     session.config = config
     with _worktree_lock(session.repo.git_dir):
         return _Runner(plan, options, session, names, commands).go()
@@ -198,6 +216,15 @@ class _Signals:
             steprun.signal_group(pid, signum)
 
 
+def _guarded_git_dirs(git_dirs: list[str], root: str) -> list[str]:
+    """The git directories no output may be in or hold.  A temporary worktree
+    (resume, rerun) lies inside the common git dir: that one is left out, or
+    every output would be refused; paths are still kept inside the worktree,
+    and its own ``.git`` file is refused by name."""
+    real_root = os.path.realpath(root)
+    return [d for d in git_dirs if not real_root.startswith(os.path.realpath(d) + os.sep)]
+
+
 class _Runner:
     def __init__(self, plan: Plan, options: PipelineOptions, session: Session, names: list[str],
                  commands: dict[str, tuple[str, str]]) -> None:
@@ -208,7 +235,7 @@ class _Runner:
         self.commands = commands
         self.config = session.config
         self.root = session.root
-        self.git_dirs = [session.repo.git_dir, session.repo.common_dir]
+        self.git_dirs = _guarded_git_dirs([session.repo.git_dir, session.repo.common_dir], self.root)
         self.paths = RunPaths(self.root, self.root, tuple(self.git_dirs))
         self.values_dir = os.path.join(session.run_dir, "values")
         self.steps: dict[str, record.Step] = {}
@@ -374,24 +401,46 @@ class _Runner:
         params = {k: userconfig.lookup(self.config, k) for k in spec.params}
         ckey = stepcache.key(self._definition(spec), spec, step["inputs"], json_safe(params))
         step["cache_key"] = ckey
+        reuse = self.options.reuse.get(name)
+        if reuse is not None:
+            return self._reuse(name, reuse.candidate())
         if spec.always_run or name in self.forced or _reads_nothing(spec):
             return False
         for candidate in self.index.candidates(ckey):
-            restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
-                                         self.values_dir, self.statcache, self._remote_store)
-            if restored is None:
-                continue
-            now = timeutil.iso(timeutil.now())
-            step["status"] = "cached"
-            step["outputs"] = restored
-            step["metrics"] = dict(candidate.step.get("metrics") or {})
-            step["cached_from"] = {"run": candidate.origin["run"], "step": candidate.origin["step"]}
-            step["started_at"] = step["ended_at"] = now
-            step["duration_s"] = 0.0
-            self._checkpoint(name, "cached")
-            self._event(name, "cached", cached_from=candidate.origin)
-            return True
+            if self._restore(name, candidate):
+                return True
         return False
+
+    def _restore(self, name: str, candidate: stepcache.Candidate) -> bool:
+        """Restore the candidate's outputs for the step and record it ``cached``; False
+        when they cannot all be restored (nothing was written then)."""
+        spec = self.plan.steps[name]
+        step = self.steps[name]
+        assert self.statcache is not None
+        restored = stepcache.restore(spec, candidate, self.root, self.git_dirs, self.session.cache,
+                                     self.values_dir, self.statcache, self._remote_store)
+        if restored is None:
+            return False
+        now = timeutil.iso(timeutil.now())
+        step["status"] = "cached"
+        step["outputs"] = restored
+        step["metrics"] = dict(candidate.step.get("metrics") or {})
+        step["cached_from"] = {"run": candidate.origin["run"], "step": candidate.origin["step"]}
+        step["started_at"] = step["ended_at"] = now
+        step["duration_s"] = 0.0
+        self._checkpoint(name, "cached")
+        self._event(name, "cached", cached_from=candidate.origin)
+        return True
+
+    def _reuse(self, name: str, candidate: stepcache.Candidate) -> bool:
+        """A step the caller asked to take from an earlier record (options.reuse)."""
+        if self._restore(name, candidate):
+            return True
+        self.steps[name]["started_at"] = timeutil.iso(timeutil.now())
+        self._fail(name, {"type": "reuse", "message": f"the outputs of step {candidate.step.get('name')} of run "
+                          f"{candidate.run[:12]} could not be restored (not in the artifact cache nor the "
+                          "store, or corrupt)"})
+        return True
 
     def _context(self, name: str) -> StepContext:
         spec = self.plan.steps[name]

@@ -86,6 +86,47 @@ class Candidate:
     origin: record.CachedFrom  # the step that actually ran (cached_from followed)
 
 
+@dataclass
+class Reuse:
+    """A step to take from an earlier run's record (``PipelineOptions.reuse``): the
+    run's id and its step record.  Used by ``git run resume`` (the steps that
+    succeeded) and meant for ``rerun --from-step`` (the steps before it)."""
+
+    run: str
+    step: record.Step
+
+    def candidate(self) -> Candidate:
+        """As a step-cache candidate: ``cached_from`` followed, so a step reused from a
+        reused step names the run and step that made its outputs."""
+        origin = self.step.get("cached_from")
+        if not (isinstance(origin, dict) and isinstance(origin.get("run"), str)
+                and isinstance(origin.get("step"), str)):
+            origin = {"run": self.run, "step": str(self.step.get("name"))}
+        return Candidate(self.run, self.step, {"run": origin["run"], "step": origin["step"]})
+
+
+def unavailable(step: record.Step, cache: ArtifactCache,
+                remote: Callable[[], RemoteStore | None] | None = None) -> str | None:
+    """The first output of a recorded step that could not be restored now (its
+    object, or for a directory its listing or a file of it, in neither the cache nor
+    the remote's store, where a missing one is fetched into the cache); None when
+    every one can be."""
+    for art in step.get("outputs") or []:
+        if not isinstance(art, dict):
+            return "?"
+        path = str(art.get("path"))
+        digest = art.get("digest")
+        if art.get("status") != "stored" or not isinstance(digest, str):
+            return path
+        is_dir = art.get("kind") == "dir" or (art.get("kind") == "value" and isinstance(art.get("files"), int))
+        try:
+            split_digest(digest)
+            _require_in_cache(digest, is_dir, cache, remote)
+        except (_Miss, ValueError, OSError, GitrunsError):
+            return path
+    return None
+
+
 class Index:
     """Successful steps of every run this repository sees, by cache key; read once,
     at the first lookup, through the listing index (so a rerun stays fast)."""
