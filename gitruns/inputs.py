@@ -68,9 +68,10 @@ def hashed_entry(path: str, paths: RunPaths, repo: Repo,
 
 def tracked(repo: Repo, root: str, full: str, hashed: HashedPath) -> bool:
     """Whether git has the input: a file in the index, or a directory all of whose
-    files are (a directory with any file git does not track is not)."""
+    files are (a directory with any file git does not track is not).  A symlink git
+    tracks is not its target's content: an input read through one is not tracked."""
     rel = relative_to_root(root, full)
-    if rel is None or not hashed.files:
+    if rel is None or not hashed.files or any(os.path.islink(f.abspath) for f in hashed.files):
         return False
     try:
         index = repo.git.index

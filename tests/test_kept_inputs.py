@@ -19,7 +19,6 @@ from gitruns.hashing import StatCache, hash_path
 from gitruns.inputs import CHANGED, keep_hashed
 from gitruns.manifest import parse_manifest
 
-
 ALLOW = {"GITRUNS_DIRTY": "allow"}  # untracked data makes a dirty tree: no warning about that here
 
 
@@ -71,6 +70,8 @@ def test_an_untracked_file_input_is_copied_into_the_cache_never_linked(repo: Pat
     data.write_bytes(b"the user edits their data as before\n")  # and nothing stops them
     assert obj.read_bytes() == content
     assert input_line(show(repo, rid), "data.csv").endswith(f"{digest(content)}  kept")
+    shown = gitrun(repo, "show", rid, "--json")
+    assert shown.returncode == 0 and '"kept": true' in shown.stdout
     # The launch record already says so: a run that crashes keeps its inputs too.
     first = git(repo, "rev-list", "--reverse", "--first-parent", f"refs/runs/{rid}", "^HEAD").split()[0]
     launch = git(repo, "cat-file", "-p", f"{first}:.gitruns/run.json")
@@ -98,7 +99,7 @@ def test_a_directory_input_is_kept_as_its_listing_and_files_and_comes_back_by_di
     assert digest(listing) == item["digest"]
     entries = {e.path: e for e in parse_manifest(listing)}
     assert set(entries) == {"a.csv", "nested/b.bin", "run.sh"} and entries["run.sh"].executable
-    for name, content in files.items():
+    for content in files.values():
         assert cache_object(repo, digest(content)).read_bytes() == content
     assert input_line(show(repo, rid), "data").endswith("kept")
 
@@ -135,8 +136,13 @@ def test_a_tracked_input_is_not_kept_git_has_it(repo: Path) -> None:
     git(repo, "add", "mixed")
     git(repo, "commit", "-q", "-m", "mixed dir")
     (repo / "mixed" / "new.txt").write_text("not in git\n")
-    proc = gitrun(repo, "exec", "-i", "README", "-i", "tracked", "-i", "mixed", "--", "python", "-c", "pass",
-                  env={"GITRUNS_DIRTY": "allow"})
+    # A symlink git tracks holds a path, not the data it points at: kept.
+    (repo.parent / "outside.csv").write_text("shared data\n")
+    (repo / "ext.csv").symlink_to("../outside.csv")
+    git(repo, "add", "ext.csv")
+    git(repo, "commit", "-q", "-m", "link")
+    proc = gitrun(repo, "exec", "-i", "README", "-i", "tracked", "-i", "mixed", "-i", "ext.csv", "--",
+                  "python", "-c", "pass", env={"GITRUNS_DIRTY": "allow"})
     assert proc.returncode == 0, proc.stderr
     rid = latest(repo)
     rec = record(repo, rid)
@@ -148,12 +154,16 @@ def test_a_tracked_input_is_not_kept_git_has_it(repo: Path) -> None:
         assert not cache_object(repo, by_path[path]["digest"]).exists()
     # A directory with any file git does not track is kept whole.
     assert by_path["mixed"]["tracked"] is False and by_path["mixed"]["kept"] is True
+    (ext,) = [i for i in rec["inputs"] if i["digest"] == digest(b"shared data\n")]
+    assert ext["tracked"] is False and ext["kept"] is True
+    assert cache_object(repo, digest(b"shared data\n")).read_text() == "shared data\n"
     text = show(repo, rid)
     assert input_line(text, "README").endswith("  tracked") and input_line(text, "tracked").endswith("  tracked")
     assert input_line(text, "mixed").endswith("  kept")
     proc = gitrun(repo, "checkout", rid, "--inputs")
     assert proc.returncode == 0, proc.stderr
     assert "not restored README: tracked: in the run's code" in proc.stdout
+    assert f"not restored {ext['path']}: outside the working tree" in proc.stdout
     assert "inputs already up to date" in proc.stdout
 
 
