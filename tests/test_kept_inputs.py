@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from conftest import _REPOS, git, gitrun, latest, make_repo, on_a_terminal, record, run_ids, validate
+from conftest import _REPOS, git, gitrun, latest, make_repo, on_a_terminal, python, record, run_ids, validate
 from realparts import missing
 
 from gitruns.cache import ArtifactCache, ChangedWhileStoring, object_key
@@ -399,3 +399,16 @@ def test_kept_inputs_are_pushed_with_their_run_and_fetched_only_when_asked(tmp_p
     assert (b / "data" / "table.bin").read_bytes() == table
     assert (b / "data" / "labels.txt").read_text() == "cat\ndog\n"
     assert (b_cache / object_key(digest(table))).read_bytes() == table  # fetched by digest, now local
+
+
+def test_start_run_keeps_its_inputs_too(repo: Path) -> None:
+    (repo / "data.txt").write_text("from code\n")
+    code = ("import gitruns\n"
+            "with gitruns.start_run(inputs=['data.txt']):\n"
+            "    pass\n")
+    proc = subprocess.run([python(), "-c", code], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rec = record(repo)
+    validate(rec)
+    assert rec["inputs"][0]["kept"] is True
+    assert cache_object(repo, digest(b"from code\n")).read_text() == "from code\n"
