@@ -353,6 +353,11 @@ def test_a_pipeline_keeps_the_source_deps_git_does_not_track(repo: Path) -> None
     # A dep another step wrote is that step's output, stored as such: not kept twice.
     (made,) = steps["train"]["inputs"]
     assert made["from_step"] == "prepare" and "kept" not in made and "not_kept" not in made
+    # push sends a kept step input with its run, as it sends the step's outputs.
+    from gitruns.sharing import run_objects
+
+    objects = run_objects(rec, ArtifactCache(str(repo / ".git" / "gitruns" / "cache")))
+    assert digest(b"a,b\n") in objects and digest(b"A,B\n") in objects
 
 
 # -- sharing -----------------------------------------------------------------------
