@@ -17,9 +17,12 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 
-from .errors import GitrunsError
-from .hashing import digest_bytes, digest_file, split_digest
+import xxhash
+
+from .errors import GitrunsError, PathError
+from .hashing import CHUNK, PREFIX, digest_bytes, digest_file, split_digest
 from .repo import Repo
 from .settings import Settings
 from .settings import load as load_settings
@@ -52,6 +55,11 @@ class CacheError(GitrunsError):
     @property
     def disk_full(self) -> bool:
         return self.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class ChangedWhileStoring(CacheError):
+    """The file's bytes no longer have the digest computed earlier: it changed
+    between hashing and copying, and nothing was stored."""
 
 
 def for_repo(repo: Repo, settings: Settings) -> ArtifactCache:
@@ -160,6 +168,46 @@ class ArtifactCache:
             return method
         raise CacheError(f"could not store {src} in the cache with {', '.join(self.link_types)}", None)
 
+    def store_copy(self, src: str, digest: str, advance: Callable[[int], None] | None = None) -> str:
+        """Put a copy of ``src`` into the cache as ``digest`` and return the method
+        used (``present``, ``reflink`` or ``copy``); the user's file is never linked,
+        so its mode and inode stay its own (kept inputs).
+
+        ``digest`` was computed earlier: the copy is hashed (while it is made, or
+        read back after a reflink) and published only when it matches, so a file
+        that changed since raises :class:`ChangedWhileStoring` and leaves nothing
+        under the digest.  Other failures are :class:`CacheError`."""
+        if self.has(digest):
+            return "present"
+        methods = [m for m in self.link_types if m != "hardlink"] or ["reflink", "copy"]
+        for method in methods:
+            tmp = None
+            try:
+                tmp = self._tmp()
+                if method == "reflink":
+                    if not _reflink(src, tmp):
+                        os.unlink(tmp)
+                        tmp = None
+                        continue
+                    got = digest_file(tmp, advance)
+                else:
+                    got = _copy_hashing(src, tmp, advance)
+                if got != digest:
+                    os.unlink(tmp)
+                    tmp = None
+                    raise ChangedWhileStoring(f"{src} changed while being copied into the cache", None)
+                self._publish(tmp, digest)
+            except OSError as exc:
+                if tmp is not None:
+                    _unlink_quiet(tmp)
+                raise CacheError(f"cannot copy {src} into the cache: {exc.strerror or exc}", exc.errno) from None
+            except PathError as exc:  # digest_file: the copy could not be read back
+                if tmp is not None:
+                    _unlink_quiet(tmp)
+                raise CacheError(str(exc), None) from None
+            return method
+        raise CacheError(f"could not store {src} in the cache with {', '.join(methods)}", None)
+
     def read_bytes(self, digest: str) -> bytes:
         with open(self.object_path(digest), "rb") as fh:
             return fh.read()
@@ -209,6 +257,18 @@ def _reflink(src: str, dest: str) -> bool:
         if exc.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EBADF, errno.EPERM):
             return False
         raise
+
+
+def _copy_hashing(src: str, dest: str, advance: Callable[[int], None] | None) -> str:
+    """Copy ``src`` over ``dest`` and return the digest of the bytes copied (one pass)."""
+    h = xxhash.xxh3_128()
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            h.update(chunk)
+            fout.write(chunk)
+            if advance:
+                advance(len(chunk))
+    return PREFIX + h.hexdigest()
 
 
 def _unlink_quiet(path: str) -> None:

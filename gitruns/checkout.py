@@ -174,20 +174,43 @@ def _conflicting(plan: list[Restore]) -> None:
                                 f"{safe('/'.join(key[:n]))}")
 
 
+def _kept_inputs(run: lookup.Run) -> list[dict[str, Any]]:
+    """A run's inputs in the shape of artifacts: ``stored`` when kept, else why not."""
+    out = []
+    for item in run.record.get("inputs") or []:
+        if not isinstance(item, dict):
+            continue
+        path = str(item.get("path"))
+        if item.get("kept") is True:
+            status = "stored"
+        elif item.get("tracked") is True:
+            status = "tracked: in the run's code"
+        else:
+            status = "not kept" + (f": {item['not_kept']}" if isinstance(item.get("not_kept"), str) else "")
+        if status == "stored" and os.path.isabs(path):
+            status = "outside the working tree"
+        out.append({"path": path, "kind": item.get("kind"), "size": item.get("size"),
+                    "digest": item.get("digest"), "status": status})
+    return out
+
+
 def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: ArtifactCache,
                   remote_store: RemoteStore | None,
-                  not_stored: list[tuple[str, str]] | None = None) -> list[Restore]:
-    """What to restore; artifacts the run declared but did not store are added to
-    ``not_stored`` (path, status) when they are among those chosen."""
+                  not_stored: list[tuple[str, str]] | None = None, inputs: bool = False) -> list[Restore]:
+    """What to restore: the run's artifacts, or with ``inputs`` its kept inputs; those
+    declared but not stored (not kept) are added to ``not_stored`` (path, status) when
+    they are among those chosen."""
     chosen = [p.rstrip("/") for p in paths]
     out: list[Restore] = []
     matched: set[str] = set()
-    for art in run.record.get("artifacts") or []:
+    what = "input" if inputs else "artifact"
+    for art in _kept_inputs(run) if inputs else run.record.get("artifacts") or []:
         apath = str(art.get("path"))
         if art.get("status") != "stored" or not art.get("digest"):
             if apath in chosen:
-                raise PathError(f"run {run.id[:12]} declared {safe(apath)} but did not store it "
-                                f"({art.get('status')})")
+                did = "keep" if inputs else "store"
+                raise PathError(f"run {run.id[:12]} declared {safe(apath)} but did not {did} it "
+                                f"({safe(str(art.get('status')))})")
             if not_stored is not None and (not chosen or any(apath.startswith(c + "/") for c in chosen)):
                 not_stored.append((apath, str(art.get("status"))))
             continue
@@ -209,7 +232,7 @@ def plan_checkout(repo: Repo, run: lookup.Run, paths: list[str], cache: Artifact
             out.append(Restore(apath, str(art["digest"]), int(art.get("size") or 0), False, check_path(apath)))
     unknown = [c for c in chosen if c not in matched]
     if unknown:
-        raise PathError(f"run {run.id[:12]} has no artifact at {', '.join(safe(m) for m in unknown)}")
+        raise PathError(f"run {run.id[:12]} has no {what} at {', '.join(safe(m) for m in unknown)}")
     _conflicting(out)
     return out
 
@@ -224,8 +247,9 @@ def _digest_at(fd: int, name: str) -> str:
 
 
 def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str | None,
-             root: str | None = None) -> CheckoutResult:
-    """Restore a run's artifacts into the working tree (or under the directory ``root``).
+             root: str | None = None, inputs: bool = False) -> CheckoutResult:
+    """Restore a run's artifacts (with ``inputs``: its kept inputs instead) into the
+    working tree (or under the directory ``root``).
     Returns what was written, what was already there; raises CheckoutFailed (with the
     same) when files are in the way (nothing is written then) or a restore fails part way."""
     root = repo.require_worktree() if root is None else root
@@ -233,7 +257,7 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
     cache = local_cache(repo)
     remote_store = store_of_default_remote(repo, remote)
     result = CheckoutResult(run.id)
-    plan = plan_checkout(repo, run, paths, cache, remote_store, result.missing)
+    plan = plan_checkout(repo, run, paths, cache, remote_store, result.missing, inputs)
     tree = _Tree(root, _forbidden_dirs(repo, root, cache))
     try:
         # Refuse before writing anything, as git checkout does.

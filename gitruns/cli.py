@@ -412,18 +412,21 @@ def pull_cmd(remote: str | None, as_json: bool) -> None:
 @click.option("--force", "-f", is_flag=True, help="Overwrite files that differ from the run's artifacts.")
 @click.option("--remote", shell_complete=complete_remotes,
               help="Download missing artifacts from this remote's store (default: the usual remote).")
+@click.option("--inputs", is_flag=True,
+              help="Restore the run's kept inputs (those git does not track) instead of its artifacts.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary: files written, unchanged, refused, missing.")
-def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None, as_json: bool) -> None:
+def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None, inputs: bool,
+                 as_json: bool) -> None:
     """Restore a run's artifacts (or those under PATH) into the working tree.
 
     Every file is verified against its digest; paths that would leave the
     working tree are refused, and modified files are not overwritten without
-    --force.
+    --force.  With --inputs, the inputs the run kept are restored instead.
     """
     from .commands.share import checkout
 
-    sys.exit(checkout(run_id, list(paths), force, remote, as_json))
+    sys.exit(checkout(run_id, list(paths), force, remote, as_json, inputs))
 
 
 @main.group("remote", context_settings=CONTEXT, invoke_without_command=True)

@@ -179,6 +179,8 @@ class _StepInput(TypedDict):
 class StepInput(_StepInput, total=False):
     files: int
     from_step: str  # the step whose output it is
+    kept: bool  # a source dep git does not track: a copy is in the artifact cache (schema 4)
+    not_kept: str  # why such a dep has no copy (schema 4)
 
 
 class Attempt(TypedDict):

@@ -144,7 +144,8 @@ class Session:
                 max_total=self.settings.size("gitruns.untrackedMaxTotal"),
             )
             dirtypolicy.apply(code, self.settings, self.run_id)
-            entries = [inputs.entry(p, self.paths, self.repo, statcache) for p in self.spec.inputs]
+            keeper = inputs.Keeper.for_settings(self.settings, self.cache.root)  # untracked inputs: cached
+            entries = inputs.entries(list(self.spec.inputs), self.paths, self.repo, statcache, keeper)
         finally:
             statcache.close()
         self.code_tree = code.snapshot_tree

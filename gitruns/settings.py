@@ -54,6 +54,17 @@ KEYS: dict[str, tuple[str, str, str, str]] = {
         "How outputs enter the cache, tried in order: reflink, hardlink, copy. hardlink "
         "makes the workspace file read-only, since it then is the cached object.",
     ),
+    "gitruns.keepInputs": (
+        "GITRUNS_KEEP_INPUTS", "true", "bool",
+        "Whether inputs (-i, and pipeline deps) that git does not track are copied into the "
+        "artifact cache at launch (reflink or copy, never a hardlink), so a rerun can get them "
+        "back by digest and push can share them.",
+    ),
+    "gitruns.keepInputsMaxSize": (
+        "GITRUNS_KEEP_INPUTS_MAX_SIZE", "1g", "size",
+        "Inputs larger than this (a directory: all its files together) are recorded by digest "
+        "only, as not kept.",
+    ),
     "gitruns.envInclude": (
         "GITRUNS_ENV_INCLUDE", "", "list",
         "Extra environment variable names or prefixes (ending in *) recorded in env.json, "

@@ -23,8 +23,8 @@ from .terminal import safe
 
 def _objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[tuple[str, str]]:
     """(digest, what it is) of every cache object a run's record refers to: artifacts,
-    directory listings and their files, and full logs kept outside git; a pipeline
-    run's step outputs (values included) and step logs too.  A listing
+    directory listings and their files, full logs kept outside git, and kept inputs;
+    a pipeline run's step outputs (values included), step logs and kept step inputs too.  A listing
     that is not here (or corrupt: then quarantined) is named, its files cannot be."""
     out: list[tuple[str, str]] = []
     # A pipeline run's steps hold outputs (Python values among them) and logs of their own.
@@ -40,6 +40,16 @@ def _objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[tuple[str, st
                 data = cache.read_verified(art["digest"], MAX_LISTING_BYTES)
                 if data is not None:
                     out += [(d, f"{owner}artifact {apath}/{rel}") for d, _, _, rel in parse_manifest(data, apath)]
+        for item in holder.get("inputs") or []:
+            # Kept inputs (docs/inputs.md): copies of what git does not track, by digest.
+            if not isinstance(item, dict) or item.get("kept") is not True or not item.get("digest"):
+                continue
+            ipath = str(item.get("path"))
+            out.append((item["digest"], f"{owner}kept input {ipath}"))
+            if item.get("kind") == "dir":
+                data = cache.read_verified(item["digest"], MAX_LISTING_BYTES)
+                if data is not None:
+                    out += [(d, f"{owner}kept input {ipath}/{rel}") for d, _, _, rel in parse_manifest(data, ipath)]
         for stream, meta in (holder.get("logs") or {}).items():
             if isinstance(meta, dict) and meta.get("truncated") and meta.get("digest"):
                 out.append((meta["digest"], f"{owner}full {stream} log"))

@@ -132,7 +132,8 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
     if rec.get("inputs"):
         lines.append("inputs:")
         for item in rec["inputs"]:
-            lines.append(safe(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  {item['digest']}"))
+            lines.append(safe(f"  {item['path']}  {item['kind']}, {human_size(item['size'])}  {item['digest']}  "
+                              f"{input_state(item)}"))
     if rec.get("artifacts"):
         lines.append("artifacts:")
         for art in rec["artifacts"]:
@@ -151,6 +152,18 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
         lines.append(f"steps:      {safe(step_counts(steps))}")
         lines.extend("  " + line for line in step_graph(steps, paint, unicode))
     return "\n".join(lines) + "\n"
+
+
+def input_state(item: Mapping[str, Any]) -> str:
+    """Whether an input can be had back: ``tracked`` (git has it, in the run's code),
+    ``kept`` (a copy in the artifact cache), or ``not kept`` with the reason when
+    the record gives one (records before schema 4 never kept inputs)."""
+    if item.get("tracked") is True:
+        return "tracked"
+    if item.get("kept") is True:
+        return "kept"
+    why = item.get("not_kept")
+    return f"not kept ({why})" if isinstance(why, str) and why else "not kept"
 
 
 # -- a pipeline run's steps ---------------------------------------------------------

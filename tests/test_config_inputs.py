@@ -61,7 +61,8 @@ def test_inputs_are_hashed_and_the_stat_cache_avoids_rehashing(repo: Path) -> No
     rec = record(repo)
     by_path = {i["path"]: i for i in rec["inputs"]}
     assert by_path["labels.txt"] == {"path": "labels.txt", "kind": "file", "size": 8, "files": 1, "tracked": False,
-                                     "digest": "xxh3_128:" + xxhash.xxh3_128_hexdigest(b"cat\ndog\n")}
+                                     "digest": "xxh3_128:" + xxhash.xxh3_128_hexdigest(b"cat\ndog\n"),
+                                     "kept": True}  # in the artifact cache (tests/test_kept_inputs.py)
     assert by_path["data"]["kind"] == "dir" and by_path["data"]["files"] == 2
     first_digest = by_path["data"]["digest"]
     proc = gitrun(repo, "exec", "-i", "data", "--", "python", "-c", "pass",

@@ -84,10 +84,11 @@ def pull(remote: str | None, as_json: bool = False) -> int:
     return _fetched(sharing.pull(remote), as_json)
 
 
-def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_json: bool = False) -> int:
+def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_json: bool = False,
+             inputs: bool = False) -> int:
     repo = open_repo()
     try:
-        result = checkout_mod.checkout(repo, run_id, paths, force, remote)
+        result = checkout_mod.checkout(repo, run_id, paths, force, remote, inputs=inputs)
     except checkout_mod.CheckoutFailed as exc:
         if as_json:  # what was done (or refused) before it stopped; the error line follows
             _print_json(exc.result.to_dict())
@@ -97,7 +98,12 @@ def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_
         return 0
     for path in result.written:
         print(f"restored {safe(path)}")
-    if not result.written:
+    if inputs:  # an input that cannot come back says why (tracked ones come with the code)
+        for path, status in result.missing:
+            print(f"not restored {safe(path)}: {safe(status)}")
+        if not result.written:
+            print("inputs already up to date" if result.unchanged else "no kept inputs to restore")
+    elif not result.written:
         print("artifacts already up to date")
     return 0
 

@@ -398,6 +398,7 @@ class _Runner:
             step["started_at"] = timeutil.iso(timeutil.now())
             self._fail(name, {"type": "input", "message": f"cannot read the inputs of step {name}: {exc}"})
             return True
+        self._keep_inputs(name)  # kept inputs (issue 10): source deps git does not track
         params = {k: userconfig.lookup(self.config, k) for k in spec.params}
         ckey = stepcache.key(self._definition(spec), spec, step["inputs"], json_safe(params))
         step["cache_key"] = ckey
@@ -441,6 +442,16 @@ class _Runner:
                           f"{candidate.run[:12]} could not be restored (not in the artifact cache nor the "
                           "store, or corrupt)"})
         return True
+
+    def _keep_inputs(self, name: str) -> None:
+        """The step's source deps that git does not track, copied into the artifact
+        cache by digest (gitruns.inputs; docs/inputs.md); never fails the step."""
+        from ..inputs import Keeper, keep_step_inputs
+
+        assert self.statcache is not None
+        keeper = Keeper.for_settings(self.session.settings, self.session.cache.root)
+        keep_step_inputs(keeper, self.steps[name]["inputs"], self.root, self.session.repo, self.statcache)
+        keeper.tell()
 
     def _context(self, name: str) -> StepContext:
         spec = self.plan.steps[name]
