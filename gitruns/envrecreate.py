@@ -172,7 +172,8 @@ def plan(env_json: Any) -> tuple[list[_Spec], list[str]]:
     pkgs = py["packages"]
     if "<error>" in pkgs:
         raise GitrunsError("the run's packages could not be read when it ran; its environment cannot be recreated")
-    sources = py.get("package_sources") if isinstance(py.get("package_sources"), dict) else {}
+    found = py.get("package_sources")
+    sources: dict[str, Any] = found if isinstance(found, dict) else {}
     specs, skipped = [], []
     for name in sorted(pkgs, key=lambda n: canonical(str(n))):
         if canonical(str(name)) in TOOLING:
