@@ -167,3 +167,25 @@ def test_render_is_safe_and_says_the_verdict() -> None:
     assert render(ok)[-1] == "environment: same"
     coloured = render(v, colour=True)
     assert any("\x1b[31m" in line for line in coloured)
+
+
+def test_diffs_read_from_a_real_cache_are_bounded(tmp_path: Any) -> None:
+    from gitruns.cache import ArtifactCache
+
+    cache = ArtifactCache(str(tmp_path / "cache"))
+    old_text = "".join(f"line {i}\n" for i in range(100)).encode()
+    new_text = "".join(f"line {i * 2}\n" for i in range(100)).encode()
+    big_a, big_b = b"a" * (verdict.MAX_DIFF_BYTES + 1), b"b" * (verdict.MAX_DIFF_BYTES + 1)
+    digests = {k: cache.store_bytes(v) for k, v in
+               {"old": old_text, "new": new_text, "big_a": big_a, "big_b": big_b,
+                "bad": "ünïcode\n".encode("latin-1")}.items()}
+    old = _rec("a", [_art("log.txt", digests["old"], len(old_text)), _art("big.txt", digests["big_a"], len(big_a)),
+                     _art("weird.txt", digests["bad"], 9), _art("lost.txt", D1)])
+    new = _rec("b", [_art("log.txt", digests["new"], len(new_text)), _art("big.txt", digests["big_b"], len(big_b)),
+                     _art("weird.txt", digests["old"], len(old_text)), _art("lost.txt", D2)])
+    by = {a.name: a for a in verdict.compare(None, old, new, cache, original_env={}, new_env={}).artifacts}
+    assert len(by["log.txt"].diff or []) == verdict.MAX_DIFF_LINES and by["log.txt"].diff_truncated
+    assert (by["log.txt"].diff or [])[0].startswith("@@ ")
+    assert by["big.txt"].diff is None and by["big.txt"].note == "no diff: larger than 1024 KiB"
+    assert by["weird.txt"].note == "binary"  # not UTF-8: sizes only
+    assert by["lost.txt"].note == "no diff: not in the local cache and no artifact store is configured"
