@@ -316,7 +316,6 @@ def recreate(env_json: dict[str, Any], dest: str, progress: Progress | None = No
     pkgs: dict[str, Any] = env_json["python"]["packages"]  # plan() checked the shape
     changes += [_change(f"package {name}", str(pkgs.get(name)), None) for name in skipped
                 if canonical(name) != "gitruns"]
-    args = [a for s in specs for a in s.args]
     shown = [s.shown for s in specs]
     result = Recreated(dest, os.path.join(dest, "bin"), os.path.join(dest, "bin", "python"), version, tool,
                        shown, skipped, changes)
@@ -328,26 +327,28 @@ def recreate(env_json: dict[str, Any], dest: str, progress: Progress | None = No
             return result
         if os.path.lexists(dest):
             shutil.rmtree(dest)  # half-built, or for other packages
+        # Packages refused from the record are named with the others, after trying them all.
         failures = [Failure(s.shown, s.problem) for s in specs if s.problem]
-        if failures:
-            raise RecreateError(_message(failures), failures)
+        good = [s for s in specs if not s.problem]
         builder = _Builder(tool, python, dest)
         try:
             say(f"creating a virtual environment with Python {version} ({tool})")
             builder.create()
-            if args:
-                say(f"installing {len(specs)} package(s)")
-                proc = builder.install(args)
+            if good:
+                say(f"installing {len(good)} package(s)")
+                proc = builder.install([a for s in good for a in s.args])
                 if proc.returncode != 0:
                     # One by one, so that every package that cannot be installed is named.
-                    for s in specs:
+                    before = len(failures)
+                    for s in good:
                         say(f"installing {s.shown}")
                         one = builder.install(s.args)
                         if one.returncode != 0:
                             failures.append(Failure(s.shown, _last_error(one)))
-                    if not failures:
+                    if len(failures) == before:
                         failures.append(Failure("the packages together", _last_error(proc)))
-                    raise RecreateError(_message(failures), failures)
+            if failures:
+                raise RecreateError(_message(failures), failures)
             builder.link_gitruns()
             with open(os.path.join(dest, MARKER), "w", encoding="utf-8") as fh:
                 json.dump({"key": key, "python": version, "installer": tool, "packages": shown}, fh)
