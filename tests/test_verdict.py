@@ -4,6 +4,8 @@ reached from a fresh clone of a bare remote, environments captured from real
 interpreters (one with a tiny package installed between two runs)."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +163,19 @@ def test_environment_differences_of_two_real_runs(tmp_path: Path) -> None:
     v = _verdict(repo, a, b)
     assert v.reproduced  # no artifacts; the environment explains, it does not judge
     assert "  + tinypkg 0.3" in render(v)
+    # Reinstalled from a git URL holding a token (as pip writes direct_url.json for
+    # `pip install git+https://ada:TOKEN@...`): the record keeps the source, not the token.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    direct = next(site.glob("tinypkg-*.dist-info")) / "direct_url.json"
+    direct.write_text(json.dumps({"url": "https://ada:s3cr3t-t0ken@git.example/tiny.git",
+                                  "vcs_info": {"vcs": "git", "commit_id": "f" * 40}}))
+    os.utime(site)  # what pip's reinstall does to site-packages
+    assert gitrun(repo, "exec", "--", py, "train.py").returncode == 0
+    c = run_ids(repo)[-1]
+    assert record(repo, c, "env.json")["python"]["package_sources"]["tinypkg"] == {
+        "vcs": "git", "url": "https://ada:<redacted>@git.example/tiny.git", "commit": "f" * 40}
+    assert "s3cr3t" not in git(repo, "show", f"refs/runs/{c}:.gitruns/env.json")
+    probe_cache = list((repo / ".git" / "gitruns").rglob("python-*.json"))
+    assert probe_cache and not any("s3cr3t" in p.read_text() for p in probe_cache)
+    changed = envdiff.compare(env_b, record(repo, c, "env.json")).changed
+    assert [(p.name, p.source_changed) for p in changed] == [("tinypkg", True)]
