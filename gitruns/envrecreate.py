@@ -246,9 +246,11 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip().lstrip("×│╰─▶ ").strip() for line in (proc.stderr + "\n" + proc.stdout).splitlines()]
     lines = [line for line in lines if line and "is ignored: it is neither a file nor a directory" not in line]
+    # uv says why on a "cause:" line after its "error:" line; pip's last "ERROR:" line says it.
+    causes = [line for line in lines if line.lower().startswith("cause:")]
     errors = [line for line in lines if line.lower().startswith("error")]
-    text = (errors or lines or [f"exit {proc.returncode}"])[-1]
-    text = re.sub(r"^error:\s*", "", text, flags=re.I) or text
+    text = (causes or errors or lines or [f"exit {proc.returncode}"])[-1]
+    text = re.sub(r"^(error|cause):\s*", "", text, flags=re.I) or text
     return warning_text(scrub_text(text), MAX_ERROR_CHARS)
 
 

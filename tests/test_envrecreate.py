@@ -4,6 +4,7 @@ with the recorded packages, and packages that cannot be installed named."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,18 @@ def test_package_specs_from_recorded_sources(tmp_path: Path) -> None:
         "vc": ["vc @ git+https://git.example/vc.git@" + "b" * 40],
     }
     assert all(s.problem is None for s in specs)
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not on PATH")
+def test_with_uv_when_it_is_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    env = {"python": {"version": "3.11.7", "packages": {"pip": "23.2.1"}, "package_sources": {"pip": None}}}
+    made = envrecreate.recreate(env, str(tmp_path / "v"))  # auto: uv, since it is on PATH
+    assert made.installer == "uv"
+    check = subprocess.run([made.python, "-c", "import gitruns"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    env["python"]["packages"]["absent-tiny-pkg"] = "9.9"
+    with pytest.raises(envrecreate.RecreateError) as caught:
+        envrecreate.recreate(env, str(tmp_path / "w"))
+    assert [f.spec for f in caught.value.failures] == ["absent-tiny-pkg==9.9"]
+    assert "absent-tiny-pkg" in caught.value.failures[0].reason
