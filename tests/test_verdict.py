@@ -179,3 +179,35 @@ def test_environment_differences_of_two_real_runs(tmp_path: Path) -> None:
     assert probe_cache and not any("s3cr3t" in p.read_text() for p in probe_cache)
     changed = envdiff.compare(env_b, record(repo, c, "env.json")).changed
     assert [(p.name, p.source_changed) for p in changed] == [("tinypkg", True)]
+
+
+PIPELINE = """\
+steps:
+  prepare:
+    cmd: python prep.py
+    deps: [prep.py]
+    outs: [data/clean.txt]
+  train:
+    cmd: python train_step.py
+    deps: [train_step.py, data/clean.txt]
+    outs: [model.txt]
+"""
+
+
+def test_a_pipeline_runs_step_outputs_are_judged_by_step(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {
+        "gitruns.yaml": PIPELINE,
+        "prep.py": "import os\nos.makedirs('data', exist_ok=True)\nopen('data/clean.txt', 'w').write('1 2 3\\n')\n",
+        "train_step.py": "import random\nopen('model.txt', 'w').write(f'{random.random()}\\n')\n",
+        ".gitignore": "data/\nmodel.txt\n",
+    })
+    for _ in range(2):
+        proc = gitrun(repo, "pipeline", "--force", env={"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+        assert proc.returncode == 0, proc.stderr
+    a, b = run_ids(repo)[-2:]
+    v = _verdict(repo, a, b)
+    assert [(x.name, x.step, x.verdict) for x in v.artifacts] == [
+        ("prepare/data/clean.txt", "prepare", "reproduced"), ("train/model.txt", "train", "differs")]
+    model = v.artifacts[1]
+    assert model.diff is not None and model.diff[0] == "@@ -1 +1 @@" and len(model.diff) == 3
+    assert not v.reproduced and v.reasons == ["1 artifact(s) differs: train/model.txt"]
