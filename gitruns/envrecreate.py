@@ -38,7 +38,7 @@ import shutil
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,8 +164,22 @@ def _spec(name: str, version: str, source: Any) -> _Spec:
     return _Spec(name, shown, [], "its recorded source is not understood")
 
 
-def plan(env_json: Any) -> tuple[list[_Spec], list[str]]:
-    """(the packages to install, the recorded names skipped as tooling)."""
+def _relocated(source: Any, relocate: Mapping[str, str] | None) -> Any:
+    """A directory source under a key of ``relocate`` moved under its value (the user's
+    working tree -> the temporary worktree holding the run's code)."""
+    if not relocate or not isinstance(source, dict) or not isinstance(source.get("dir"), str):
+        return source
+    path = os.path.normpath(source["dir"])
+    for old, new in relocate.items():
+        old = os.path.normpath(old)
+        if path == old or path.startswith(old.rstrip(os.sep) + os.sep):
+            return {**source, "dir": new if path == old else os.path.join(new, os.path.relpath(path, old))}
+    return source
+
+
+def plan(env_json: Any, relocate: Mapping[str, str] | None = None) -> tuple[list[_Spec], list[str]]:
+    """(the packages to install, the recorded names skipped as tooling).  ``relocate``
+    maps directories to others for directory sources (see ``recreate``)."""
     py = env_json.get("python") if isinstance(env_json, dict) else None
     if not isinstance(py, dict) or not isinstance(py.get("packages"), dict):
         raise GitrunsError("the run's env.json records no Python packages; its environment cannot be recreated")
@@ -179,7 +193,7 @@ def plan(env_json: Any) -> tuple[list[_Spec], list[str]]:
         if canonical(str(name)) in TOOLING:
             skipped.append(str(name))
             continue
-        specs.append(_spec(str(name), str(pkgs[name]), sources.get(name)))
+        specs.append(_spec(str(name), str(pkgs[name]), _relocated(sources.get(name), relocate)))
     return specs, skipped
 
 
@@ -306,12 +320,17 @@ class _Builder:
 
 
 def recreate(env_json: dict[str, Any], dest: str, progress: Progress | None = None,
-             installer: str = "auto") -> Recreated:
+             installer: str = "auto", relocate: Mapping[str, str] | None = None) -> Recreated:
     """A virtual environment at ``dest`` with the recorded packages: reused when ``dest``
     already holds a complete one for the same packages, else (re)built there.
-    Raises RecreateError naming every package that could not be installed."""
+    Raises RecreateError naming every package that could not be installed.
+
+    ``relocate`` maps a directory to another for packages installed from a local
+    directory: give ``{user's repository root: temporary worktree root}`` so that a
+    project installed from its own repository (``pip install -e .``) is installed from
+    the run's code, not from today's working tree."""
     say = progress or (lambda _message: None)
-    specs, skipped = plan(env_json)
+    specs, skipped = plan(env_json, relocate)
     python, version, changes = choose_python(env_json)
     tool = _installer(installer)
     key = env_key(version, tool, specs)
@@ -381,10 +400,10 @@ def cache_dir(state_dir: str) -> str:
 
 
 def recreate_cached(state_dir: str, env_json: dict[str, Any], progress: Progress | None = None,
-                    installer: str = "auto") -> Recreated:
+                    installer: str = "auto", relocate: Mapping[str, str] | None = None) -> Recreated:
     """``recreate`` into ``<state dir>/envs/<key>``: the same recorded packages (and Python
     major.minor and installer) reuse the same venv."""
-    specs, _ = plan(env_json)
+    specs, _ = plan(env_json, relocate)
     _, version, _ = choose_python(env_json)
     key = env_key(version, _installer(installer), specs)
-    return recreate(env_json, os.path.join(cache_dir(state_dir), key), progress, installer)
+    return recreate(env_json, os.path.join(cache_dir(state_dir), key), progress, installer, relocate)

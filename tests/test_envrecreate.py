@@ -172,3 +172,18 @@ def test_with_uv_when_it_is_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         envrecreate.recreate(env, str(tmp_path / "w"))
     assert [f.spec for f in caught.value.failures] == ["absent-tiny-pkg==9.9"]
     assert "absent-tiny-pkg" in caught.value.failures[0].reason
+
+
+def test_a_project_installed_from_its_own_repository_is_installed_from_the_runs_code(tmp_path: Path) -> None:
+    user, worktree = tmp_path / "repo", tmp_path / "worktree"
+    for root in (user, worktree):
+        (root / "lib").mkdir(parents=True)
+    env = {"python": {"version": "3.11.7", "packages": {"proj": "0.1", "sub": "0.2", "other": "1"},
+                      "package_sources": {"proj": {"dir": str(user), "editable": True},
+                                          "sub": {"dir": str(user / "lib"), "editable": False},
+                                          "other": {"dir": str(tmp_path / "repository-next-door")}}}}
+    (tmp_path / "repository-next-door").mkdir()
+    specs, _ = envrecreate.plan(env, relocate={str(user): str(worktree)})
+    assert {s.name: s.args for s in specs} == {
+        "proj": ["-e", str(worktree)], "sub": [f"sub @ file://{worktree / 'lib'}"],
+        "other": [f"other @ file://{tmp_path / 'repository-next-door'}"]}
