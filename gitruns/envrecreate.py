@@ -89,12 +89,14 @@ class Recreated:
     skipped: list[str] = field(default_factory=list)  # recorded packages not installed (tooling)
     changes: list[record.Change] = field(default_factory=list)  # kind "environment"
     reused: bool = False  # from the cache, not built now
+    temporary: bool = False  # built for one reproduction only: remove it with discard()
 
     def to_dict(self) -> dict[str, Any]:
         return {"venv": self.venv, "bin_dir": self.bin_dir, "python": self.python,
                 "python_version": self.python_version, "installer": self.installer,
                 "packages": list(self.packages), "skipped": list(self.skipped),
-                "changes": [dict(c) for c in self.changes], "reused": self.reused}
+                "changes": [dict(c) for c in self.changes], "reused": self.reused,
+                "temporary": self.temporary}
 
 
 @dataclass
@@ -402,8 +404,32 @@ def cache_dir(state_dir: str) -> str:
 def recreate_cached(state_dir: str, env_json: dict[str, Any], progress: Progress | None = None,
                     installer: str = "auto", relocate: Mapping[str, str] | None = None) -> Recreated:
     """``recreate`` into ``<state dir>/envs/<key>``: the same recorded packages (and Python
-    major.minor and installer) reuse the same venv."""
+    major.minor and installer) reuse the same venv.
+
+    A venv with a package relocated into the temporary worktree (see ``recreate``)
+    depends on that worktree's code, so it is not kept for another reproduction: it is
+    built in a directory of its own, ``temporary`` is set, and the caller removes it
+    with :func:`discard` once the run is over."""
     specs, _ = plan(env_json, relocate)
     _, version, _ = choose_python(env_json)
     key = env_key(version, _installer(installer), specs)
-    return recreate(env_json, os.path.join(cache_dir(state_dir), key), progress, installer, relocate)
+    root = cache_dir(state_dir)
+    if relocate and [s.args for s in specs] != [s.args for s in plan(env_json)[0]]:
+        import tempfile
+
+        os.makedirs(root, exist_ok=True)
+        made = recreate(env_json, tempfile.mkdtemp(prefix=f"relocated-{key[:8]}-", dir=root), progress,
+                        installer, relocate)
+        made.temporary = True
+        return made
+    return recreate(env_json, os.path.join(root, key), progress, installer, relocate)
+
+
+def discard(made: Recreated) -> None:
+    """Remove a venv that ``recreate_cached`` built for one reproduction only."""
+    if made.temporary:
+        shutil.rmtree(made.venv, ignore_errors=True)
+        try:
+            os.unlink(f"{made.venv}.lock")
+        except OSError:
+            pass

@@ -187,3 +187,19 @@ def test_a_project_installed_from_its_own_repository_is_installed_from_the_runs_
     assert {s.name: s.args for s in specs} == {
         "proj": ["-e", str(worktree)], "sub": [f"sub @ file://{worktree / 'lib'}"],
         "other": [f"other @ file://{tmp_path / 'repository-next-door'}"]}
+
+
+def test_a_relocated_environment_uses_the_runs_code_and_is_not_kept(tmp_path: Path) -> None:
+    user = _package(tmp_path / "user", "tinypkg", "1.0")
+    run_code = _package(tmp_path / "worktree", "tinypkg", "1.0")
+    (user / "tinypkg" / "__init__.py").write_text("__version__ = '1.0'\nCODE = 'today'\n")
+    (run_code / "tinypkg" / "__init__.py").write_text("__version__ = '1.0'\nCODE = 'the run'\n")
+    env = {"python": {"version": "3.11.7", "packages": {"tinypkg": "1.0"},
+                      "package_sources": {"tinypkg": {"dir": str(user), "editable": True}}}}
+    state = tmp_path / "state"
+    made = envrecreate.recreate_cached(str(state), env, installer="pip", relocate={str(user): str(run_code)})
+    assert made.temporary and Path(made.venv).parent == state / "envs"
+    check = subprocess.run([made.python, "-c", "import tinypkg; print(tinypkg.CODE)"], capture_output=True, text=True)
+    assert check.stdout == "the run\n", check.stderr
+    envrecreate.discard(made)
+    assert not Path(made.venv).exists() and list((state / "envs").iterdir()) == []
