@@ -29,12 +29,23 @@ import json, sys, platform
 try:
     from importlib import metadata
     pkgs = {}
+    direct = {}
     for d in metadata.distributions():
         name = d.metadata["Name"]
         if name and name not in pkgs:
             pkgs[name] = d.version
+            try:
+                text = d.read_text("direct_url.json")
+            except Exception:
+                text = None
+            if text and len(text) < 65536:
+                try:
+                    direct[name] = json.loads(text)
+                except ValueError:
+                    pass
 except Exception as exc:
     pkgs = {"<error>": str(exc)}
+    direct = {}
 print(json.dumps({
     "executable": sys.executable,
     "version": platform.python_version(),
@@ -43,6 +54,7 @@ print(json.dumps({
     "base_prefix": getattr(sys, "base_prefix", sys.prefix),
     "sys_path": [p for p in sys.path if p],
     "packages": dict(sorted(pkgs.items(), key=lambda kv: kv[0].lower())),
+    "direct_urls": direct,
 }))
 """
 
@@ -90,6 +102,69 @@ def python_for(argv: list[str], env: dict[str, str]) -> tuple[str | None, str]:
     return None, "none"
 
 
+# Bumped when the probe records more: older cache files are then read again.
+PROBE_VERSION = 2
+
+
+def _redact_url(url: str) -> str:
+    """A URL fit for a record: a password redacted (``redact.scrub_text``), and over
+    http(s) a user name alone too (``https://TOKEN@host/`` is how tokens are often
+    given to pip and git)."""
+    import urllib.parse
+
+    url = redact.scrub_text(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() in ("http", "https", "git+http", "git+https") and "@" in parts.netloc:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        if ":" not in userinfo:
+            return urllib.parse.urlunsplit(parts._replace(netloc=f"{redact.REDACTED}@{host}"))
+    return url
+
+
+def package_source(direct: Any) -> dict[str, Any] | None:
+    """Where a package came from, from its PEP 610 ``direct_url.json``:
+    ``{"vcs": "git", "url", "commit"}``, ``{"dir": path, "editable": bool}`` or
+    ``{"archive": url, "hash"}``; None when pip installed it from an index (which
+    index is not recorded anywhere, so it cannot be known) or nothing says."""
+    import urllib.parse
+
+    if not isinstance(direct, dict) or not isinstance(direct.get("url"), str):
+        return None
+    url = direct["url"]
+    vcs, dir_info, archive = direct.get("vcs_info"), direct.get("dir_info"), direct.get("archive_info")
+    if isinstance(vcs, dict):
+        return {"vcs": str(vcs.get("vcs") or "git"), "url": _redact_url(url),
+                "commit": vcs.get("commit_id") if isinstance(vcs.get("commit_id"), str) else None}
+    if isinstance(dir_info, dict):
+        parts = urllib.parse.urlsplit(url)
+        path = urllib.parse.unquote(parts.path) if parts.scheme == "file" else _redact_url(url)
+        return {"dir": path, "editable": dir_info.get("editable") is True}
+    if isinstance(archive, dict):
+        digest = archive.get("hash") if isinstance(archive.get("hash"), str) else None
+        hashes = archive.get("hashes")
+        if isinstance(hashes, dict) and hashes:
+            algo = "sha256" if "sha256" in hashes else sorted(hashes)[0]
+            digest = f"{algo}={hashes[algo]}"
+        return {"archive": _redact_url(url), "hash": digest}
+    return None
+
+
+def with_sources(info: Any) -> Any:
+    """The probe's answer with ``direct_urls`` turned into ``package_sources``: one
+    entry per package, None where the source is not knowable."""
+    if not isinstance(info, dict):
+        return info
+    direct = info.pop("direct_urls", None)
+    direct = direct if isinstance(direct, dict) else {}
+    pkgs = info.get("packages")
+    if isinstance(pkgs, dict) and "<error>" not in pkgs:
+        info["package_sources"] = {name: package_source(direct.get(name)) for name in pkgs}
+    return info
+
+
 class PythonProbe:
     """Reads an interpreter's packages, using a cache when nothing changed."""
 
@@ -124,6 +199,8 @@ class PythonProbe:
         try:
             with open(self.cache_file, encoding="utf-8") as fh:
                 data = json.load(fh)
+            if data.get("probe") != PROBE_VERSION:
+                return None  # written by an older probe (no package sources)
             if data["stamp"] != self._stamp(list(data["stamp"])):
                 return None
             if data["exe_mtime"] != os.stat(self.interpreter).st_mtime_ns:
@@ -141,7 +218,7 @@ class PythonProbe:
             assert self.proc is not None
             try:
                 out, _ = self.proc.communicate(timeout=timeout)
-                info = json.loads(out.decode())
+                info = with_sources(json.loads(out.decode()))
             except (subprocess.TimeoutExpired, ValueError):
                 self.proc.kill()
                 return {"executable": self.interpreter, "error": "could not read the interpreter's packages"}
@@ -156,6 +233,7 @@ class PythonProbe:
         try:
             os.makedirs(os.path.dirname(self.cache_file), exist_ok=True)
             data = {
+                "probe": PROBE_VERSION,
                 "stamp": self._stamp([p for p in info.get("sys_path", []) if os.path.isdir(p)]),
                 "exe_mtime": os.stat(self.interpreter).st_mtime_ns,
                 "info": info,
