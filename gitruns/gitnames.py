@@ -47,6 +47,8 @@ def path_refusal(full: str, root: str, git_dirs: list[str]) -> str | None:
             return "inside the git directory"
     for git_dir in git_dirs:
         real_git = os.path.realpath(git_dir)
+        if real_root.startswith(real_git + os.sep):
+            continue  # the tree itself lies in it (a temporary worktree of a rerun): its own files are fine
         if real == real_git or real.startswith(real_git + os.sep):
             return f"inside the git directory {git_dir}"
         if real_git.startswith(real + os.sep):

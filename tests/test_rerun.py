@@ -1,0 +1,200 @@
+"""git run rerun, end to end: real repositories, the real git-run, checked with plain git."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import git, gitrun, latest, make_repo, record, run_ids, untouched
+
+WRITE = "import sys; open('data.csv', 'w').write('a,b\\n1,2\\n')"
+READ = "print(open('data.csv').read().strip().replace(chr(10), ';'))"
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def ref(repo: Path, rid: str) -> str:
+    return git(repo, "rev-parse", f"refs/runs/{rid}").strip()
+
+
+def test_rerun_of_a_clean_run(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "print('training')\n"})
+    ok(gitrun(repo, "exec", "-n", "first", "-t", "team=a", "--", "python", "train.py"))
+    orig = latest(repo)
+    before, orig_ref = untouched(repo), ref(repo, orig)
+    proc = ok(gitrun(repo, "rerun", orig[:8]))
+    assert proc.stderr.startswith("gitruns: run ") and f"(rerun of {orig[:12]}) succeeded in" in proc.stderr
+    assert proc.stdout == "training\n"
+    new = [r for r in run_ids(repo) if r != orig][0]
+    a, b = record(repo, orig), record(repo, new)
+    assert b["code"]["snapshot_tree"] == a["code"]["snapshot_tree"]
+    assert b["rerun_of"] == orig and b["run_group"] == orig and b["invoked_by"] == "rerun"
+    assert b["rerun"]["of"] == orig and b["rerun"]["mode"] == "rerun" and b["rerun"]["changes"] == []
+    assert b["name"] == "first" and b["tags"] == {"team": "a"} and b["cwd"] == a["cwd"]
+    assert b["status"] == "succeeded" and b["command"] == a["command"]
+    assert ref(repo, orig) == orig_ref
+    assert untouched(repo) == before
+    git(repo, "fsck", "--strict")
+    assert not list((repo / ".git" / "gitruns" / "worktrees").iterdir())
+    assert git(repo, "worktree", "list").count("\n") == 1
+    # A rerun of the rerun stays in the first run's group, and names the run it reran.
+    ok(gitrun(repo, "rerun", new))
+    third = [r for r in run_ids(repo) if r not in (orig, new)][0]
+    assert record(repo, third)["run_group"] == orig and record(repo, third)["rerun_of"] == new
+
+
+def test_rerun_runs_the_runs_code_not_todays(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "print('committed')\n"})
+    (repo / "train.py").write_text("print('dirty at the run')\n")
+    ok(gitrun(repo, "exec", "--", "python", "train.py"))
+    orig = latest(repo)
+    (repo / "train.py").write_text("print('edited since')\n")
+    before = untouched(repo)
+    proc = ok(gitrun(repo, "rerun", orig))
+    assert proc.stdout == "dirty at the run\n"
+    new = [r for r in run_ids(repo) if r != orig][0]
+    assert record(repo, new)["code"]["snapshot_tree"] == record(repo, orig)["code"]["snapshot_tree"]
+    assert record(repo, new)["code"]["dirty"] is True
+    assert untouched(repo) == before
+
+
+def test_param_changes_the_command_and_is_recorded(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "import sys; print('lr', sys.argv[1])\n",
+                                      "params.yaml": "lr: 0.1\nepochs: 3\n"})
+    ok(gitrun(repo, "exec", "-c", "params.yaml", "--", "python", "train.py", "${lr}"))
+    orig = latest(repo)
+    before, orig_ref = untouched(repo), ref(repo, orig)
+    proc = ok(gitrun(repo, "rerun", orig, "-p", "lr=0.01", "--json"))
+    out = json.loads(proc.stdout.split("\n", 1)[1])  # the command printed first
+    assert proc.stdout.startswith("lr 0.01\n")
+    assert out["rerun_of"] == orig and out["status"] == "succeeded"
+    new = out["run"]
+    rec = record(repo, new)
+    assert rec["command"] == ["python", "train.py", "0.01"]
+    assert rec["rerun"]["changes"] == [{"kind": "param", "name": "lr", "from": 0.1, "to": 0.01}]
+    assert "lr: 0.01" in record(repo, new, "config.yaml") and "epochs: 3" in record(repo, new, "config.yaml")
+    assert ref(repo, orig) == orig_ref and untouched(repo) == before
+    # Without -p, the original's config: the same command.
+    proc = ok(gitrun(repo, "rerun", orig))
+    assert proc.stdout == "lr 0.1\n"
+
+
+def test_config_file_is_a_change(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "import sys; print(sys.argv[1:])\n", "p.yaml": "lr: 0.1\n",
+                                      ".gitignore": "other.yaml\n"})
+    ok(gitrun(repo, "exec", "-c", "p.yaml", "--", "python", "train.py", "${lr}"))
+    orig = latest(repo)
+    (repo / "other.yaml").write_text("lr: 0.5\n")
+    ok(gitrun(repo, "rerun", orig, "--config", "other.yaml"))
+    new = latest(repo)
+    assert record(repo, new)["rerun"]["changes"] == [
+        {"kind": "param", "name": "lr", "from": 0.1, "to": 0.5}, {"kind": "config", "name": "other.yaml"}]
+
+
+def test_changed_input_refused_then_allowed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"read.py": READ + "\n", ".gitignore": "data.csv\n"})
+    (repo / "data.csv").write_text("x\n")
+    ok(gitrun(repo, "exec", "-i", "data.csv", "--", "python", "read.py"))
+    orig = latest(repo)
+    digest = record(repo, orig)["inputs"][0]["digest"]
+    # The cache does not hold it (exec kept nothing), so it must be where it was: changed.
+    shutil.rmtree(repo / ".git" / "gitruns" / "cache", ignore_errors=True)
+    (repo / "data.csv").write_text("y\n")
+    before = untouched(repo)
+    proc = gitrun(repo, "rerun", orig)
+    assert proc.returncode == 2, proc.stderr
+    assert f"data.csv: recorded {digest}, now xxh3_128:" in proc.stderr and "(changed)" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert run_ids(repo) == [orig]
+    proc = ok(gitrun(repo, "rerun", orig, "--allow-changed-inputs"))
+    assert proc.stdout == "y\n"
+    rec = record(repo, latest(repo))
+    [change] = rec["rerun"]["changes"]
+    assert change["kind"] == "input" and change["name"] == "data.csv" and change["from"] == digest
+    assert change["to"] == rec["inputs"][0]["digest"] != digest
+    assert rec["rerun"]["inputs"] == [{"path": "data.csv", "digest": change["to"], "source": "changed"}]
+    assert untouched(repo) == before
+    (repo / "data.csv").unlink()
+    proc = gitrun(repo, "rerun", orig)
+    assert proc.returncode == 2 and f"data.csv: recorded {digest}, now missing" in proc.stderr
+
+
+def test_input_from_an_earlier_runs_output_restored_from_cache(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"write.py": WRITE + "\n", "read.py": READ + "\n",
+                                      ".gitignore": "data.csv\n"})
+    ok(gitrun(repo, "exec", "-o", "data.csv", "--", "python", "write.py"))
+    ok(gitrun(repo, "exec", "-i", "data.csv", "--", "python", "read.py"))
+    second = latest(repo)
+    (repo / "data.csv").unlink()
+    before = untouched(repo)
+    proc = ok(gitrun(repo, "rerun", second))
+    assert proc.stdout == "a,b;1,2\n"
+    rec = record(repo, latest(repo))
+    assert rec["rerun"]["inputs"] == [{"path": "data.csv", "digest": record(repo, second)["inputs"][0]["digest"],
+                                       "source": "cache"}]
+    assert rec["inputs"][0]["digest"] == record(repo, second)["inputs"][0]["digest"]
+    assert untouched(repo) == before
+    assert not (repo / "data.csv").exists()
+
+
+def test_outputs_of_the_rerun_are_stored(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"write.py": WRITE + "\n", ".gitignore": "data.csv\n"})
+    ok(gitrun(repo, "exec", "-o", "data.csv", "--", "python", "write.py"))
+    orig = latest(repo)
+    (repo / "data.csv").unlink()
+    before = untouched(repo)
+    ok(gitrun(repo, "rerun", orig))
+    new = latest(repo)
+    [art] = record(repo, new)["artifacts"]
+    assert art["path"] == "data.csv" and art["status"] == "stored"
+    assert art["digest"] == record(repo, orig)["artifacts"][0]["digest"]
+    assert untouched(repo) == before
+    ok(gitrun(repo, "checkout", new))
+    assert (repo / "data.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "print(1)\n"})
+    ok(gitrun(repo, "exec", "--", "python", "train.py"))
+    orig = latest(repo)
+    for args, text in ((["--from-step", "x"], "ran a command, not a pipeline"),
+                       (["-p", "nokey"], "expected key=value"),
+                       (["--config", "nope.yaml"], "no such file")):
+        proc = gitrun(repo, "rerun", orig, *args)
+        assert proc.returncode == 2, proc.stderr
+        assert text in proc.stderr and "Traceback" not in proc.stderr
+    proc = gitrun(repo, "rerun", "zzzz")
+    assert proc.returncode == 2 and "no run matches" in proc.stderr
+    assert run_ids(repo) == [orig]
+
+
+def test_from_a_fresh_clone_with_a_directory_store(tmp_path: Path) -> None:
+    seed = make_repo(tmp_path / "seed", {"write.py": WRITE + "\n", "read.py": READ + "\n",
+                                         ".gitignore": "data.csv\n"})
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
+    store = tmp_path / "store"
+    a = tmp_path / "a"
+    subprocess.run(["git", "clone", "-q", f"file://{bare}", str(a)], check=True)
+    git(a, "config", "remote.origin.gitrunsStore", str(store))
+    ok(gitrun(a, "exec", "-o", "data.csv", "--", "python", "write.py"))
+    ok(gitrun(a, "exec", "-i", "data.csv", "--", "python", "read.py"))
+    second = latest(a)
+    ok(gitrun(a, "push"))
+    b = tmp_path / "b"
+    subprocess.run(["git", "clone", "-q", f"file://{bare}", str(b)], check=True)
+    git(b, "config", "remote.origin.gitrunsStore", str(store))
+    ok(gitrun(b, "fetch"))
+    assert not (b / "data.csv").exists()
+    before = untouched(b)
+    proc = ok(gitrun(b, "rerun", second[:10]))
+    assert proc.stdout == "a,b;1,2\n"
+    rec = record(b, [r for r in run_ids(b) if r not in run_ids(a)][0])
+    assert rec["rerun_of"] == second and rec["rerun"]["inputs"][0]["source"] == "store"
+    assert rec["code"]["snapshot_tree"] == record(b, second)["code"]["snapshot_tree"]
+    assert untouched(b) == before
+    assert ref(b, second) == ref(a, second)
