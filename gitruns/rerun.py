@@ -16,10 +16,11 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from . import lookup, record, redact, userconfig
 from .errors import GitrunsError, UsageError
+from .record import Change, RunRecord
 from .repo import Repo, open_repo
 from .terminal import safe
 from .warn import warn
@@ -34,7 +35,7 @@ class RerunOptions:
     allow_changed_inputs: bool = False
     env: str = "current"  # "current" | "recreate"
     path_prefix: list[str] = field(default_factory=list)  # bin dirs put first on the command's PATH
-    env_changes: list[record.Change] = field(default_factory=list)  # kind "environment"
+    env_changes: list[Change] = field(default_factory=list)  # kind "environment"
     name: str | None = None
     tags: list[str] = field(default_factory=list)
     quiet: bool = False
@@ -46,8 +47,8 @@ class RerunOutcome:
     original: str
     status: str
     exit_code: int  # the command's own (exec) / the pipeline's
-    record: record.RunRecord  # the new run's final record
-    changes: list[record.Change]
+    record: RunRecord  # the new run's final record
+    changes: list[Change]
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)  # problems recording the run, for the caller to tell
 
@@ -117,15 +118,20 @@ def without_redacted(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     return clean(config, ""), lost
 
 
-def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[record.Change]:
+def change(kind: str, name: str, before: Any, after: Any) -> Change:
+    """A change with its ``from`` and ``to`` (Python keywords, so not TypedDict syntax)."""
+    return cast(Change, {"kind": kind, "name": name, "from": before, "to": after})
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """{kind: param} per dotted key whose (redacted) value differs; absent is None."""
     old = userconfig.flatten(redact.mapping(before))
     new = userconfig.flatten(redact.mapping(after))
-    changes: list[record.Change] = []
+    changes: list[Change] = []
     for key in list(old) + [k for k in new if k not in old]:
         a, b = old.get(key), new.get(key)
         if a != b:
-            changes.append({"kind": "param", "name": key, "from": a, "to": b})
+            changes.append(change("param", key, a, b))
     return changes
 
 
@@ -170,7 +176,7 @@ def rerun(run_id: str, options: RerunOptions | None = None, repo: Repo | None = 
         warn(f"the record of run {run.id[:12]} does not keep the value of {', '.join(safe(k) for k in unrestored)} "
              "(redacted); give it with -p KEY=VALUE or --config FILE")
     new_config = userconfig.deep_merge(base, given)
-    changes: list[record.Change] = config_changes(recorded, new_config)
+    changes: list[Change] = config_changes(recorded, new_config)
     # A key whose value the record could not keep and the user gave is not a change we can see.
     changes = [c for c in changes if c["name"] not in lost]
     changes += [{"kind": "config", "name": p} for p in options.config_files]
@@ -209,7 +215,7 @@ def _relative(wt: str, cwd: str, path: str) -> str:
 
 def _rerun_command(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, base: dict[str, Any], tmp: str,
                    config_files: list[str], lineage: dict[str, Any], tags: list[str],
-                   changes: list[record.Change]) -> RerunOutcome:
+                   changes: list[Change]) -> RerunOutcome:
     from .execute import execute
     from .launchspec import LaunchSpec
     from .session import Session
@@ -248,7 +254,7 @@ def _rerun_command(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, ba
 
 
 def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, config: dict[str, Any],
-                    lineage: dict[str, Any], tags: list[str], changes: list[record.Change]) -> RerunOutcome:
+                    lineage: dict[str, Any], tags: list[str], changes: list[Change]) -> RerunOutcome:
     from .checkout import check_path
     from .pipelines import graph
     from .pipelines.definition import load

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from . import record, staging
 from .artifactstore import RemoteStore
@@ -127,7 +127,7 @@ def prepare(repo: Repo, worktree: str, rec: record.RunRecord, cache: ArtifactCac
             continue
         if allow_changed and current is not None:
             plan.append((path, current, kind, "changed"))
-            out.changes.append({"kind": "input", "name": path, "from": digest, "to": current})
+            out.changes.append(cast(record.Change, {"kind": "input", "name": path, "from": digest, "to": current}))
             continue
         refused.append(f"{safe(path)}: recorded {digest}, now "
                        + (f"{current} (changed)" if current is not None else "missing"))
