@@ -198,3 +198,57 @@ def test_from_a_fresh_clone_with_a_directory_store(tmp_path: Path) -> None:
     assert rec["code"]["snapshot_tree"] == record(b, second)["code"]["snapshot_tree"]
     assert untouched(b) == before
     assert ref(b, second) == ref(a, second)
+
+
+PIPE = """steps:
+  prepare:
+    cmd: "mkdir -p data && tr a-z A-Z < raw.txt > data/clean.txt"
+    deps: [raw.txt]
+    outs: [data]
+  train:
+    cmd: "echo lr=${train.lr} > model.txt && cat data/clean.txt >> model.txt"
+    deps: [data/clean.txt]
+    params: [train.lr]
+    outs: [model.txt]
+"""
+
+
+def pipe_repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "p", {"gitruns.yaml": PIPE, "raw.txt": "some raw data\n",
+                                      "params.yaml": "train:\n  lr: 0.1\n", ".gitignore": "data/\nmodel.txt\n"})
+
+
+def steps(rec: dict) -> dict[str, dict]:
+    return {s["name"]: s for s in rec["steps"]}
+
+
+def test_pipeline_rerun_runs_every_step(tmp_path: Path) -> None:
+    repo = pipe_repo(tmp_path)
+    ok(gitrun(repo, "pipeline"))
+    orig = latest(repo)
+    orig_ref, before = ref(repo, orig), untouched(repo)
+    proc = ok(gitrun(repo, "rerun", orig, "-p", "train.lr=0.5"))
+    assert f"(rerun of {orig[:12]}) succeeded" in proc.stderr
+    rec = record(repo, latest(repo))
+    assert rec["kind"] == "pipeline" and rec["rerun_of"] == orig and rec["invoked_by"] == "rerun"
+    assert {n: s["status"] for n, s in steps(rec).items()} == {"prepare": "succeeded", "train": "succeeded"}
+    assert rec["rerun"]["changes"] == [{"kind": "param", "name": "train.lr", "from": 0.1, "to": 0.5}]
+    assert rec["code"]["snapshot_tree"] == record(repo, orig)["code"]["snapshot_tree"]
+    assert ref(repo, orig) == orig_ref and untouched(repo) == before
+
+
+def test_pipeline_rerun_from_step_reuses_upstream(tmp_path: Path) -> None:
+    repo = pipe_repo(tmp_path)
+    ok(gitrun(repo, "pipeline"))
+    orig = latest(repo)
+    before = untouched(repo)
+    ok(gitrun(repo, "rerun", orig, "--from-step", "train"))
+    rec = record(repo, latest(repo))
+    got = steps(rec)
+    assert got["prepare"]["status"] == "cached" and got["prepare"]["cached_from"] == {"run": orig, "step": "prepare"}
+    assert got["train"]["status"] == "succeeded"
+    assert {"kind": "from_step", "name": "train"} in rec["rerun"]["changes"]
+    assert rec["rerun"]["from_step"] == "train"
+    assert untouched(repo) == before
+    proc = gitrun(repo, "rerun", orig, "--from-step", "nope")
+    assert proc.returncode == 2 and "no step nope" in proc.stderr
