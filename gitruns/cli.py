@@ -250,13 +250,19 @@ def rerun_cmd(run_id: str, overrides: tuple[str, ...], config_files: tuple[str, 
               help="Only command runs ('git run exec') or only pipeline runs.")
 @click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
               help="List the runs on REMOTE (fetched into its tracking refs).")
+@click.option("--group", "group", metavar="ID", shell_complete=complete_runs,
+              help="Only the runs of run ID's group (it, its reruns, the other points of its sweep).")
 @output_options(json_help="JSON array of records, same keys as run.json.",
                 jsonl_help="One JSON record a line, same keys as run.json.",
                 csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.* "
                 "(with pipeline runs: kind, steps, failed_step after duration).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
-           name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None) -> None:
+           name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None,
+           group: str | None) -> None:
     """List runs, newest first.
+
+    The newest run of a group of several (a run and its reruns, a sweep)
+    has '(latest)' after its name.
 
     With remotes, the SHARED column says where each run is: 'local only',
     'origin' (same there), 'origin+' (local updates not pushed yet), or
@@ -265,7 +271,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
     from .commands.ls import ls
     from .listing import Filters
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind), output, remote))
+    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind, group), output, remote))
 
 
 @main.command("show", context_settings=CONTEXT)

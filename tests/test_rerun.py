@@ -252,3 +252,45 @@ def test_pipeline_rerun_from_step_reuses_upstream(tmp_path: Path) -> None:
     assert untouched(repo) == before
     proc = gitrun(repo, "rerun", orig, "--from-step", "nope")
     assert proc.returncode == 2 and "no step nope" in proc.stderr
+
+
+def test_ls_marks_the_latest_of_a_group_and_lists_one_group(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "print(1)\n"})
+    ok(gitrun(repo, "exec", "-n", "orig", "--", "python", "train.py"))
+    orig = latest(repo)
+    ok(gitrun(repo, "exec", "-n", "alone", "--", "python", "train.py"))
+    alone = latest(repo)
+    ok(gitrun(repo, "rerun", orig, "-n", "again"))
+    again = latest(repo)
+    table = ok(gitrun(repo, "ls")).stdout
+    rows = {line.split()[1]: line for line in table.splitlines()[1:]}
+    assert "(latest)" in rows["again"] and "(latest)" not in rows["orig"] and "(latest)" not in rows["alone"]
+    listed = json.loads(ok(gitrun(repo, "ls", "--json")).stdout)
+    flags = {r["name"]: r.get("latest") for r in listed}
+    assert flags == {"again": True, "orig": False, "alone": None}
+    grouped = json.loads(ok(gitrun(repo, "ls", "--group", again[:10], "--json")).stdout)
+    assert [r["id"] for r in grouped] == [again, orig]
+    assert [r["id"] for r in json.loads(ok(gitrun(repo, "ls", "--group", "alone", "--json")).stdout)] == [alone]
+    proc = gitrun(repo, "ls", "--group", "nothing")
+    assert proc.returncode == 2 and "--group nothing: no run matches it" in proc.stderr
+
+
+def test_diff_shows_intended_apart_from_incidental_and_show_names_the_original(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "import sys; print(sys.argv[1:])\n", "p.yaml": "lr: 0.1\n"})
+    ok(gitrun(repo, "exec", "-c", "p.yaml", "--", "python", "train.py", "${lr}"))
+    orig = latest(repo)
+    ok(gitrun(repo, "rerun", orig, "-p", "lr=0.2"))
+    new = latest(repo)
+    out = ok(gitrun(repo, "diff", orig, new)).stdout.splitlines()
+    assert out[1].startswith("intended (run ") and "reran" in out[1]
+    assert out[2] == "  param lr: 0.1 -> 0.2"
+    assert out[3].startswith("incidental: ") and "started_at" in out[3] and "pid" in out[3]
+    data = json.loads(ok(gitrun(repo, "diff", orig, new, "--json")).stdout)
+    assert data["intended"] == {"run": new, "of": orig,
+                                "changes": [{"kind": "param", "name": "lr", "from": 0.1, "to": 0.2}]}
+    assert "pid" in data["incidental"] and "lr" not in data["incidental"]
+    show = ok(gitrun(repo, "show", new)).stdout
+    assert f"rerun of {orig} (group {orig}): 1 change" in show and "param lr: 0.1 -> 0.2" in show
+    # Unrelated runs: no intended section.
+    ok(gitrun(repo, "exec", "--", "python", "train.py"))
+    assert "intended" not in ok(gitrun(repo, "diff", orig, latest(repo))).stdout
