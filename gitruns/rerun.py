@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+import types
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -295,3 +297,15 @@ def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, c
     duration = float(out.record.get("duration_s") or 0.0)
     return RerunOutcome(out.run_id, run.id, out.status, out.exit_code, out.record, changes, duration,
                         list(out.errors))
+
+
+class _CallableModule(types.ModuleType):
+    """``gitruns.rerun`` is both this module and, as the Python API, the function
+    :func:`rerun`: importing the module binds its name on the package, so the
+    module itself calls the function when called."""
+
+    def __call__(self, run_id: str, options: RerunOptions | None = None, repo: Repo | None = None) -> RerunOutcome:
+        return rerun(run_id, options, repo)
+
+
+sys.modules[__name__].__class__ = _CallableModule
