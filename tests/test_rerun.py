@@ -294,3 +294,20 @@ def test_diff_shows_intended_apart_from_incidental_and_show_names_the_original(t
     # Unrelated runs: no intended section.
     ok(gitrun(repo, "exec", "--", "python", "train.py"))
     assert "intended" not in ok(gitrun(repo, "diff", orig, latest(repo))).stdout
+
+
+def test_redacted_config_values_are_not_handed_to_the_command(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "import sys; print(sys.argv[1:])\n"})
+    ok(gitrun(repo, "exec", "-p", "api_token=s3cret", "-p", "lr=0.1", "--", "python", "train.py", "${api_token}",
+              "${lr}"))
+    orig = latest(repo)
+    proc = gitrun(repo, "rerun", orig)
+    assert proc.returncode == 2, proc.stderr
+    assert "does not keep the value of api_token (redacted); give it with -p KEY=VALUE" in proc.stderr
+    assert "${api_token} in the command names no config key" in proc.stderr
+    proc = ok(gitrun(repo, "rerun", orig, "-p", "api_token=other"))
+    assert proc.stdout == "['other', '0.1']\n" and "does not keep" not in proc.stderr
+    new = latest(repo)
+    assert "other" not in git(repo, "cat-file", "-p", f"refs/runs/{new}:.gitruns/run.json")
+    assert "other" not in record(repo, new, "config.yaml")
+    assert record(repo, new)["rerun"]["changes"] == []
