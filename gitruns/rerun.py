@@ -12,11 +12,13 @@ tree, index and HEAD are never touched, and neither is the original run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -255,6 +257,28 @@ def _rerun_command(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, ba
     return RerunOutcome(outcome.run_id, run.id, outcome.status, code, final, changes, outcome.duration_s, errors)
 
 
+@contextlib.contextmanager
+def _pipeline_environ(path_prefix: list[str]) -> Iterator[None]:
+    """The engine opens the repository of its cwd and gives its steps our environment:
+    for the time of the rerun, no GIT_DIR (or the like) pointing at the user's
+    repository, and ``path_prefix`` first on PATH.  Restored afterwards."""
+    from .tempworktree import _LOCAL_VARS
+
+    saved = {k: os.environ[k] for k in (*_LOCAL_VARS, "PATH") if k in os.environ}
+    try:
+        for key in _LOCAL_VARS:
+            os.environ.pop(key, None)
+        if path_prefix:
+            os.environ["PATH"] = os.pathsep.join([*path_prefix, *([saved["PATH"]] if "PATH" in saved else [])])
+        yield
+    finally:
+        for key in (*_LOCAL_VARS, "PATH"):
+            if key in saved:
+                os.environ[key] = saved[key]
+            else:
+                os.environ.pop(key, None)
+
+
 def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, config: dict[str, Any],
                     lineage: dict[str, Any], tags: list[str], changes: list[Change]) -> RerunOutcome:
     from .checkout import check_path
@@ -286,14 +310,8 @@ def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, c
                             force=force, force_steps=force_steps, fail_fast=bool(pipe.get("fail_fast")),
                             name=options.name if options.name is not None else rec.get("name"), tags=tags,
                             argv=argv, cwd=cwd, lineage=lineage, invoked_by="rerun")
-    old = os.environ.get("PATH", "")
-    if options.path_prefix:
-        os.environ["PATH"] = os.pathsep.join([*options.path_prefix, old])
-    try:
+    with _pipeline_environ(options.path_prefix):
         out = run_plan(plan, popts)
-    finally:
-        if options.path_prefix:
-            os.environ["PATH"] = old
     duration = float(out.record.get("duration_s") or 0.0)
     return RerunOutcome(out.run_id, run.id, out.status, out.exit_code, out.record, changes, duration,
                         list(out.errors))

@@ -311,3 +311,23 @@ def test_redacted_config_values_are_not_handed_to_the_command(tmp_path: Path) ->
     assert "other" not in git(repo, "cat-file", "-p", f"refs/runs/{new}:.gitruns/run.json")
     assert "other" not in record(repo, new, "config.yaml")
     assert record(repo, new)["rerun"]["changes"] == []
+
+
+def test_git_dir_in_the_environment_does_not_reach_the_users_tree(tmp_path: Path) -> None:
+    # As when git-run is started by git with GIT_DIR set (an alias, a hook).
+    repo = pipe_repo(tmp_path)
+    (repo / "raw.txt").write_text("changed raw data\n")  # dirty: the run's code differs from HEAD
+    ok(gitrun(repo, "pipeline"))
+    pipe = latest(repo)
+    ok(gitrun(repo, "exec", "--", "sh", "-c", "git status --short raw.txt"))
+    cmd = latest(repo)
+    (repo / "raw.txt").write_text("edited since\n")
+    before = untouched(repo)
+    env = {"GIT_DIR": str(repo / ".git"), "GIT_WORK_TREE": str(repo)}
+    ok(gitrun(repo, "rerun", pipe, env=env))
+    rec = record(repo, latest(repo))
+    assert rec["code"]["snapshot_tree"] == record(repo, pipe)["code"]["snapshot_tree"]
+    assert steps(rec)["prepare"]["status"] == "succeeded"
+    proc = ok(gitrun(repo, "rerun", cmd, env=env))
+    assert proc.stdout == " M raw.txt\n"  # the worktree's own status: the run's change, not today's
+    assert untouched(repo) == before
