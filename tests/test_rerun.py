@@ -331,3 +331,22 @@ def test_git_dir_in_the_environment_does_not_reach_the_users_tree(tmp_path: Path
     proc = ok(gitrun(repo, "rerun", cmd, env=env))
     assert proc.stdout == " M raw.txt\n"  # the worktree's own status: the run's change, not today's
     assert untouched(repo) == before
+
+
+def test_untracked_file_above_the_snapshot_cap_comes_from_the_working_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"read.py": "print(open('big.txt').read().strip())\n"})
+    git(repo, "config", "gitruns.untrackedMaxSize", "20")
+    (repo / "big.txt").write_text("more than twenty bytes of data\n")
+    ok(gitrun(repo, "exec", "--", "python", "read.py"))
+    orig = latest(repo)
+    big = record(repo, orig)["code"]["untracked_large"][0]
+    assert big["path"] == "big.txt"
+    before = untouched(repo)
+    proc = ok(gitrun(repo, "rerun", orig))
+    assert proc.stdout == "more than twenty bytes of data\n"
+    assert record(repo, latest(repo))["rerun"]["inputs"] == [
+        {"path": "big.txt", "digest": big["digest"], "source": "working_tree"}]
+    assert untouched(repo) == before
+    (repo / "big.txt").write_text("other content, also above the cap\n")
+    proc = gitrun(repo, "rerun", orig)
+    assert proc.returncode == 2 and f"big.txt: recorded {big['digest']}, now xxh3_128:" in proc.stderr
