@@ -208,7 +208,7 @@ def pipeline_cmd(targets: tuple[str, ...], file: str | None, jobs: int, override
               help="Pipelines: reuse the original's steps upstream of STEP; run STEP and what follows.")
 @click.option("--allow-changed-inputs", is_flag=True,
               help="Rerun with inputs as they are now when their recorded content is nowhere to be found.")
-@click.option("--name", "-n", help="A human name for the new run (default: the original's).")
+@click.option("--name", "-n", help="A human name for the new run (searchable; not the key).")
 @click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE",
               help="Tag the new run, besides the original's tags (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No final line, no progress bars.")

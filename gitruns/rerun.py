@@ -242,7 +242,7 @@ def _rerun_command(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, ba
     inputs = [_relative(wt, cwd, str(i["path"])) for i in rec.get("inputs") or []]
     outputs = [_relative(wt, cwd, str(a["path"])) for a in rec.get("artifacts") or []
                if a.get("source", "output") == "output"]
-    spec = LaunchSpec(argv=argv, cwd=cwd, name=options.name if options.name is not None else rec.get("name"),
+    spec = LaunchSpec(argv=argv, cwd=cwd, name=options.name,
                       tags=tags, config_files=files, overrides=list(options.overrides), inputs=inputs,
                       outputs=outputs, substitute=bool(template), lineage=lineage, invoked_by="rerun",
                       path_prefix=list(options.path_prefix))
@@ -308,7 +308,7 @@ def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, c
     argv = ["git", "run", "rerun", run.id]
     popts = PipelineOptions(targets=targets, jobs=int(pipe.get("jobs") or 1), config=config,
                             force=force, force_steps=force_steps, fail_fast=bool(pipe.get("fail_fast")),
-                            name=options.name if options.name is not None else rec.get("name"), tags=tags,
+                            name=options.name, tags=tags,
                             argv=argv, cwd=cwd, lineage=lineage, invoked_by="rerun")
     with _pipeline_environ(options.path_prefix):
         out = run_plan(plan, popts)

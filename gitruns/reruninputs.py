@@ -50,7 +50,8 @@ def _digest_of(path: str) -> str | None:
 
 def _wanted(rec: record.RunRecord) -> list[tuple[str, str, str, bool]]:
     """(path relative to the root, digest, kind, tracked) of what the run read and the
-    snapshot lacks: its inputs, then the untracked files above the snapshot's cap."""
+    snapshot may lack: its inputs, its steps' inputs that no step wrote, then the
+    untracked files above the snapshot's cap."""
     out: list[tuple[str, str, str, bool]] = []
     seen: set[str] = set()
     for inp in rec.get("inputs") or []:
@@ -59,6 +60,14 @@ def _wanted(rec: record.RunRecord) -> list[tuple[str, str, str, bool]]:
             continue
         seen.add(path)
         out.append((path, digest, str(inp.get("kind", "file")), bool(inp.get("tracked"))))
+    # A pipeline's steps read files that no step of it writes: inputs of the run too.
+    for step in rec.get("steps") or []:
+        for sin in step.get("inputs") or []:
+            path = str(sin.get("path", ""))
+            if sin.get("kind") == "value" or sin.get("from_step") or not path or path in seen:
+                continue
+            seen.add(path)
+            out.append((path, str(sin.get("digest", "")), str(sin.get("kind", "file")), False))
     code: Any = rec.get("code") or {}
     for big in code.get("untracked_large") or []:
         path = str(big.get("path", ""))

@@ -34,7 +34,8 @@ def test_rerun_of_a_clean_run(tmp_path: Path) -> None:
     assert b["code"]["snapshot_tree"] == a["code"]["snapshot_tree"]
     assert b["rerun_of"] == orig and b["run_group"] == orig and b["invoked_by"] == "rerun"
     assert b["rerun"]["of"] == orig and b["rerun"]["mode"] == "rerun" and b["rerun"]["changes"] == []
-    assert b["name"] == "first" and b["tags"] == {"team": "a"} and b["cwd"] == a["cwd"]
+    # Tags carry over; the name does not (a name must keep naming one run).
+    assert b["name"] is None and b["tags"] == {"team": "a"} and b["cwd"] == a["cwd"]
     assert b["status"] == "succeeded" and b["command"] == a["command"]
     assert ref(repo, orig) == orig_ref
     assert untouched(repo) == before
@@ -350,3 +351,21 @@ def test_untracked_file_above_the_snapshot_cap_comes_from_the_working_tree(tmp_p
     (repo / "big.txt").write_text("other content, also above the cap\n")
     proc = gitrun(repo, "rerun", orig)
     assert proc.returncode == 2 and f"big.txt: recorded {big['digest']}, now xxh3_128:" in proc.stderr
+
+
+def test_pipeline_inputs_git_does_not_track_come_from_the_working_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "p", {"gitruns.yaml": PIPE, "params.yaml": "train:\n  lr: 0.1\n",
+                                      ".gitignore": "data/\nmodel.txt\nraw.txt\n"})
+    (repo / "raw.txt").write_text("ignored raw data\n")
+    ok(gitrun(repo, "pipeline"))
+    orig = latest(repo)
+    digest = steps(record(repo, orig))["prepare"]["inputs"][0]["digest"]
+    before = untouched(repo)
+    ok(gitrun(repo, "rerun", orig))
+    rec = record(repo, latest(repo))
+    assert {"path": "raw.txt", "digest": digest, "source": "working_tree"} in rec["rerun"]["inputs"]
+    assert steps(rec)["prepare"]["inputs"][0]["digest"] == digest
+    assert untouched(repo) == before
+    (repo / "raw.txt").write_text("changed\n")
+    proc = gitrun(repo, "rerun", orig)
+    assert proc.returncode == 2 and f"raw.txt: recorded {digest}, now" in proc.stderr
