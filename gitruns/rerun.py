@@ -309,7 +309,8 @@ def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, c
     popts = PipelineOptions(targets=targets, jobs=int(pipe.get("jobs") or 1), config=config,
                             force=force, force_steps=force_steps, fail_fast=bool(pipe.get("fail_fast")),
                             name=options.name, tags=tags,
-                            argv=argv, cwd=cwd, lineage=lineage, invoked_by="rerun")
+                            argv=argv, cwd=cwd, lineage=lineage, invoked_by="rerun",
+                            reuse_from=run.id if options.from_step else None)
     with _pipeline_environ(options.path_prefix):
         out = run_plan(plan, popts)
     duration = float(out.record.get("duration_s") or 0.0)

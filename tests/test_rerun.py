@@ -242,6 +242,7 @@ def test_pipeline_rerun_from_step_reuses_upstream(tmp_path: Path) -> None:
     repo = pipe_repo(tmp_path)
     ok(gitrun(repo, "pipeline"))
     orig = latest(repo)
+    ok(gitrun(repo, "rerun", orig))  # a newer run with identical steps: the original's are still reused
     before = untouched(repo)
     ok(gitrun(repo, "rerun", orig, "--from-step", "train"))
     rec = record(repo, latest(repo))

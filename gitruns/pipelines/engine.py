@@ -74,6 +74,8 @@ class PipelineOptions:
     # Set by resume and sweep: written into the launch record (see LaunchSpec.lineage).
     lineage: dict[str, Any] = field(default_factory=dict)
     invoked_by: str | None = None
+    # Set by rerun --from-step: reuse this run's steps before any other identical ones.
+    reuse_from: str | None = None
 
 
 @dataclass
@@ -221,7 +223,7 @@ class _Runner:
         self.signals = _Signals()
         self.signals.groups = lambda: [r.child.pid for r in self.running.values()]
         self.statcache: StatCache | None = None
-        self.index = stepcache.Index(session.repo, session.run_id)
+        self.index = stepcache.Index(session.repo, session.run_id, prefer=options.reuse_from)
         self.forced = list(names) if options.force else list(options.force_steps)
         self._pystep: Any = None
 
