@@ -370,3 +370,25 @@ def test_pipeline_inputs_git_does_not_track_come_from_the_working_tree(tmp_path:
     (repo / "raw.txt").write_text("changed\n")
     proc = gitrun(repo, "rerun", orig)
     assert proc.returncode == 2 and f"raw.txt: recorded {digest}, now" in proc.stderr
+
+
+def test_a_running_run_is_refused(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    repo = make_repo(tmp_path / "r", {"wait.py": "import time\nwhile True: time.sleep(0.1)\n"})
+    child = subprocess.Popen(["git", "run", "exec", "--", "python", "wait.py"], cwd=repo,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(600):
+            if run_ids(repo):
+                break
+            time.sleep(0.1)
+        rid = latest(repo)
+        proc = gitrun(repo, "rerun", rid)
+        assert proc.returncode == 1 and f"run {rid[:12]} is still running" in proc.stderr
+        assert run_ids(repo) == [rid]
+    finally:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait()
