@@ -204,7 +204,7 @@ def rerun(run_id: str, options: RerunOptions | None = None, repo: Repo | None = 
         try:
             if pipeline:
                 return _rerun_pipeline(run, options, wt, cwd, new_config, lineage, tags, changes)
-            return _rerun_command(run, options, wt, cwd, base, tmp, config_files, lineage, tags, changes)
+            return _rerun_command(repo, run, options, wt, cwd, base, tmp, config_files, lineage, tags, changes)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -217,8 +217,8 @@ def _relative(wt: str, cwd: str, path: str) -> str:
     return os.path.relpath(os.path.join(wt, path), cwd)
 
 
-def _rerun_command(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, base: dict[str, Any], tmp: str,
-                   config_files: list[str], lineage: dict[str, Any], tags: list[str],
+def _rerun_command(repo: Repo, run: lookup.Run, options: RerunOptions, wt: str, cwd: str, base: dict[str, Any],
+                   tmp: str, config_files: list[str], lineage: dict[str, Any], tags: list[str],
                    changes: list[Change]) -> RerunOutcome:
     from .execute import execute
     from .launchspec import LaunchSpec
@@ -251,7 +251,6 @@ def _rerun_command(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, ba
     from .recordread import read_record
     from .runrefs import ref_name
 
-    repo = open_repo(os.getcwd())
     final = read_record(repo.git, str(repo.git.references[ref_name(outcome.run_id)].target))
     code = outcome.exit_code if outcome.exit_code is not None else 1
     return RerunOutcome(outcome.run_id, run.id, outcome.status, code, final, changes, outcome.duration_s, errors)

@@ -392,3 +392,20 @@ def test_a_running_run_is_refused(tmp_path: Path) -> None:
     finally:
         os.killpg(child.pid, signal.SIGTERM)
         child.wait()
+
+
+def test_python_api(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": "import sys; print(sys.argv[1:])\n"})
+    ok(gitrun(repo, "exec", "-p", "lr=0.1", "--", "python", "train.py", "${lr}"))
+    orig = latest(repo)
+    code = ("import json, gitruns\n"
+            f"out = gitruns.rerun({orig!r}, gitruns.RerunOptions(overrides=['lr=0.3']))\n"
+            "print(json.dumps(out.to_dict()))\n")
+    proc = subprocess.run(["python", "-c", code], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "['0.3']"
+    out = json.loads(lines[1])
+    assert out["rerun_of"] == orig and out["status"] == "succeeded" and out["exit_code"] == 0
+    assert out["changes"] == [{"kind": "param", "name": "lr", "from": 0.1, "to": 0.3}]
+    assert record(repo, out["run"])["rerun_of"] == orig
