@@ -198,8 +198,7 @@ def rerun(run_id: str, options: RerunOptions | None = None, repo: Repo | None = 
                                      "inputs": prepared.sources}
         lineage = {"run_group": group, "rerun_of": run.id, "rerun": rerun_field}
         tags = [f"{k}={v}" for k, v in (rec.get("tags") or {}).items()] + list(options.tags)
-        cwd = os.path.normpath(os.path.join(wt, cwd_rel))
-        os.makedirs(cwd, exist_ok=True)
+        cwd = _run_cwd(wt, cwd_rel)
         tmp = tempfile.mkdtemp(prefix="gitruns-rerun-")
         try:
             if pipeline:
@@ -207,6 +206,21 @@ def rerun(run_id: str, options: RerunOptions | None = None, repo: Repo | None = 
             return _rerun_command(repo, run, options, wt, cwd, base, tmp, config_files, lineage, tags, changes)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_cwd(wt: str, rel: str) -> str:
+    """The run's cwd in the worktree (made when the code lacks it: an empty or ignored
+    directory); a symlink on the way is refused, so nothing is made outside it."""
+    from .errors import PathError
+
+    cwd = wt
+    for part in [] if rel in (".", "") else rel.split("/"):
+        cwd = os.path.join(cwd, part)
+        if os.path.islink(cwd):
+            raise PathError(f"refusing the run's cwd {safe(rel)}: {safe(part)} is a symlink in its code")
+        if not os.path.isdir(cwd):
+            os.mkdir(cwd)
+    return cwd
 
 
 def _relative(wt: str, cwd: str, path: str) -> str:

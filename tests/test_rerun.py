@@ -409,3 +409,14 @@ def test_python_api(tmp_path: Path) -> None:
     assert out["rerun_of"] == orig and out["status"] == "succeeded" and out["exit_code"] == 0
     assert out["changes"] == [{"kind": "param", "name": "lr", "from": 0.1, "to": 0.3}]
     assert record(repo, out["run"])["rerun_of"] == orig
+
+
+def test_rerun_from_a_subdirectory_run(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"src/train.py": "import os; print(os.path.basename(os.getcwd()))\n"})
+    ok(subprocess.run(["git", "run", "exec", "--", "python", "train.py"], cwd=repo / "src", capture_output=True,
+                      text=True))
+    orig = latest(repo)
+    assert record(repo, orig)["cwd"] == "src"
+    proc = ok(gitrun(repo, "rerun", orig))  # from the root: the run's own cwd is used
+    assert proc.stdout == "src\n"
+    assert record(repo, latest(repo))["cwd"] == "src"
