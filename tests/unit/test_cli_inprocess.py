@@ -115,8 +115,8 @@ def test_version(invoke: Invoke) -> None:
     assert invoke("--version") == (0, f"git-run, version {gitruns.__version__}\n", "")
 
 
-VERBS = [["exec"], ["pipeline"], ["ls"], ["show"], ["log"], ["diff"], ["push"], ["fetch"], ["pull"], ["checkout"],
-         ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"],
+VERBS = [["exec"], ["pipeline"], ["rerun"], ["ls"], ["show"], ["log"], ["diff"], ["push"], ["fetch"], ["pull"],
+         ["checkout"], ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"],
          ["completion"]]
 
 
