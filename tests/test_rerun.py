@@ -111,6 +111,8 @@ def test_changed_input_refused_then_allowed(tmp_path: Path) -> None:
     assert f"data.csv: recorded {digest}, now xxh3_128:" in proc.stderr and "(changed)" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert run_ids(repo) == [orig]
+    assert not list((repo / ".git" / "gitruns" / "worktrees").iterdir())  # the refused rerun left nothing
+    assert git(repo, "worktree", "list").count("\n") == 1
     proc = ok(gitrun(repo, "rerun", orig, "--allow-changed-inputs"))
     assert proc.stdout == "y\n"
     rec = record(repo, latest(repo))
