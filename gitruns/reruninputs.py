@@ -107,6 +107,22 @@ def _restore_by_digest(repo: Repo, worktree: str, path: str, digest: str, kind: 
         tree.close()
 
 
+def _clear(worktree: str, path: str) -> None:
+    """Remove what the code tree has at ``path`` in the temporary worktree (never
+    through a symlink: the path's directories are checked to stay inside it)."""
+    import shutil
+
+    target = os.path.join(worktree, *check_path(path))
+    parent = os.path.realpath(os.path.dirname(target))
+    root = os.path.realpath(worktree)
+    if parent != root and not parent.startswith(root + os.sep):
+        raise PathError(f"refusing input path '{safe(path)}': it leads out of the run's code")
+    if os.path.islink(target) or os.path.isfile(target):
+        os.unlink(target)
+    elif os.path.isdir(target):
+        shutil.rmtree(target)
+
+
 def prepare(repo: Repo, worktree: str, rec: record.RunRecord, cache: ArtifactCache, store: RemoteStore | None,
             allow_changed: bool) -> Prepared:
     """Bring every input of ``rec`` into ``worktree``; say where each came from.
@@ -118,14 +134,11 @@ def prepare(repo: Repo, worktree: str, rec: record.RunRecord, cache: ArtifactCac
     for path, digest, kind, _tracked in _wanted(rec):
         check_path(path)
         here = os.path.join(worktree, path)
-        if os.path.lexists(here):
-            now = _digest_of(here)
-            if now == digest:
-                plan.append((path, digest, kind, "code"))
-                continue
-            # The snapshot holds it with other content: the record contradicts itself.
-            raise GitrunsError(f"{safe(path)}: the run's code holds it with digest {now}, "
-                               f"but its record says {digest}")
+        if os.path.lexists(here) and _digest_of(here) == digest:
+            plan.append((path, digest, kind, "code"))
+            continue
+        # Absent from the code, or only part of it there (a directory whose tracked
+        # files came with the code, its untracked ones not): from elsewhere, whole.
         where = _in_cache_or_store(digest, kind, cache, store)
         if where is not None:
             plan.append((path, digest, kind, where))
@@ -146,6 +159,8 @@ def prepare(repo: Repo, worktree: str, rec: record.RunRecord, cache: ArtifactCac
         raise ChangedInputs(f"cannot rerun: {len(refused)} input{'s' if len(refused) > 1 else ''} not found "
                             f"with the recorded digest: {'; '.join(refused)}{hint}")
     for path, digest, kind, how in plan:
+        if how != "code":
+            _clear(worktree, path)
         if how in ("cache", "store"):
             _restore_by_digest(repo, worktree, path, digest, kind, cache, store)
         elif how in ("working_tree", "changed"):

@@ -422,3 +422,18 @@ def test_rerun_from_a_subdirectory_run(tmp_path: Path) -> None:
     proc = ok(gitrun(repo, "rerun", orig))  # from the root: the run's own cwd is used
     assert proc.stdout == "src\n"
     assert record(repo, latest(repo))["cwd"] == "src"
+
+
+def test_input_directory_partly_tracked(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"data/README": "the data\n", ".gitignore": "data/*.csv\n",
+                                      "count.py": "import os; print(sorted(os.listdir('data')))\n"})
+    (repo / "data" / "a.csv").write_text("1\n")
+    ok(gitrun(repo, "exec", "-i", "data", "--", "python", "count.py"))
+    orig = latest(repo)
+    before = untouched(repo)
+    proc = ok(gitrun(repo, "rerun", orig))
+    assert proc.stdout == "['README', 'a.csv']\n"
+    rec = record(repo, latest(repo))
+    assert rec["rerun"]["inputs"][0]["source"] == "working_tree"
+    assert rec["inputs"][0]["digest"] == record(repo, orig)["inputs"][0]["digest"]
+    assert untouched(repo) == before
