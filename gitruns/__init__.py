@@ -30,6 +30,7 @@ _LAZY = {
     "RecordError": "errors", "GitrunsWarning": "warn",
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
     "pipeline": "pipelines.engine",
+    "rerun": "rerun", "RerunOptions": "rerun", "RerunOutcome": "rerun",
     "resume": "pipelines.resume", "ResumeOptions": "pipelines.resume",
     # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
     "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
@@ -40,7 +41,7 @@ __all__ = [
     "config_path", "log_artifact", "log_metric", "log_metrics", "log_params", "run_id", "start_run",
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
-    "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline",
+    "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline", "rerun", "RerunOptions", "RerunOutcome",
     "resume", "ResumeOptions",
     "step", "Pipeline", "serializer", "PipelineResult", "StepResult",
     "__version__",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
     from .pipelines.resume import ResumeOptions, resume
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
+    from .rerun import RerunOptions, RerunOutcome, rerun
     from .sharing import FetchResult, PushResult, fetch, pull, push
     from .warn import GitrunsWarning
 

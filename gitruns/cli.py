@@ -300,6 +300,44 @@ def resume_cmd(run_id: str, jobs: int | None, fail_fast: bool, name: str | None,
     sys.exit(resume(run_id, jobs, fail_fast, name, list(tags), quiet, as_json))
 
 
+@main.command("rerun", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
+@click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key of the original, like train.lr=0.01 (value typed as YAML).")
+@click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
+              help="YAML or JSON config file merged over the original's config (repeatable).")
+@click.option("--from-step", "from_step", metavar="STEP",
+              help="Pipelines: reuse the original's steps upstream of STEP; run STEP and what follows.")
+@click.option("--allow-changed-inputs", is_flag=True,
+              help="Rerun with inputs as they are now when their recorded content is nowhere to be found.")
+@click.option("--name", "-n", help="A human name for the new run (searchable; not the key).")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE",
+              help="Tag the new run, besides the original's tags (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No final line, no progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run, its original and its changes as JSON.")
+def rerun_cmd(run_id: str, overrides: tuple[str, ...], config_files: tuple[str, ...], from_step: str | None,
+              allow_changed_inputs: bool, name: str | None, tags: tuple[str, ...], quiet: bool,
+              as_json: bool) -> None:
+    """Run run ID again from its record: its code, config, command and inputs.
+
+    \b
+    git run rerun 01m8
+    git run rerun 01m8 -p train.lr=0.001
+    git run rerun 01m8 --from-step train
+
+    The run's code is checked out in a temporary worktree (your working
+    tree, index and HEAD are untouched); inputs come from the code, the
+    artifact cache or store by digest, or your working tree when unchanged.
+    The new run names the original (rerun_of), joins its group and records
+    every intended change.  Exits with the command's (or pipeline's) exit
+    code; 2 when an input is not found with its recorded digest.
+    """
+    from .commands.rerun import rerun
+
+    sys.exit(rerun(run_id, list(overrides), list(config_files), from_step, allow_changed_inputs, name, list(tags),
+                   quiet, as_json))
+
+
 @main.command("ls", context_settings=CONTEXT)
 @reader("ls")
 @click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,
@@ -314,13 +352,19 @@ def resume_cmd(run_id: str, jobs: int | None, fail_fast: bool, name: str | None,
               help="Only command runs ('git run exec') or only pipeline runs.")
 @click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
               help="List the runs on REMOTE (fetched into its tracking refs).")
+@click.option("--group", "group", metavar="ID", shell_complete=complete_runs,
+              help="Only the runs of run ID's group (it, its reruns, the other points of its sweep).")
 @output_options(json_help="JSON array of records, same keys as run.json.",
                 jsonl_help="One JSON record a line, same keys as run.json.",
                 csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.* "
                 "(with pipeline runs: kind, steps, failed_step after duration).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
-           name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None) -> None:
+           name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None,
+           group: str | None) -> None:
     """List runs, newest first.
+
+    The newest run of a group of several (a run and its reruns, a sweep)
+    has '(latest)' after its name.
 
     With remotes, the SHARED column says where each run is: 'local only',
     'origin' (same there), 'origin+' (local updates not pushed yet), or
@@ -329,7 +373,7 @@ def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags
     from .commands.ls import ls
     from .listing import Filters
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind), output, remote))
+    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind, group), output, remote))
 
 
 @main.command("show", context_settings=CONTEXT)

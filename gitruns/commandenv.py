@@ -30,7 +30,8 @@ def git_local_env_vars() -> frozenset[str]:
     return names or frozenset(_GIT_LOCAL_ENV_FALLBACK)
 
 
-def command_env(run_id: str, run_dir: str, root: str, config_file: str | None) -> dict[str, str]:
+def command_env(run_id: str, run_dir: str, root: str, config_file: str | None,
+                path_prefix: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
     """The command's environment: ours, without git's repository-local variables
     (a hook's GIT_INDEX_FILE would make the command's own git commands use
     git's temporary index), with the GITRUNS_* variables of this run."""
@@ -39,4 +40,6 @@ def command_env(run_id: str, run_dir: str, root: str, config_file: str | None) -
     env.update(GITRUNS_RUN_ID=run_id, GITRUNS_RUN_DIR=run_dir, GITRUNS_REPO_ROOT=root)
     if config_file is not None:
         env["GITRUNS_CONFIG_FILE"] = config_file
+    if path_prefix:
+        env["PATH"] = os.pathsep.join([*path_prefix, *([env["PATH"]] if env.get("PATH") else [])])
     return env

@@ -1,12 +1,12 @@
 """``git run diff A B``: what differs between two runs."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pygit2
 
-from . import promisor
+from . import promisor, record
 from .errors import RecordError
 from .lookup import Run
 from .repo import Repo
@@ -120,7 +120,46 @@ def compare(repo: Repo, a: Run, b: Run, patch: bool = False) -> dict[str, Any]:
     out["environment"] = env
     if ra.get("kind") == "pipeline" or rb.get("kind") == "pipeline":
         out["steps"] = compare_steps(ra.get("steps") or [], rb.get("steps") or [])
+    out.update(intended(ra, rb))
     return out
+
+
+INCIDENTAL = ("started_at", "ended_at", "duration_s", "host", "pid", "user")
+
+
+def intended(ra: Mapping[str, Any], rb: Mapping[str, Any]) -> dict[str, Any]:
+    """For two runs of one group (a run and its rerun, two reruns): the changes the
+    rerun was asked for ("intended": the rerun's ``rerun.changes``, and which run it
+    reran), apart from what differs anyway ("incidental": time, host, pid).  Empty
+    for unrelated runs."""
+    if record.group_of(ra) != record.group_of(rb):
+        return {}
+    # The rerun's changes, relative to the run it reran: B's (diff ORIG NEW), or A's when
+    # A is the rerun of B or B is no rerun.
+    rerun_rec: Mapping[str, Any] | None = None
+    if ra.get("rerun_of") == rb.get("id") and isinstance(ra.get("rerun"), Mapping):
+        rerun_rec = ra
+    elif isinstance(rb.get("rerun"), Mapping):
+        rerun_rec = rb
+    elif isinstance(ra.get("rerun"), Mapping):
+        rerun_rec = ra
+    rerun = rerun_rec.get("rerun") if rerun_rec is not None else None
+    changes = [c for c in (rerun.get("changes") if isinstance(rerun, Mapping) else None) or []
+               if isinstance(c, Mapping)]
+    return {
+        "intended": {"run": rerun_rec.get("id") if rerun_rec is not None else None,
+                     "of": rerun_rec.get("rerun_of") if rerun_rec is not None else None,
+                     "changes": [dict(c) for c in changes]},
+        "incidental": {k: {"a": ra.get(k), "b": rb.get(k)} for k in INCIDENTAL if ra.get(k) != rb.get(k)},
+    }
+
+
+def change_text(change: Mapping[str, Any]) -> str:
+    """One change of a rerun as a line: "param train.lr: 0.1 -> 0.01", "from_step train"."""
+    text = f"{change.get('kind')} {change.get('name')}"
+    if "from" in change or "to" in change:
+        text += f": {change.get('from')} -> {change.get('to')}"
+    return text
 
 
 def _metric_changes(ma: Any, mb: Any) -> dict[str, Any]:
@@ -211,6 +250,15 @@ def human(result: dict[str, Any], abbrev: dict[str, str]) -> str:
         lines.extend(body)
 
     shown = {"command": command_text}  # a command is shown as it would be typed
+    if "intended" in result:
+        meant = result["intended"]
+        head = "intended"
+        if meant.get("run"):
+            head += f" (run {abbrev.get(meant['run'], str(meant['run'])[:12])} reran " \
+                    f"{abbrev.get(meant['of'], str(meant['of'])[:12])})"
+        section(head, [f"  {change_text(c)}" for c in meant["changes"]])
+        inc = result["incidental"]
+        lines.append("incidental: " + (", ".join(inc) + " differ" if inc else "none"))
     section("run", [f"  ~ {k}: {shown.get(k, str)(v['a'])} -> {shown.get(k, str)(v['b'])}"
                     for k, v in result["run"].items()])
     section("config", _mapping_lines(result["config"]))

@@ -101,11 +101,12 @@ def _ignore(message: str) -> None:
     pass
 
 
-def execute(spec: LaunchSpec, report: Callable[[str], None] = _ignore) -> Outcome:
+def execute(spec: LaunchSpec, report: Callable[[str], None] = _ignore, session: Session | None = None) -> Outcome:
     """Run the command of ``spec`` as a recorded run; return how it ended (its
     ``exit_code`` is the code to exit with).  ``report`` is told each error about the
-    run's record as it happens (it may be called from a capture thread)."""
-    session = Session(spec)
+    run's record as it happens (it may be called from a capture thread).  ``session``:
+    one made for ``spec`` on another repository (rerun's temporary worktree)."""
+    session = session or Session(spec)
     signals = _Signals()
     signals.install()
     try:

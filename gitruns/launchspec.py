@@ -38,6 +38,8 @@ class LaunchSpec:
     lineage: dict[str, Any] = field(default_factory=dict)
     # Who started it when the environment cannot tell (one of record.INVOKERS).
     invoked_by: str | None = None
+    # Directories put first on the command's PATH (reproduce --env recreate: a venv's bin).
+    path_prefix: list[str] = field(default_factory=list)
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:

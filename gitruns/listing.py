@@ -25,6 +25,7 @@ class Filters:
     name: str | None = None
     limit: int | None = None
     kind: str | None = None  # "command" or "pipeline"
+    group: str | None = None  # a run (id, prefix or name): only the runs of its group
 
 
 def _when(value: str | dt.datetime | None) -> dt.datetime | None:
@@ -44,11 +45,14 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
         raise UsageError("--limit must be 0 or more")
     if f.kind is not None and f.kind not in record.KINDS:
         raise UsageError(f"--kind {f.kind}: expected {' or '.join(record.KINDS)}")
+    group = group_named(runs, f.group) if f.group is not None else None
     out: list[Run] = []
     if f.limit == 0:
         return out  # as `git log -n 0`: none
     for run in runs:
         rec = run.record
+        if group is not None and record.group_of(rec) != group:
+            continue
         if statuses and run.status not in statuses:
             continue
         if f.kind is not None and (rec.get("kind") or "command") != f.kind:
@@ -76,7 +80,34 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     return out
 
 
-def as_json(run: Run, shared: dict[str, str] | None = None) -> dict[str, Any]:
+def group_named(runs: list[Run], text: str) -> str:
+    """The group of the run ``text`` names (a unique id prefix or an exact name)."""
+    raw = text.strip()
+    prefix = runid.normalize_prefix(raw)
+    found = [r for r in runs if prefix and r.id.startswith(prefix)] or [r for r in runs if r.record.get("name") == raw]
+    groups = {record.group_of(r.record) for r in found}
+    if not found:
+        raise UsageError(f"--group {text}: no run matches it")
+    if len(groups) > 1:
+        raise UsageError(f"--group {text}: ambiguous, it names runs of {len(groups)} groups")
+    return groups.pop()
+
+
+def latest_of_groups(runs: list[Run]) -> dict[str, bool]:
+    """For each run of a group of several (a run and its reruns, a sweep): whether it is
+    the group's newest (run ids sort by creation time)."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(record.group_of(run.record), []).append(run.id)
+    out: dict[str, bool] = {}
+    for ids in groups.values():
+        if len(ids) > 1:
+            newest = max(ids)
+            out.update((rid, rid == newest) for rid in ids)
+    return out
+
+
+def as_json(run: Run, shared: dict[str, str] | None = None, latest: bool | None = None) -> dict[str, Any]:
     rec = dict(run.record)
     rec["recorded_status"] = rec.get("status")
     rec["status"] = run.status
@@ -90,6 +121,8 @@ def as_json(run: Run, shared: dict[str, str] | None = None) -> dict[str, Any]:
         rec["source"] = run.source
         rec["remotes"] = shared or ({run.source: "same"} if run.source else {})
         rec["local_only"] = run.source is None and not shared
+    if latest is not None:
+        rec["latest"] = latest  # only for runs of a group of several (docs/reruns.md)
     return record.ordered(rec)
 
 
@@ -161,7 +194,7 @@ def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
 
 
 def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
-          shared: dict[str, dict[str, str]] | None = None) -> str:
+          shared: dict[str, dict[str, str]] | None = None, latest: dict[str, bool] | None = None) -> str:
     abbrev = runid.abbreviations(all_ids)
     headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "CODE", "COMMAND", *metric_names]
     if shared is not None:
@@ -172,7 +205,7 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
         metrics = rec.get("metrics") or {}
         rows.append([
             abbrev.get(run.id, run.id[:12]),
-            clip(rec.get("name") or "-", 24),
+            clip(rec.get("name") or "-", 24) + (" (latest)" if (latest or {}).get(run.id) else ""),
             run.status,
             _local_time(rec.get("started_at")),
             timeutil.human_duration(rec.get("duration_s")),

@@ -99,7 +99,7 @@ class Session:
 
     def command_env(self) -> dict[str, str]:
         """The command's environment (see :func:`gitruns.commandenv.command_env`)."""
-        return command_env(self.run_id, self.run_dir, self.root, self.config_file)
+        return command_env(self.run_id, self.run_dir, self.root, self.config_file, self.spec.path_prefix)
 
     def _statcache_path(self) -> str:
         return os.path.join(self.repo.state_dir, "statcache.sqlite")

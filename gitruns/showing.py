@@ -116,6 +116,17 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
         more(f"submodule {sub['path']} at {str(sub['commit'])[:12]}" + (" (dirty)" if sub.get("dirty") else ""))
     if rec.get("tags"):
         add("tags", " ".join(f"{k}={v}" for k, v in rec["tags"].items()))
+    if rec.get("rerun_of"):
+        from .diffing import change_text
+
+        rerun: Mapping[str, Any] = rec.get("rerun") or {}
+        rerun = rerun if isinstance(rerun, Mapping) else {}
+        intended = [c for c in rerun.get("changes") or [] if isinstance(c, Mapping)]
+        mode = rerun.get("mode") or "rerun"
+        add(str(mode), f"{mode} of {rec['rerun_of']} (group {rec.get('run_group')}): "
+                       f"{len(intended)} change{'' if len(intended) == 1 else 's'}")
+        for one in intended:
+            more(change_text(one))
     if error := rec.get("error"):
         add("error", error.get("message"))
     try:

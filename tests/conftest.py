@@ -136,7 +136,9 @@ def state(repo: Path) -> tuple[str, bytes, str, str]:
     return (
         git(repo, "rev-parse", "HEAD", check=False) + git(repo, "symbolic-ref", "-q", "HEAD", check=False),
         index.read_bytes() if index.exists() else b"",
-        git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+        # --no-optional-locks: status must not refresh the index it is checking (a racily
+        # clean entry made the next call read other index bytes, and the test flaked).
+        git(repo, "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all"),
         git(repo, "for-each-ref", "refs/heads", "refs/tags"),
     )
 

@@ -23,8 +23,10 @@ def ls(filters: listing.Filters, output: str | None, remote: str | None = None) 
     tracking = tracking_mod.all_tracked(repo) if has_remotes else {}
     shared = {r.id: tracking_mod.sharing_state(repo, r.id, r.commit, tracking)
               for r in chosen if r.source is None} if has_remotes else None
+    latest = listing.latest_of_groups(selection.seen)
     if output in ("json", "jsonl"):
-        records = (listing.as_json(r, shared.get(r.id) if shared is not None else None) for r in chosen)
+        records = (listing.as_json(r, shared.get(r.id) if shared is not None else None, latest.get(r.id))
+                   for r in chosen)
         sys.stdout.write(outputformat.json_array(records) if output == "json" else outputformat.json_lines(records))
         return 0
     if not chosen:
@@ -32,5 +34,5 @@ def ls(filters: listing.Filters, output: str | None, remote: str | None = None) 
               file=sys.stderr)
         return 0
     names = listing.key_metrics(chosen, load_settings(repo.git).items("gitruns.lsMetrics"))
-    sys.stdout.write(listing.table(chosen, [r.id for r in selection.seen], names, shared))
+    sys.stdout.write(listing.table(chosen, [r.id for r in selection.seen], names, shared, latest))
     return 0

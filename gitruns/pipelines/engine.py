@@ -85,6 +85,8 @@ class PipelineOptions:
     # The repository (or temporary worktree, see tempworktree.open_worktree) to run
     # in; None: the one at ``cwd``.
     repo: Repo | None = None
+    # Set by rerun --from-step: reuse this run's steps before any other identical ones.
+    reuse_from: str | None = None
 
 
 @dataclass
@@ -248,7 +250,7 @@ class _Runner:
         self.signals = _Signals()
         self.signals.groups = lambda: [r.child.pid for r in self.running.values()]
         self.statcache: StatCache | None = None
-        self.index = stepcache.Index(session.repo, session.run_id)
+        self.index = stepcache.Index(session.repo, session.run_id, prefer=options.reuse_from)
         self.forced = list(names) if options.force else list(options.force_steps)
         self._pystep: Any = None
 

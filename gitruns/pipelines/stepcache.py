@@ -131,9 +131,10 @@ class Index:
     """Successful steps of every run this repository sees, by cache key; read once,
     at the first lookup, through the listing index (so a rerun stays fast)."""
 
-    def __init__(self, repo: Repo, own_run: str) -> None:
+    def __init__(self, repo: Repo, own_run: str, prefer: str | None = None) -> None:
         self.repo = repo
         self.own_run = own_run
+        self.prefer = prefer  # a run whose steps come first (rerun --from-step: the original)
         self._by_key: dict[str, list[Candidate]] | None = None
 
     def _build(self) -> dict[str, list[Candidate]]:
@@ -154,6 +155,9 @@ class Index:
                         and isinstance(origin.get("step"), str)):
                     origin = {"run": run.id, "step": str(step.get("name"))}
                 by_key.setdefault(ckey, []).append(Candidate(run.id, step, origin))
+        if self.prefer is not None:
+            for found in by_key.values():
+                found.sort(key=lambda c: c.run != self.prefer)  # stable: newest first otherwise
         return by_key
 
     def candidates(self, ckey: str) -> list[Candidate]:
