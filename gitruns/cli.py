@@ -269,6 +269,38 @@ def cancel_cmd(run_id: str, grace: float, as_json: bool) -> None:
     sys.exit(cancel(run_id, grace, as_json))
 
 
+@main.command("reproduce", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
+@click.option("--env", "env", type=click.Choice(["current", "recreate"]), default="current", show_default=True,
+              help="recreate: run in a fresh virtual environment with the recorded Python packages "
+                   "(uv when installed, else pip); current: this environment, its differences reported.")
+@click.option("--installer", type=click.Choice(["auto", "uv", "pip"]), default="auto", show_default=True,
+              help="What builds the environment of --env recreate (auto: uv when on PATH, else pip).")
+@click.option("--name", "-n", help="A human name for the new run (searchable; not the key).")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the new run (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No final line about the new run (the verdict still prints).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the verdict as JSON (the command's own output goes to stderr).")
+def reproduce_cmd(run_id: str, env: str, installer: str, name: str | None, tags: tuple[str, ...], quiet: bool,
+                  as_json: bool) -> None:
+    """Rerun run ID exactly and say whether it reproduced.
+
+    \b
+    git run reproduce 01m8
+    git run reproduce 01m8 --env recreate --json
+
+    The run's code, config, command and inputs, in a temporary worktree (as
+    'git run rerun' with nothing changed), then a verdict per artifact
+    (reproduced, differs with sizes and a short diff, missing), per metric
+    (equal or the delta), and the environment differences that could explain
+    it.  Exits 0 only when every artifact reproduced, 1 when something
+    differs or is missing, 2 when the rerun is refused (an input changed).
+    """
+    from .commands.reproduce import reproduce
+
+    sys.exit(reproduce(run_id, env, installer, name, list(tags), quiet, as_json))
+
+
 @main.command("resume", context_settings=CONTEXT)
 @click.argument("run_id", metavar="ID", shell_complete=complete_runs)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",

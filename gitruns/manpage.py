@@ -132,6 +132,15 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
     ("$GIT_COMMON_DIR/gitruns/crash.log, ~/.cache/gitruns/crash.log",
      "What the last internal error (exit 3) left: versions, the command line (secrets redacted) and "
      "the traceback; the second place outside a repository ($XDG_CACHE_HOME is honoured).", (ALL,)),
+    ("$GIT_COMMON_DIR/gitruns/worktrees/", "Temporary worktrees of reruns, reproductions, resumes and "
+                                           "sweep points; removed when they end (and when left by a "
+                                           "killed process).", ("rerun", "reproduce", "resume", "sweep")),
+    ("$GIT_COMMON_DIR/gitruns/sweeps/<id>/<index>.log", "What each point of a sweep printed (its run "
+                                                          "keeps it too).", ("sweep",)),
+    ("$GIT_COMMON_DIR/gitruns/cancel/<id>.json", "A cancel request: who asked, when, the grace period; "
+                                                 "read by the run as it ends.", ("cancel", "exec", "pipeline")),
+    ("$GIT_COMMON_DIR/gitruns/envs/", "Virtual environments built by 'reproduce --env recreate', one per "
+                                      "recorded package list. Safe to delete.", ("reproduce",)),
     ("$GIT_DIR/gitruns-pipeline.lock", "Held while a pipeline runs in this working tree (one at a "
                                        "time); it names the holder's pid.", ("pipeline",)),
     ("$GIT_DIR/hooks/", "Where 'git run hooks install' puts its hooks (core.hooksPath is honoured); "

@@ -1,12 +1,14 @@
 """A rerun's inputs, brought into its temporary worktree by digest.
 
 Each recorded input (and each untracked file too large for the code snapshot)
-comes, in this order, from the code tree itself (``code``), the local artifact
-cache (``cache``), the default remote's artifact store (``store``), or the
-user's working tree when the file there still has the recorded digest
-(``working_tree``).  An input found nowhere with its digest refuses the rerun
-before anything runs, unless changed inputs are allowed: then the file as it
-is now is staged and the difference is a change (``changed``).
+comes from the code tree itself (``code``); else from the user's working tree
+when the file there still has the recorded digest (``working_tree``); a file
+there with other content refuses the rerun before anything runs (the data
+changed since the run), unless changed inputs are allowed: then it is staged
+as it is now and the difference is a change (``changed``).  Only an input the
+working tree lacks (deleted, or a fresh clone) is brought back by digest from
+the local artifact cache (``cache``) or the default remote's store (``store``),
+where kept inputs and earlier runs' outputs are; found nowhere, it is refused.
 
 Paths come from a record (untrusted): each is checked by name
 (:func:`gitruns.checkout.check_path`) and written through checkout's restore
@@ -138,24 +140,32 @@ def prepare(repo: Repo, worktree: str, rec: record.RunRecord, cache: ArtifactCac
             plan.append((path, digest, kind, "code"))
             continue
         # Absent from the code, or only part of it there (a directory whose tracked
-        # files came with the code, its untracked ones not): from elsewhere, whole.
-        where = _in_cache_or_store(digest, kind, cache, store)
-        if where is not None:
-            plan.append((path, digest, kind, where))
-            continue
+        # files came with the code, its untracked ones not).  The user's copy decides
+        # first: the same digest is used as it is; other content means the data changed
+        # since the run, which a rerun must not hide by quietly taking the kept copy
+        # (refused, or with allow_changed used as it is now).  Only a missing one is
+        # brought back by digest from the cache or the store.
         current = _digest_of(os.path.join(user_root, path))
         if current == digest:
             plan.append((path, digest, kind, "working_tree"))
             continue
-        if allow_changed and current is not None:
-            plan.append((path, current, kind, "changed"))
-            out.changes.append(cast(record.Change, {"kind": "input", "name": path, "from": digest, "to": current}))
+        if current is not None:
+            if allow_changed:
+                plan.append((path, current, kind, "changed"))
+                out.changes.append(cast(record.Change, {"kind": "input", "name": path, "from": digest,
+                                                        "to": current}))
+                continue
+            refused.append(f"{safe(path)}: recorded {digest}, now {current} (changed)")
             continue
-        refused.append(f"{safe(path)}: recorded {digest}, now "
-                       + (f"{current} (changed)" if current is not None else "missing"))
+        where = _in_cache_or_store(digest, kind, cache, store)
+        if where is not None:
+            plan.append((path, digest, kind, where))
+            continue
+        refused.append(f"{safe(path)}: recorded {digest}, now missing (and no copy in the artifact cache "
+                       "or the remote's store)")
     if refused:
         hint = ("; --allow-changed-inputs reruns with the files as they are now"
-                if all(not r.endswith("missing") for r in refused) else "")
+                if any(r.endswith("(changed)") for r in refused) else "")
         raise ChangedInputs(f"cannot rerun: {len(refused)} input{'s' if len(refused) > 1 else ''} not found "
                             f"with the recorded digest: {'; '.join(refused)}{hint}")
     for path, digest, kind, how in plan:

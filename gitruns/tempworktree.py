@@ -110,12 +110,73 @@ def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[st
     os.rmdir(path)  # git worktree add makes it
     try:
         _git(["worktree", "add", "--detach", "--no-checkout", "--quiet", path, commit], repo.common_dir)
-        _git(["read-tree", "-u", "--reset", tree], path)
-        _git(["read-tree", commit], path)
+        # The commit's files, with an index whose stat data matches them (so the new
+        # run's snapshot finds them unchanged without hashing them again) ...
+        _git(["read-tree", "-u", "--reset", commit], path)
+        # ... then the run's uncommitted changes, as changes in the files only.
+        _apply(repo, commit, tree, path)
         yield path
     finally:
         _remove(repo, path)
         _git(["worktree", "prune"], repo.common_dir, check=False)
+
+
+def _apply(repo: Repo, commit: str, tree: str, root: str) -> None:
+    """Make the files under ``root`` (the commit's) those of ``tree``, leaving the
+    index alone: what differs becomes uncommitted changes, as it was in the run."""
+    git = repo.git
+    base = git[commit].peel(pygit2.Tree)
+    if str(base.id) == tree:
+        return
+    diff = git.diff(base, git[tree].peel(pygit2.Tree))
+    real_root = os.path.realpath(root)
+    emptied: set[str] = set()
+    for delta in diff.deltas:
+        old, new = delta.old_file, delta.new_file
+        if delta.status in (pygit2.GIT_DELTA_DELETED, pygit2.GIT_DELTA_MODIFIED, pygit2.GIT_DELTA_TYPECHANGE):
+            target = _inside(real_root, old.path)
+            if old.mode != pygit2.GIT_FILEMODE_COMMIT and os.path.lexists(target):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.unlink(target)
+                emptied.add(os.path.dirname(target))
+        if delta.status in (pygit2.GIT_DELTA_ADDED, pygit2.GIT_DELTA_MODIFIED, pygit2.GIT_DELTA_TYPECHANGE):
+            if new.mode == pygit2.GIT_FILEMODE_COMMIT:
+                continue  # a submodule's commit: nothing to write
+            target = _inside(real_root, new.path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            data = git[new.id].read_raw()
+            if new.mode == pygit2.GIT_FILEMODE_LINK:
+                os.symlink(os.fsdecode(data), target)
+            else:
+                with open(target, "wb") as fh:
+                    fh.write(data)
+                if new.mode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE:
+                    os.chmod(target, 0o755 & ~_umask())
+    for parent in sorted(emptied, key=len, reverse=True):
+        while parent != real_root and parent.startswith(real_root + os.sep):
+            try:
+                os.rmdir(parent)  # a directory whose last file the run had deleted
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+
+
+def _inside(real_root: str, rel: str) -> str:
+    """``rel`` (a path git wrote into a tree) under the worktree; parents are real
+    directories inside it (never a symlink out)."""
+    target = os.path.join(real_root, rel)
+    parent = os.path.realpath(os.path.dirname(target))
+    if parent != real_root and not parent.startswith(real_root + os.sep):
+        raise GitrunsError(f"cannot make a temporary worktree: {rel!r} leads out of it")
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def open_worktree(path: str) -> Repo:

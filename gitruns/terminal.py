@@ -9,7 +9,11 @@ of records goes through :func:`safe`; JSON output through :func:`json_text`.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+from collections.abc import Iterator
 
 # C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates/marks,
 # line and paragraph separators, and lone surrogates (what a JSON "\ud800"
@@ -104,3 +108,22 @@ def command_text(argv: object) -> str:
     if not isinstance(argv, (list, tuple)):
         return safe(argv)
     return " ".join(_shell_word(str(word)) for word in argv)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool = True) -> Iterator[None]:
+    """While active, file descriptor 1 is the process's stderr: what a command run
+    meanwhile prints (a rerun's, a reproduction's) stays out of stdout, which then
+    holds only the JSON printed afterwards."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -70,8 +70,8 @@ def test_param_changes_the_command_and_is_recorded(tmp_path: Path) -> None:
     orig = latest(repo)
     before, orig_ref = untouched(repo), ref(repo, orig)
     proc = ok(gitrun(repo, "rerun", orig, "-p", "lr=0.01", "--json"))
-    out = json.loads(proc.stdout.split("\n", 1)[1])  # the command printed first
-    assert proc.stdout.startswith("lr 0.01\n")
+    out = json.loads(proc.stdout)  # stdout is the JSON alone: what the command printed went to stderr
+    assert proc.stderr.startswith("lr 0.01\n")
     assert out["rerun_of"] == orig and out["status"] == "succeeded"
     new = out["run"]
     rec = record(repo, new)

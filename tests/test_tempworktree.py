@@ -76,3 +76,22 @@ def test_code_that_is_not_here_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GitrunsError, match="not in this repository"):
         with temporary_worktree(open_repo(str(repo)), "1" * 40, "2" * 40):
             pass
+
+
+def test_a_run_that_deleted_a_directorys_files_and_made_an_executable(tmp_path: Path) -> None:
+    from gitruns.repo import open_repo
+    from gitruns.tempworktree import temporary_worktree
+
+    repo = make_repo(tmp_path / "repo", {"pkg/only.py": "x\n", "run.sh": "echo hi\n", "keep.txt": "k\n"})
+    (repo / "pkg" / "only.py").unlink()
+    (repo / "pkg").rmdir()
+    (repo / "run.sh").chmod(0o755)
+    (repo / "link").symlink_to("keep.txt")
+    assert gitrun(repo, "exec", "--", "true").returncode == 0
+    rec = record(repo, latest(repo))
+    with temporary_worktree(open_repo(str(repo)), rec["code"]["commit"], rec["code"]["snapshot_tree"]) as path:
+        wt = Path(path)
+        assert not (wt / "pkg").exists()
+        assert os.access(wt / "run.sh", os.X_OK) and os.readlink(wt / "link") == "keep.txt"
+        status = git(wt, "status", "--porcelain=v1", "--untracked-files=all")
+        assert sorted(status.splitlines()) == [" D pkg/only.py", " M run.sh", "?? link"]

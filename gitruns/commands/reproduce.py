@@ -105,3 +105,50 @@ def render(verdict: Verdict, colour: bool = False) -> list[str]:
     lines.append("environment:" + ("" if env else " same"))
     lines += [safe(line) for line in env]
     return lines
+
+
+def reproduce(run_id: str, env: str, installer: str, name: str | None, tags: list[str], quiet: bool,
+              as_json: bool) -> int:
+    """Rerun ``run_id`` exactly and print the verdict; 0 only when it reproduced.
+
+    With --json, what the command prints goes to stderr, so stdout holds the JSON alone.
+    """
+    import json
+    import sys
+
+    from .. import colour
+    from ..reproduce import ReproduceOptions
+    from ..reproduce import reproduce as run_reproduce
+    from ..terminal import json_text, stdout_to_stderr, warning_text
+    from .rerun import final_line
+
+    def say(line: str) -> None:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def progress(message: str) -> None:
+        if not quiet and sys.stderr.isatty():
+            say(f"gitruns: {safe(message)}")
+
+    options = ReproduceOptions(env=env, installer=installer, name=name, tags=list(tags), quiet=quiet)
+    if quiet or as_json:
+        from ..progress import silence
+
+        silence()
+    with stdout_to_stderr(as_json):  # the command's own output to stderr: stdout is the JSON's
+        result = run_reproduce(run_id, options, progress=progress)
+    for message in result.rerun.errors:
+        say(f"gitruns: error: {warning_text(' '.join(message.split()), 1000)}")
+    if as_json:
+        sys.stdout.write(json_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)) + "\n")
+        return 0 if result.reproduced else 1
+    if not quiet:
+        say(f"gitruns: {final_line(result.rerun, 'reproducing')}")
+    colour.decide(sys.stdout.isatty())
+    for line in render(result.verdict, colour.enabled()):
+        sys.stdout.write(line + "\n")
+    return 0 if result.reproduced else 1
+
