@@ -128,7 +128,7 @@ def _apply(repo: Repo, commit: str, tree: str, root: str) -> None:
     base = git[commit].peel(pygit2.Tree)
     if str(base.id) == tree:
         return
-    diff = git.diff(base, git[tree].peel(pygit2.Tree))
+    diff = base.diff_to_tree(git[tree].peel(pygit2.Tree))
     real_root = os.path.realpath(root)
     emptied: set[str] = set()
     for delta in diff.deltas:
