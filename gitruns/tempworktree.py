@@ -1,26 +1,30 @@
-"""A temporary linked worktree holding a given code tree, for runs that must not
-touch the user's working tree (rerun, reproduce, resume, sweep).
+"""A linked worktree holding a given code tree, for runs that must not touch the
+user's working tree (rerun, reproduce, resume, sweep).
 
-``git worktree add --detach --no-checkout`` at the commit the code was based on,
-then the files of the code tree written into it (``git read-tree -u --reset``)
-and the index set back to that commit (``git read-tree``): the worktree looks
-exactly as the user's did when the run was launched (HEAD at the same commit,
-the same uncommitted changes), so the new run records the same code.  The
-user's index, HEAD, branches and working tree are not touched; git keeps the
-worktree's administrative files under ``.git/worktrees/``.
+The worktree is moved to the commit the code was based on (``git reset --hard``,
+which writes only the files that differ and leaves an index whose stat data
+matches them), emptied of anything else (``git clean -ffdx``), and the run's
+uncommitted changes are written into its files (the index stays at the commit):
+it looks exactly as the user's did when the run was launched (HEAD at the same
+commit, the same uncommitted changes), so the new run records the same code.
+The user's index, HEAD, branches and working tree are not touched; git keeps
+the worktree's administrative files under ``.git/worktrees/``.
 
-The worktree lives under the common git dir (``gitruns/worktrees/``), on the
-same file system as the artifact cache, so restoring from the cache can reflink
-or copy cheaply.  It is removed when the block ends, whatever happened; one
-left behind by a process that was killed is removed by the next call (its
-directory names the pid that made it).
+Worktrees live under the common git dir (``gitruns/worktrees/pool-<n>``), on
+the same file system as the artifact cache, and are kept between uses, locked
+(``git worktree lock``) against ``git worktree prune``: a fresh checkout of
+20,000 files costs seconds, moving a kept one costs what differs.  Each is held
+with a file lock while in use, so concurrent reruns and sweep points take one
+each; a process that is killed releases its lock, and the next use cleans the
+worktree.  Deleting ``gitruns/worktrees/`` (then ``git worktree prune``) is safe
+when nothing runs.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 
 import pygit2
@@ -54,46 +58,22 @@ def base_dir(repo: Repo) -> str:
     return os.path.join(repo.state_dir, "worktrees")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove(repo: Repo, path: str) -> None:
+    _git(["worktree", "unlock", path], repo.common_dir, check=False)
     _git(["worktree", "remove", "--force", "--force", path], repo.common_dir, check=False)
     shutil.rmtree(path, ignore_errors=True)
 
 
-def clean_stale(repo: Repo) -> None:
-    """Remove the temporary worktrees whose maker is gone (killed, crashed)."""
-    base = base_dir(repo)
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    removed = False
-    for name in names:
-        parts = name.split("-")
-        if len(parts) < 3 or parts[0] != "wt" or not parts[1].isdigit():
-            continue
-        pid = int(parts[1])
-        if pid == os.getpid() or _alive(pid):
-            continue  # in use
-        _remove(repo, os.path.join(base, name))
-        removed = True
-    if removed:
-        _git(["worktree", "prune"], repo.common_dir, check=False)
-
-
 @contextlib.contextmanager
 def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[str]:
-    """A temporary worktree whose HEAD is ``commit`` (detached) and whose files are
-    ``tree``; its path.  Removed (with git's record of it) when the block ends."""
+    """A worktree whose HEAD is ``commit`` (detached) and whose files are ``tree``,
+    for this block only; its path.
+
+    Worktrees are kept between uses (``pool-<n>`` under :func:`base_dir`, each held
+    with a lock while in use): checking out 20,000 files costs seconds, while moving
+    a kept one to another commit writes only the files that differ.  Each use starts
+    from ``git reset --hard`` to the commit and ``git clean -ffdx`` (nothing of an
+    earlier use survives), and the block's end cleans again."""
     if commit is None:
         raise GitrunsError("the run was made in a repository with no commits yet; "
                            "a temporary worktree needs a commit to start from")
@@ -105,20 +85,65 @@ def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[st
                            f"tree {tree[:12]}); fetch it with git run fetch") from None
     base = base_dir(repo)
     os.makedirs(base, exist_ok=True)
-    clean_stale(repo)
-    path = tempfile.mkdtemp(prefix=f"wt-{os.getpid()}-", dir=base)
-    os.rmdir(path)  # git worktree add makes it
+    path, lock = _acquire(repo, base, commit)
     try:
-        _git(["worktree", "add", "--detach", "--no-checkout", "--quiet", path, commit], repo.common_dir)
         # The commit's files, with an index whose stat data matches them (so the new
         # run's snapshot finds them unchanged without hashing them again) ...
-        _git(["read-tree", "-u", "--reset", commit], path)
+        _git(["reset", "--hard", "--quiet", "--no-recurse-submodules", commit], path)
+        _git(["clean", "-ffdxq"], path)
         # ... then the run's uncommitted changes, as changes in the files only.
         _apply(repo, commit, tree, path)
         yield path
     finally:
-        _remove(repo, path)
-        _git(["worktree", "prune"], repo.common_dir, check=False)
+        try:
+            _git(["clean", "-ffdxq"], path, check=False)  # outputs and staged inputs go now
+            _git(["reset", "--hard", "--quiet", "--no-recurse-submodules"], path, check=False)
+        finally:
+            os.close(lock)
+
+
+def _lock(path: str, wait: bool) -> int | None:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _usable(path: str) -> bool:
+    proc = gitcmd.run(["git", "rev-parse", "--show-toplevel"], cwd=path, env=git_env(), check=False)
+    return proc.returncode == 0 and os.path.realpath(proc.stdout.decode(errors="replace").strip()) \
+        == os.path.realpath(path)
+
+
+def _acquire(repo: Repo, base: str, commit: str) -> tuple[str, int]:
+    """A kept worktree not in use (made when all are), locked: its path and the lock."""
+    guard = _lock(os.path.join(base, "pool.lock"), wait=True)
+    assert guard is not None
+    try:
+        n = 0
+        while True:
+            path = os.path.join(base, f"pool-{n}")
+            lock = _lock(f"{path}.lock", wait=False)
+            if lock is None:
+                n += 1  # in use
+                continue
+            if os.path.isdir(path) and _usable(path):
+                return path, lock
+            try:
+                _remove(repo, path)  # half made, or its git record pruned: made again
+                _git(["worktree", "prune"], repo.common_dir, check=False)
+                _git(["worktree", "add", "--detach", "--no-checkout", "--quiet", path, commit], repo.common_dir)
+                _git(["worktree", "lock", "--reason", "gitruns: kept for reruns (safe to remove)", path],
+                     repo.common_dir, check=False)
+            except BaseException:
+                os.close(lock)
+                raise
+            return path, lock
+    finally:
+        os.close(guard)
 
 
 def _apply(repo: Repo, commit: str, tree: str, root: str) -> None:

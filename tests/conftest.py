@@ -157,6 +157,18 @@ def untouched(repo: Path) -> tuple[tuple[str, bytes, str, str], dict[str, tuple[
     return state(repo), files
 
 
+def leftovers(repo: Path) -> list[str]:
+    """What reruns, resumes and sweeps left in their kept worktrees after they ended
+    (there must be nothing: each use is cleaned), as ``<worktree>: <status line>``."""
+    base = repo / ".git" / "gitruns" / "worktrees"
+    out: list[str] = []
+    for wt in sorted(base.glob("pool-*")) if base.is_dir() else []:
+        if wt.is_dir():
+            status = git(wt, "status", "--porcelain=v1", "--untracked-files=all", "--ignored")
+            out += [f"{wt.name}: {line}" for line in status.splitlines()]
+    return out
+
+
 def on_a_terminal(cwd: Path, argv: list[str], stdout: bool, stderr: bool,
                   timeout: float = 120) -> tuple[int, bytes]:
     """Run argv with stdout and/or stderr on a pseudo-terminal (the rest discarded);

@@ -9,7 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import git, gitrun, make_repo, record, run_ids, untouched
+from conftest import git, gitrun, leftovers, make_repo, record, run_ids, untouched
 
 TRAIN = """\
 import json, random, sys
@@ -91,7 +91,7 @@ def test_reproduce_from_a_fresh_clone(tmp_path: Path) -> None:
     assert len(run_ids(fresh)) == count and untouched(fresh) == before
     # The originals never changed; no temporary worktree is left; git is content.
     assert (_ref(fresh, fixed), _ref(fresh, unseeded)) == refs
-    assert git(fresh, "worktree", "list").count("\n") == 1
+    assert leftovers(fresh) == []
     assert subprocess.run(["git", "fsck", "--strict"], cwd=fresh, capture_output=True).returncode == 0
 
 

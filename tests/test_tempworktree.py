@@ -44,27 +44,38 @@ def test_a_dirty_runs_code_comes_back_in_a_worktree_the_user_never_sees(tmp_path
         assert stage(str(repo), path, "data") == "copy"
         assert (wt / "data" / "a.csv").read_text() == "1,2\n" and not (wt / "data").is_symlink()
         assert len(_worktrees(repo)) == 2
+        (wt / "output.bin").write_text("made by the run\n")
     assert untouched(repo) == before
-    assert _worktrees(repo) == [str(repo)] and not os.path.exists(path)
+    # The worktree is kept for the next rerun, emptied of what the run made.
+    assert len(_worktrees(repo)) == 2 and not (Path(path) / "output.bin").exists()
+    assert git(Path(path), "status", "--porcelain=v1", "--untracked-files=all", "--ignored") == ""
     assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, capture_output=True).returncode == 0
 
 
-def test_one_left_by_a_killed_process_is_removed_next_time(tmp_path: Path) -> None:
+def test_one_held_by_a_killed_process_is_cleaned_and_used_again(tmp_path: Path) -> None:
     from gitruns.repo import open_repo
-    from gitruns.tempworktree import base_dir, temporary_worktree
+    from gitruns.tempworktree import temporary_worktree
 
-    repo = make_repo(tmp_path / "repo", {"a.py": "pass\n"})
+    repo = make_repo(tmp_path / "repo", {"a.py": "pass\n", "b.py": "b\n"})
     r = open_repo(str(repo))
     head = git(repo, "rev-parse", "HEAD").strip()
     tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
-    # A process that died inside the block leaves its worktree behind.
-    code = ("import sys, os; from gitruns.repo import open_repo; from gitruns.tempworktree import temporary_worktree\n"
-            f"cm = temporary_worktree(open_repo({str(repo)!r}), {head!r}, {tree!r}); cm.__enter__(); os._exit(9)\n")
+    # A process that died inside the block leaves its worktree dirty (and locked until it died).
+    code = ("import os; from gitruns.repo import open_repo; from gitruns.tempworktree import temporary_worktree\n"
+            f"cm = temporary_worktree(open_repo({str(repo)!r}), {head!r}, {tree!r}); p = cm.__enter__()\n"
+            "open(os.path.join(p, 'junk.txt'), 'w').write('x'); open(os.path.join(p, 'a.py'), 'w').write('y')\n"
+            "os._exit(9)\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 9
-    assert len(_worktrees(repo)) == 2 and len(os.listdir(base_dir(r))) == 1
-    with temporary_worktree(r, head, tree):
-        assert len(_worktrees(repo)) == 2  # the stale one went, this one came
-    assert _worktrees(repo) == [str(repo)] and os.listdir(base_dir(r)) == []
+    assert len(_worktrees(repo)) == 2
+    with temporary_worktree(r, head, tree) as path:
+        assert len(_worktrees(repo)) == 2  # the same one, taken again
+        assert not (Path(path) / "junk.txt").exists() and (Path(path) / "a.py").read_text() == "pass\n"
+        # Another use meanwhile (a sweep's second point) gets a worktree of its own.
+        with temporary_worktree(r, head, tree) as other:
+            assert other != path and len(_worktrees(repo)) == 3
+    # git worktree prune leaves the kept ones alone (they are locked).
+    git(repo, "worktree", "prune")
+    assert len(_worktrees(repo)) == 3
 
 
 def test_code_that_is_not_here_is_refused(tmp_path: Path) -> None:
