@@ -1,8 +1,9 @@
 #!/bin/sh
 # End-to-end tour on the bundled example: a fresh git repository, two runs with
 # different parameters (the second passes its seed as an argument with ${key}),
-# the list of runs, their difference, the same runs read back from Python, and a
-# pipeline (gitruns.yaml) run twice: the second reuses the steps that did not change.
+# the list of runs, their difference, the same runs read back from Python, a
+# pipeline (gitruns.yaml) run twice (the second reuses the steps that did not
+# change), a reproduction with its verdict, a rerun with one change, and a sweep.
 # Needs git-run on PATH (see the README's first command).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,6 +47,14 @@ echo "== git run diff pipe-slow pipe-fast (step by step)"
 git run diff pipe-slow pipe-fast
 echo "== git run log pipe-fast --step train"
 git run log pipe-fast --step train
+echo "== git run reproduce fast: the run again, exactly, in a temporary worktree, and a verdict"
+git run reproduce fast | tail -n 6
+echo "== git run rerun fast -p train.lr=0.01: the same run with one intended change"
+git run rerun fast -p train.lr=0.01 | tail -n 1
+echo "== git run diff fast <its rerun>: the intended change apart from the incidental ones"
+git run diff fast "$(git run ls --json --limit 1 | python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')" | head -n 4
+echo "== git run sweep: three learning rates, two at a time, sorted by loss"
+git run sweep -c params.yaml -p train.lr=0.005,0.01,0.02 -j 2 --sort loss -- python train.py
 echo "== plain git: git log --oneline refs/runs/<id>"
 git log --oneline "$(git for-each-ref --format='%(refname)' --count=1 --sort=-refname refs/runs/)"
 echo "== git fsck --strict"

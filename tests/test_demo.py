@@ -1,5 +1,6 @@
 """The README's first command runs examples/demo.sh: it must keep working, end to end,
-with what it shows (exec runs, a pipeline, its reuse of unchanged steps, plain git)."""
+with what it shows (exec runs, a pipeline, its reuse of unchanged steps, a reproduction's
+verdict, a rerun, a sweep, plain git)."""
 from __future__ import annotations
 
 import os
@@ -21,4 +22,8 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "└── evaluate" in out or "`-- evaluate" in out
     assert "~ prepare: succeeded" in out and "-> cached" in out
     assert "model: y = " in out.split("git run log pipe-fast --step train", 1)[1]
+    # A reproduction with its verdict, a rerun with one intended change, a sweep.
+    assert "verdict: reproduced (1 artifact(s) identical)" in out and "reproduced model.json" in out
+    assert "param train.lr: 0.02 -> 0.01" in out and "(rerun of " in out
+    assert "3 of 3 points succeeded" in out
     assert proc.stdout.rstrip().endswith("clean")  # git fsck --strict
