@@ -202,71 +202,42 @@ def pipeline_cmd(targets: tuple[str, ...], file: str | None, jobs: int, override
                       fail_fast, name, list(tags), lineage))
 
 
-@main.command("sweep", context_settings={**CONTEXT, "allow_interspersed_args": False})
-@click.option("-p", "--param", "params", multiple=True, required=True, metavar="KEY=V1,V2,...",
-              help="A swept config key and its values, comma-separated (repeatable: the grid is their product).")
-@click.option("-f", "--file", "pipeline_file", metavar="FILE",
-              help="Sweep a pipeline (gitruns.yaml, dvc.yaml) instead of a command.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
-              help="Run up to N points at once.")
-@click.option("--random", "random_k", type=click.IntRange(min=1), metavar="K",
-              help="Run K points drawn at random from the grid (without replacement).")
-@click.option("--seed", type=int, metavar="S", help="The seed of --random (default: one drawn and recorded).")
-@click.option("--sort", metavar="[-]METRIC", help="Sort the table by METRIC, ascending; -METRIC for descending.")
-@click.option("--metric", "metrics", multiple=True, metavar="METRIC",
-              help="A metric column of the table (repeatable; default: the final metrics all points share).")
-@click.option("--name", "-n", help="Name the points' runs NAME-0, NAME-1, ...")
-@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE",
-              help="Tag every point's run (repeatable); each also gets sweep=<sweep id>.")
+@main.command("rerun", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
+@click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key of the original, like train.lr=0.01 (value typed as YAML).")
 @click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
-              help="YAML or JSON config file for every point (repeatable).")
-@click.option("-i", "--input", "inputs", multiple=True, metavar="PATH", help="Input of every point (as exec -i).")
-@click.option("-o", "--output", "outputs", multiple=True, metavar="PATH", help="Output of every point (as exec -o).")
-@click.option("-m", "--metrics", "metrics_files", multiple=True, metavar="FILE",
-              help="Metrics file every point writes (as exec -m).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON: the sweep id and each point's "
-              "run, status, params and metrics.")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def sweep_cmd(command: tuple[str, ...], params: tuple[str, ...], pipeline_file: str | None, jobs: int,
-              random_k: int | None, seed: int | None, sort: str | None, metrics: tuple[str, ...],
-              name: str | None, tags: tuple[str, ...], config_files: tuple[str, ...], inputs: tuple[str, ...],
-              outputs: tuple[str, ...], metrics_files: tuple[str, ...], as_json: bool) -> None:
-    """Run COMMAND (or the pipeline of -f) once for each point of a grid of params.
+              help="YAML or JSON config file merged over the original's config (repeatable).")
+@click.option("--from-step", "from_step", metavar="STEP",
+              help="Pipelines: reuse the original's steps upstream of STEP; run STEP and what follows.")
+@click.option("--allow-changed-inputs", is_flag=True,
+              help="Rerun with inputs as they are now when their recorded content is nowhere to be found.")
+@click.option("--name", "-n", help="A human name for the new run (searchable; not the key).")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE",
+              help="Tag the new run, besides the original's tags (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No final line, no progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run, its original and its changes as JSON.")
+def rerun_cmd(run_id: str, overrides: tuple[str, ...], config_files: tuple[str, ...], from_step: str | None,
+              allow_changed_inputs: bool, name: str | None, tags: tuple[str, ...], quiet: bool,
+              as_json: bool) -> None:
+    """Run run ID again from its record: its code, config, command and inputs.
 
     \b
-    git run sweep -p lr=1e-4,3e-4,1e-3 -p layers=2,4 -j 2 --sort -acc -- python train.py
-    git run sweep -p lr=1e-4,1e-3 --random 1 --seed 7 -f gitruns.yaml
+    git run rerun 01m8
+    git run rerun 01m8 -p train.lr=0.001
+    git run rerun 01m8 --from-step train
 
-    Each point is a run of its own (as 'git run exec -p KEY=VALUE ... -- COMMAND',
-    ${KEY} substituted), made in a temporary worktree with the current code, so
-    the working tree is not touched; the points share a group (the sweep id) and
-    the tag sweep=<id>.  Ends with a table of the runs, their params and metrics.
-    Exits 0 when every point succeeded, 1 when any failed, 130 when interrupted.
+    The run's code is checked out in a temporary worktree (your working
+    tree, index and HEAD are untouched); inputs come from the code, the
+    artifact cache or store by digest, or your working tree when unchanged.
+    The new run names the original (rerun_of), joins its group and records
+    every intended change.  Exits with the command's (or pipeline's) exit
+    code; 2 when an input is not found with its recorded digest.
     """
-    from .commands.sweep import sweep
-    from .sweep import SweepOptions
+    from .commands.rerun import rerun
 
-    sys.exit(sweep(SweepOptions(params=list(params), argv=list(command), pipeline_file=pipeline_file, jobs=jobs,
-                                random=random_k, seed=seed, sort=sort, metrics=list(metrics), name=name,
-                                tags=list(tags), config_files=list(config_files), inputs=list(inputs),
-                                outputs=list(outputs), metrics_files=list(metrics_files)), as_json))
-
-
-@main.command("cancel", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
-@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
-              help="How long the run gets to end after SIGTERM before what is left is SIGKILLed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def cancel_cmd(run_id: str, grace: float, as_json: bool) -> None:
-    """Stop a running run of this machine and record it canceled.
-
-    SIGTERM to the run (a pipeline's running steps too), SIGKILL to whatever is
-    left after the grace period.  Exits 0 when the run was canceled, 1 when it
-    already ended or runs on another host.
-    """
-    from .commands.cancel import cancel
-
-    sys.exit(cancel(run_id, grace, as_json))
+    sys.exit(rerun(run_id, list(overrides), list(config_files), from_step, allow_changed_inputs, name, list(tags),
+                   quiet, as_json))
 
 
 @main.command("reproduce", context_settings=CONTEXT)
@@ -332,42 +303,71 @@ def resume_cmd(run_id: str, jobs: int | None, fail_fast: bool, name: str | None,
     sys.exit(resume(run_id, jobs, fail_fast, name, list(tags), quiet, as_json))
 
 
-@main.command("rerun", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
-@click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key of the original, like train.lr=0.01 (value typed as YAML).")
-@click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
-              help="YAML or JSON config file merged over the original's config (repeatable).")
-@click.option("--from-step", "from_step", metavar="STEP",
-              help="Pipelines: reuse the original's steps upstream of STEP; run STEP and what follows.")
-@click.option("--allow-changed-inputs", is_flag=True,
-              help="Rerun with inputs as they are now when their recorded content is nowhere to be found.")
-@click.option("--name", "-n", help="A human name for the new run (searchable; not the key).")
+@main.command("sweep", context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.option("-p", "--param", "params", multiple=True, required=True, metavar="KEY=V1,V2,...",
+              help="A swept config key and its values, comma-separated (repeatable: the grid is their product).")
+@click.option("-f", "--file", "pipeline_file", metavar="FILE",
+              help="Sweep a pipeline (gitruns.yaml, dvc.yaml) instead of a command.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Run up to N points at once.")
+@click.option("--random", "random_k", type=click.IntRange(min=1), metavar="K",
+              help="Run K points drawn at random from the grid (without replacement).")
+@click.option("--seed", type=int, metavar="S", help="The seed of --random (default: one drawn and recorded).")
+@click.option("--sort", metavar="[-]METRIC", help="Sort the table by METRIC, ascending; -METRIC for descending.")
+@click.option("--metric", "metrics", multiple=True, metavar="METRIC",
+              help="A metric column of the table (repeatable; default: the final metrics all points share).")
+@click.option("--name", "-n", help="Name the points' runs NAME-0, NAME-1, ...")
 @click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE",
-              help="Tag the new run, besides the original's tags (repeatable).")
-@click.option("-q", "--quiet", is_flag=True, help="No final line, no progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the new run, its original and its changes as JSON.")
-def rerun_cmd(run_id: str, overrides: tuple[str, ...], config_files: tuple[str, ...], from_step: str | None,
-              allow_changed_inputs: bool, name: str | None, tags: tuple[str, ...], quiet: bool,
-              as_json: bool) -> None:
-    """Run run ID again from its record: its code, config, command and inputs.
+              help="Tag every point's run (repeatable); each also gets sweep=<sweep id>.")
+@click.option("--config", "-c", "config_files", multiple=True, metavar="FILE",
+              help="YAML or JSON config file for every point (repeatable).")
+@click.option("-i", "--input", "inputs", multiple=True, metavar="PATH", help="Input of every point (as exec -i).")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="PATH", help="Output of every point (as exec -o).")
+@click.option("-m", "--metrics", "metrics_files", multiple=True, metavar="FILE",
+              help="Metrics file every point writes (as exec -m).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON: the sweep id and each point's "
+              "run, status, params and metrics.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def sweep_cmd(command: tuple[str, ...], params: tuple[str, ...], pipeline_file: str | None, jobs: int,
+              random_k: int | None, seed: int | None, sort: str | None, metrics: tuple[str, ...],
+              name: str | None, tags: tuple[str, ...], config_files: tuple[str, ...], inputs: tuple[str, ...],
+              outputs: tuple[str, ...], metrics_files: tuple[str, ...], as_json: bool) -> None:
+    """Run COMMAND (or the pipeline of -f) once for each point of a grid of params.
 
     \b
-    git run rerun 01m8
-    git run rerun 01m8 -p train.lr=0.001
-    git run rerun 01m8 --from-step train
+    git run sweep -p lr=1e-4,3e-4,1e-3 -p layers=2,4 -j 2 --sort -acc -- python train.py
+    git run sweep -p lr=1e-4,1e-3 --random 1 --seed 7 -f gitruns.yaml
 
-    The run's code is checked out in a temporary worktree (your working
-    tree, index and HEAD are untouched); inputs come from the code, the
-    artifact cache or store by digest, or your working tree when unchanged.
-    The new run names the original (rerun_of), joins its group and records
-    every intended change.  Exits with the command's (or pipeline's) exit
-    code; 2 when an input is not found with its recorded digest.
+    Each point is a run of its own (as 'git run exec -p KEY=VALUE ... -- COMMAND',
+    ${KEY} substituted), made in a temporary worktree with the current code, so
+    the working tree is not touched; the points share a group (the sweep id) and
+    the tag sweep=<id>.  Ends with a table of the runs, their params and metrics.
+    Exits 0 when every point succeeded, 1 when any failed, 130 when interrupted.
     """
-    from .commands.rerun import rerun
+    from .commands.sweep import sweep
+    from .sweep import SweepOptions
 
-    sys.exit(rerun(run_id, list(overrides), list(config_files), from_step, allow_changed_inputs, name, list(tags),
-                   quiet, as_json))
+    sys.exit(sweep(SweepOptions(params=list(params), argv=list(command), pipeline_file=pipeline_file, jobs=jobs,
+                                random=random_k, seed=seed, sort=sort, metrics=list(metrics), name=name,
+                                tags=list(tags), config_files=list(config_files), inputs=list(inputs),
+                                outputs=list(outputs), metrics_files=list(metrics_files)), as_json))
+
+
+@main.command("cancel", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long the run gets to end after SIGTERM before what is left is SIGKILLed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def cancel_cmd(run_id: str, grace: float, as_json: bool) -> None:
+    """Stop a running run of this machine and record it canceled.
+
+    SIGTERM to the run (a pipeline's running steps too), SIGKILL to whatever is
+    left after the grace period.  Exits 0 when the run was canceled, 1 when it
+    already ended or runs on another host.
+    """
+    from .commands.cancel import cancel
+
+    sys.exit(cancel(run_id, grace, as_json))
 
 
 @main.command("ls", context_settings=CONTEXT)
