@@ -187,7 +187,7 @@ def rerun(run_id: str, options: RerunOptions | None = None, repo: Repo | None = 
     cache = cache_mod.local_cache(repo)
     store = store_of_default_remote(repo, None)
     group = record.group_of(rec)
-    with tempworktree.temporary_worktree(repo, code.get("commit"), str(code["snapshot_tree"])) as wt:
+    with tempworktree.temporary_worktree(repo, code.get("commit"), str(code["snapshot_tree"]), run.commit) as wt:
         prepared = reruninputs.prepare(repo, wt, rec, cache, store, options.allow_changed_inputs)
         changes += prepared.changes
         if options.from_step:

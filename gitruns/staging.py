@@ -3,10 +3,11 @@
 taken from the user's working tree.
 
 A file is reflinked where the file system can (free, and the copy is
-independent), else copied when it is at most ``COPY_MAX`` bytes; a larger one,
-and a directory holding more than that, is a symbolic link to the user's own
-(nothing of that size is duplicated on disk; the command could write through
-it, as it could when it ran in the working tree).  Nothing is ever written in
+independent), else copied, whatever its size: a symbolic link to the user's
+file would let the command write into the user's working tree, show in the new
+run's record as an untracked file of the code and name an absolute path as its
+input (found by the review of issue 10).  Large data costs its copy on a file
+system without reflinks; docs/reruns.md says so.  Nothing is ever written in
 the user's working tree, and nothing is placed outside the temporary one.
 """
 from __future__ import annotations
@@ -18,28 +19,12 @@ import shutil
 
 from .errors import PathError
 
-COPY_MAX = 64 * 1024 * 1024
 _FICLONE = 0x40049409
 
 
 def _inside(root: str, path: str) -> bool:
     root = os.path.realpath(root)
     return os.path.commonpath([root, os.path.realpath(path)]) == root
-
-
-def _size(path: str) -> int:
-    if not os.path.isdir(path) or os.path.islink(path):
-        return os.lstat(path).st_size
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-        if total > COPY_MAX:
-            break
-    return total
 
 
 def _reflink_or_copy(src: str, dest: str) -> None:
@@ -60,8 +45,7 @@ def _reflink_or_copy(src: str, dest: str) -> None:
 
 def stage(user_root: str, temp_root: str, rel: str) -> str:
     """Put the user's ``rel`` (relative to the repository root) at the same place in
-    the temporary worktree; return how: ``present`` (the code tree has it), ``copy``
-    or ``link``.  A path that would leave either tree is refused."""
+    the temporary worktree; return how: ``present`` (the code tree has it) or ``copy``.  A path that would leave either tree is refused."""
     src = os.path.join(user_root, rel)
     dest = os.path.join(temp_root, rel)
     if os.path.isabs(rel) or not _inside(user_root, src) or not _inside(temp_root, os.path.dirname(dest) or temp_root):
@@ -74,9 +58,6 @@ def stage(user_root: str, temp_root: str, rel: str) -> str:
     if os.path.islink(src):
         os.symlink(os.readlink(src), dest)
         return "copy"
-    if _size(src) > COPY_MAX:
-        os.symlink(os.path.abspath(src), dest)
-        return "link"
     if os.path.isdir(src):
         shutil.copytree(src, dest, symlinks=True, copy_function=_copy_function)
     else:

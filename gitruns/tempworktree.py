@@ -30,8 +30,10 @@ from collections.abc import Iterator
 import pygit2
 
 from . import gitcmd
-from .errors import GitrunsError
+from .errors import GitrunsError, PathError
+from .gitnames import names_git_dir
 from .repo import Repo
+from .terminal import safe
 
 # The git environment variables that would point git at the user's worktree.
 _LOCAL_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
@@ -65,7 +67,7 @@ def _remove(repo: Repo, path: str) -> None:
 
 
 @contextlib.contextmanager
-def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[str]:
+def temporary_worktree(repo: Repo, commit: str | None, tree: str, run_commit: str | None = None) -> Iterator[str]:
     """A worktree whose HEAD is ``commit`` (detached) and whose files are ``tree``,
     for this block only; its path.
 
@@ -73,12 +75,20 @@ def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[st
     with a lock while in use): checking out 20,000 files costs seconds, while moving
     a kept one to another commit writes only the files that differ.  Each use starts
     from ``git reset --hard`` to the commit and ``git clean -ffdx`` (nothing of an
-    earlier use survives), and the block's end cleans again."""
+    earlier use survives), and the block's end cleans again.
+
+    ``run_commit`` (a commit of the run's ref) lets a snapshot tree that is not an
+    object of its own here (a dirty run fetched from a remote) be rebuilt: the run
+    commit's tree less ``.gitruns``, checked to be ``tree``.  Every path the tree
+    adds to the commit's is checked as git checks paths (no ``.git`` in any
+    spelling, no ``..``, no symlinked ``.gitmodules``): a record is untrusted."""
     if commit is None:
         raise GitrunsError("the run was made in a repository with no commits yet; "
                            "a temporary worktree needs a commit to start from")
     try:
         repo.git[commit]
+        if run_commit is not None and tree not in repo.git:
+            _rebuild(repo, run_commit, tree)
         repo.git[tree]
     except (KeyError, ValueError, pygit2.GitError):
         raise GitrunsError(f"the code of the run is not in this repository (commit {commit[:12]}, "
@@ -102,6 +112,49 @@ def temporary_worktree(repo: Repo, commit: str | None, tree: str) -> Iterator[st
             os.close(lock)
 
 
+def _busy(path: str) -> bool:
+    """Whether a process has its working directory in ``path`` (the command of a
+    rerun whose git-run was killed lives on; its worktree must not be reused yet).
+    Linux's /proc; elsewhere nothing is known, and False is said."""
+    real = os.path.realpath(path)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == real or cwd.startswith(real + os.sep):
+            return True
+    return False
+
+
+def _check_path(rel: str, mode: int) -> None:
+    """Refuse a path git itself would not check out (its verify_path): a record is untrusted."""
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or any(names_git_dir(p) for p in parts):
+        raise PathError(f"refusing the run's code: the path {safe(rel)!s} would be written into the git "
+                        "directory or out of the worktree")
+    if mode == pygit2.GIT_FILEMODE_LINK and parts[-1].lower() in (".gitmodules", ".gitattributes", ".gitignore",
+                                                                   ".mailmap"):
+        raise PathError(f"refusing the run's code: {safe(rel)} is a symbolic link git would not check out")
+
+
+def _rebuild(repo: Repo, run_commit: str, tree: str) -> None:
+    """Write the snapshot tree ``tree`` from the run commit's tree (its entries less
+    ``.gitruns``); nothing is written unless it is exactly ``tree``."""
+    top = repo.git[run_commit].peel(pygit2.Tree)
+    builder = repo.git.TreeBuilder(top)
+    if builder.get(".gitruns") is not None:
+        builder.remove(".gitruns")
+    built = builder.write()
+    if str(built) != tree:
+        raise GitrunsError(f"the code of the run is not in this repository (its snapshot tree {tree[:12]} "
+                           "does not match the run's commit)")
+
+
 def _lock(path: str, wait: bool) -> int | None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -112,10 +165,17 @@ def _lock(path: str, wait: bool) -> int | None:
     return fd
 
 
-def _usable(path: str) -> bool:
-    proc = gitcmd.run(["git", "rev-parse", "--show-toplevel"], cwd=path, env=git_env(), check=False)
-    return proc.returncode == 0 and os.path.realpath(proc.stdout.decode(errors="replace").strip()) \
-        == os.path.realpath(path)
+def _usable(repo: Repo, path: str) -> bool:
+    """A kept worktree whose own git dir is git's record of it (not something a
+    run wrote over its ``.git`` file) and whose top level is itself."""
+    proc = gitcmd.run(["git", "rev-parse", "--show-toplevel", "--absolute-git-dir"], cwd=path, env=git_env(),
+                      check=False)
+    lines = proc.stdout.decode(errors="replace").splitlines()
+    if proc.returncode != 0 or len(lines) != 2:
+        return False
+    admin = os.path.realpath(os.path.join(repo.common_dir, "worktrees"))
+    git_dir = os.path.realpath(lines[1])
+    return os.path.realpath(lines[0]) == os.path.realpath(path) and os.path.dirname(git_dir) == admin
 
 
 def _acquire(repo: Repo, base: str, commit: str) -> tuple[str, int]:
@@ -130,7 +190,11 @@ def _acquire(repo: Repo, base: str, commit: str) -> tuple[str, int]:
             if lock is None:
                 n += 1  # in use
                 continue
-            if os.path.isdir(path) and _usable(path):
+            if os.path.isdir(path) and _busy(path):
+                os.close(lock)  # a process of an earlier use (killed rerun) still works in it
+                n += 1
+                continue
+            if os.path.isdir(path) and _usable(repo, path):
                 return path, lock
             try:
                 _remove(repo, path)  # half made, or its git record pruned: made again
@@ -156,7 +220,11 @@ def _apply(repo: Repo, commit: str, tree: str, root: str) -> None:
     diff = base.diff_to_tree(git[tree].peel(pygit2.Tree))
     real_root = os.path.realpath(root)
     emptied: set[str] = set()
-    for delta in diff.deltas:
+    deltas = list(diff.deltas)
+    for delta in deltas:  # every path checked before any is written
+        _check_path(delta.new_file.path, delta.new_file.mode)
+        _check_path(delta.old_file.path, delta.old_file.mode)
+    for delta in deltas:
         old, new = delta.old_file, delta.new_file
         if delta.status in (pygit2.GIT_DELTA_DELETED, pygit2.GIT_DELTA_MODIFIED, pygit2.GIT_DELTA_TYPECHANGE):
             target = _inside(real_root, old.path)
