@@ -45,7 +45,8 @@ def _reflink_or_copy(src: str, dest: str) -> None:
 
 def stage(user_root: str, temp_root: str, rel: str) -> str:
     """Put the user's ``rel`` (relative to the repository root) at the same place in
-    the temporary worktree; return how: ``present`` (the code tree has it) or ``copy``.  A path that would leave either tree is refused."""
+    the temporary worktree; return how: ``present`` (the code tree has it) or
+    ``copy``.  A path that would leave either tree is refused."""
     src = os.path.join(user_root, rel)
     dest = os.path.join(temp_root, rel)
     if os.path.isabs(rel) or not _inside(user_root, src) or not _inside(temp_root, os.path.dirname(dest) or temp_root):
