@@ -334,6 +334,7 @@ class RunRecord(_RunRecord, total=False):
     """``.gitruns/run.json``: the fields ``FIELD_ORDER`` lists, then the optional ones."""
 
     command_template: list[str]  # the command as typed, when ${key} made it differ from ``command``
+    metrics_files: list[str]  # -m files, relative to the repository root (schema 4), so a rerun reads them too
 
 
 def new(run_id: str) -> RunRecord:

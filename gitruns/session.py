@@ -168,6 +168,8 @@ class Session:
         rec["code"] = cast(record.Code, code.to_record())  # snapshot builds it as a plain dict
         rec["inputs"] = entries
         rec["gitruns_version"] = __version__
+        if self.spec.metrics_files:
+            rec["metrics_files"] = [self.paths.display(self.paths.abs(p)) for p in self.spec.metrics_files]
         if self.argv != self.spec.argv:
             # The command as typed, ${key} and all, beside the one that ran.
             rec["command_template"] = redact.argv(self.spec.argv)

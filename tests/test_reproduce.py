@@ -120,3 +120,16 @@ def test_reproduce_in_a_recreated_environment(tmp_path: Path) -> None:
     assert record(repo, new)["rerun"]["env"] == "recreate"
     assert record(repo, new, "env.json")["python"]["packages"]["tinypkg"] == "1.2"
     assert untouched(repo) == before
+
+
+def test_metrics_files_are_read_again(tmp_path: Path) -> None:
+    """A run's -m files are kept in its record and read by its reproduction (review:
+    they were dropped, and the metrics showed as missing)."""
+    repo = make_repo(tmp_path / "repo", {"t.py": "open('m.json', 'w').write('{\"acc\": 0.5}')\n",
+                                         ".gitignore": "m.json\n"})
+    assert gitrun(repo, "exec", "-m", "m.json", "--", "python", "t.py").returncode == 0
+    (rid,) = run_ids(repo)
+    assert record(repo, rid)["metrics_files"] == ["m.json"]
+    proc = gitrun(repo, "reproduce", rid)
+    assert proc.returncode == 0 and "equal      acc: 0.5" in proc.stdout, proc.stdout
+    assert record(repo, run_ids(repo)[-1])["metrics"] == {"acc": 0.5}
