@@ -40,9 +40,9 @@ def test_the_record_type_has_every_field_of_the_schema_in_order() -> None:
     assert tuple(record.RunRecord.__annotations__) == record.FIELD_ORDER + optional
     assert set(record.FIELD_ORDER) | set(optional) == set(PROPS)
     # In memory every key of FIELD_ORDER is present (new and upgrade fill them all);
-    # the optional ones (command_template) are written only when they say something.
+    # the optional ones (command_template, metrics_files) are written only when they say something.
     assert record.RunRecord.__required_keys__ == set(record.FIELD_ORDER)
-    assert record.RunRecord.__optional_keys__ == set(optional) == {"command_template"}
+    assert record.RunRecord.__optional_keys__ == set(optional) == {"command_template", "metrics_files"}
     assert set(record.new("0" * 26)) == set(record.FIELD_ORDER)
 
 
