@@ -166,6 +166,23 @@ def _zombie(pid: int) -> bool:
 
 # -- the verb ------------------------------------------------------------------
 
+def _is_recorder(pid: int) -> bool:
+    """Whether ``pid`` runs git-run (or ``python -m gitruns``): a record, which may
+    come from someone else, must not be able to make cancel signal any process
+    that merely has the right start time (review).  Without /proc, True."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except FileNotFoundError:
+        return not os.path.isdir("/proc/self")
+    except OSError:
+        return False
+    for i, arg in enumerate(argv[:4]):
+        if os.path.basename(arg) == "git-run" or (arg == "-m" and argv[i + 1:i + 2] == ["gitruns"]):
+            return True
+    return False
+
+
 def cancel(run_id: str, grace_s: float = DEFAULT_GRACE_S, repo: Repo | None = None) -> CancelResult:
     """Cancel the running run ``run_id`` (any unique prefix or name) of this machine."""
     from . import lookup
@@ -189,6 +206,9 @@ def cancel(run_id: str, grace_s: float = DEFAULT_GRACE_S, repo: Repo | None = No
     if status != "running":
         raise CannotCancel(f"run {short} already ended ({status} at {rec.get('ended_at')})")
     pid = int(rec["pid"])
+    if not _is_recorder(pid):
+        raise CannotCancel(f"run {short} names process {pid}, which is not a git-run process (a run made by "
+                           "gitruns.start_run(), or a record that does not belong here); not signalled")
     ticks = (rec.get("process") or {}).get("start_ticks")
     at = timeutil.iso(timeutil.now())
     request = {"by": user(), "host": socket.gethostname(), "at": at, "pid": os.getpid(), "grace_s": grace_s}

@@ -51,10 +51,10 @@ from .terminal import warning_text
 # Not recreated: the venv brings its own installer, and gitruns is linked in.
 TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute", "uv", "gitruns"})
 MARKER = ".gitruns-env.json"  # written last: a venv without it is half-built
-_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,100}$")
-_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$|^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")
-_HASH = re.compile(r"^[a-z0-9]{2,20}=[0-9a-fA-F]{16,128}$")
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?\Z")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,100}\Z")
+_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}\Z|^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}\Z")
+_HASH = re.compile(r"^[a-z0-9]{2,20}=[0-9a-fA-F]{16,128}\Z")
 MAX_ERROR_CHARS = 300
 
 Progress = Callable[[str], None]

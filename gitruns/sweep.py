@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import json
 import os
 import random as random_mod
@@ -71,18 +72,53 @@ def grid(axes: list[Axis]) -> list[list[int]]:
     return [list(p) for p in itertools.product(*(range(len(a.texts)) for a in axes))]
 
 
-def choose(points: list[list[int]], k: int | None, seed: int | None) -> tuple[list[list[int]], int | None]:
-    """``k`` points drawn without replacement with ``random.Random(seed)`` (a seed
-    is drawn when none is given), kept in grid order; all points when ``k`` is None.
-    Returns the points and the seed used."""
+# A grid larger than this is refused without --random: launching a million runs
+# by accident is not a sweep anyone meant.
+MAX_POINTS = 10_000
+
+
+def grid_size(axes: list[Axis]) -> int:
+    return math.prod(len(a.texts) for a in axes)
+
+
+def point_at(axes: list[Axis], index: int) -> list[int]:
+    """The ``index``-th point of :func:`grid` without making the grid (mixed radix)."""
+    out: list[int] = []
+    for axis in reversed(axes):
+        index, digit = divmod(index, len(axis.texts))
+        out.append(digit)
+    return out[::-1]
+
+
+def pick(total: int, k: int | None, seed: int | None) -> tuple[list[int] | None, int | None]:
+    """The indices of ``k`` points of ``total`` drawn without replacement with
+    ``random.Random(seed)`` (a seed is drawn when none is given), in grid order;
+    None (all of them) when ``k`` is None.  Returns them and the seed used."""
     if k is None:
-        return points, seed
+        return None, seed
     if k < 1:
         raise UsageError(f"--random {k}: expected a number of points of at least 1")
     if seed is None:
         seed = random_mod.SystemRandom().randrange(2**31)
-    picked = sorted(random_mod.Random(seed).sample(range(len(points)), min(k, len(points))))
-    return [points[i] for i in picked], seed
+    return sorted(random_mod.Random(seed).sample(range(total), min(k, total))), seed
+
+
+def choose(points: list[list[int]], k: int | None, seed: int | None) -> tuple[list[list[int]], int | None]:
+    """``k`` of ``points`` as :func:`pick` draws them; all points when ``k`` is None."""
+    picked, seed = pick(len(points), k, seed)
+    return (points if picked is None else [points[i] for i in picked]), seed
+
+
+def select(axes: list[Axis], k: int | None, seed: int | None) -> tuple[list[list[int]], int | None]:
+    """The points a sweep runs: the whole grid (at most MAX_POINTS), or ``k`` drawn
+    from it without making it."""
+    total = grid_size(axes)
+    if k is None and total > MAX_POINTS:
+        raise UsageError(f"the grid has {total:,} points, more than {MAX_POINTS:,}: run --random K of them")
+    picked, seed = pick(total, k, seed)
+    if picked is None:
+        return grid(axes), seed
+    return [point_at(axes, i) for i in picked], seed
 
 
 @dataclass
@@ -180,7 +216,7 @@ def sweep(options: SweepOptions) -> SweepResult:
     if options.sort is not None and not options.sort.lstrip("-"):
         raise UsageError("--sort: expected a metric name (-NAME for descending)")
     axes = parse_params(options.params)
-    points, seed = choose(grid(axes), options.random, options.seed)
+    points, seed = select(axes, options.random, options.seed)
     cwd = options.cwd or os.getcwd()
     repo = open_repo(cwd)
     root = repo.require_worktree()

@@ -5,6 +5,7 @@ import getpass
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -213,10 +214,14 @@ def test_a_crashed_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_run_whose_process_ends_without_recording_is_recorded_canceled_by_cancel(tmp_path: Path) -> None:
-    # The recorded process is not git-run: it dies of SIGTERM and writes nothing, so
-    # cancel writes the final record itself, a new commit over the last one.
+    # The recorded git-run dies of SIGTERM and writes nothing (a stand-in named
+    # git-run that only sleeps), so cancel writes the final record itself, a new
+    # commit over the last one.
     repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
-    sleeper = subprocess.Popen(["sleep", "600"])
+    stand_in = tmp_path / "bin" / "git-run"
+    stand_in.parent.mkdir()
+    stand_in.write_text("import time\ntime.sleep(600)\n")
+    sleeper = subprocess.Popen([sys.executable, str(stand_in)])
     try:
         rid = planted_running(repo, sleeper.pid)
         last = subprocess.run(["git", "rev-parse", f"refs/runs/{rid}"], cwd=repo, capture_output=True,
@@ -235,3 +240,19 @@ def test_a_run_whose_process_ends_without_recording_is_recorded_canceled_by_canc
     parent = subprocess.run(["git", "rev-parse", f"refs/runs/{rid}^"], cwd=repo, capture_output=True,
                             text=True).stdout.strip()
     assert parent == last
+
+
+def test_a_record_naming_a_process_that_is_not_git_run_is_refused(tmp_path: Path) -> None:
+    """A record (which may come from someone else) that names any live process with
+    its right start time must not make cancel signal it (review)."""
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    victim = subprocess.Popen(["sleep", "600"])
+    try:
+        rid = planted_running(repo, victim.pid)
+        proc = gitrun(repo, "cancel", "--grace", "1", rid)
+        assert proc.returncode == 1 and "not a git-run process" in proc.stderr, proc.stderr
+        assert victim.poll() is None  # not signalled
+        assert record(repo, rid)["status"] == "running"
+    finally:
+        victim.kill()
+        victim.wait()

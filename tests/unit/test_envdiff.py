@@ -189,3 +189,14 @@ def test_diffs_read_from_a_real_cache_are_bounded(tmp_path: Any) -> None:
     assert by["big.txt"].diff is None and by["big.txt"].note == "no diff: larger than 1024 KiB"
     assert by["weird.txt"].note == "binary"  # not UTF-8: sizes only
     assert by["lost.txt"].note == "no diff: not in the local cache and no artifact store is configured"
+
+
+def test_a_recorded_name_or_version_with_a_trailing_newline_is_refused() -> None:
+    """`$` matches before a final newline; a record must not smuggle one into pip's
+    arguments or the lines shown (review)."""
+    from gitruns import envrecreate
+
+    for name, version, problem in (("foo\n", "1.0", "not a valid package name"),
+                                   ("foo", "1.0\n", "not a valid version")):
+        [spec], _ = envrecreate.plan({"python": {"packages": {name: version}, "package_sources": {}}})
+        assert spec.args == [] and spec.problem == problem and "\n" not in spec.shown

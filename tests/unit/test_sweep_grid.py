@@ -69,3 +69,19 @@ def test_the_metric_columns_are_those_named_or_those_every_success_shares() -> N
     assert _metric_columns(res.points, SweepOptions(params=[])) == []  # r3 has none
     res.points[3].metrics = {"acc": 0.1, "loss": 2}
     assert _metric_columns(res.points, SweepOptions(params=[])) == ["acc"]
+
+
+def test_random_points_of_a_huge_grid_are_drawn_without_making_it() -> None:
+    """1000 x 1000 x 1000 values: --random 2 must not build a billion points (review)."""
+    from gitruns.sweep import MAX_POINTS, grid_size, point_at, select
+
+    values = ",".join(str(i) for i in range(1000))
+    axes = parse_params([f"a={values}", f"b={values}", f"c={values}"])
+    assert grid_size(axes) == 10**9
+    picked, seed = select(axes, 2, 1)
+    assert seed == 1 and len(picked) == 2 and picked == sorted(picked)
+    small = parse_params(["a=1,2,3", "b=x,y"])
+    assert [point_at(small, i) for i in range(grid_size(small))] == grid(small)
+    assert select(small, 4, 9)[0] == choose(grid(small), 4, 9)[0]  # the same draw as before
+    with pytest.raises(UsageError, match=f"more than {MAX_POINTS:,}: run --random K"):
+        select(axes, None, None)
