@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import json
+import math
 import os
 import random as random_mod
 import signal
