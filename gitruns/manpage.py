@@ -132,9 +132,10 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
     ("$GIT_COMMON_DIR/gitruns/crash.log, ~/.cache/gitruns/crash.log",
      "What the last internal error (exit 3) left: versions, the command line (secrets redacted) and "
      "the traceback; the second place outside a repository ($XDG_CACHE_HOME is honoured).", (ALL,)),
-    ("$GIT_COMMON_DIR/gitruns/worktrees/", "Temporary worktrees of reruns, reproductions, resumes and "
-                                           "sweep points; removed when they end (and when left by a "
-                                           "killed process).", ("rerun", "reproduce", "resume", "sweep")),
+    ("$GIT_COMMON_DIR/gitruns/worktrees/", "The worktrees where reruns, reproductions, resumes and "
+                                           "sweep points run (pool-N, locked while in use and with git "
+                                           "worktree lock); kept and cleaned between uses. Safe to delete "
+                                           "when nothing runs, then git worktree prune.", ("rerun", "reproduce", "resume", "sweep")),
     ("$GIT_COMMON_DIR/gitruns/sweeps/<id>/<index>.log", "What each point of a sweep printed (its run "
                                                           "keeps it too).", ("sweep",)),
     ("$GIT_COMMON_DIR/gitruns/cancel/<id>.json", "A cancel request: who asked, when, the grace period; "

@@ -259,8 +259,8 @@ def _rerun_command(repo: Repo, run: lookup.Run, options: RerunOptions, wt: str, 
     metrics_files = [_relative(wt, cwd, str(m)) for m in rec.get("metrics_files") or []]
     spec = LaunchSpec(argv=argv, cwd=cwd, name=options.name,
                       tags=tags, config_files=files, overrides=list(options.overrides), inputs=inputs,
-                      outputs=outputs, metrics_files=metrics_files, substitute=bool(template), lineage=lineage, invoked_by="rerun",
-                      path_prefix=list(options.path_prefix))
+                      outputs=outputs, metrics_files=metrics_files, substitute=bool(template), lineage=lineage,
+                      invoked_by="rerun", path_prefix=list(options.path_prefix))
     errors: list[str] = []
     outcome = execute(spec, report=errors.append, session=Session(spec, repo=open_worktree(wt)))
     from .recordread import read_record
