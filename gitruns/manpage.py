@@ -135,7 +135,8 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
     ("$GIT_COMMON_DIR/gitruns/worktrees/", "The worktrees where reruns, reproductions, resumes and "
                                            "sweep points run (pool-N, locked while in use and with git "
                                            "worktree lock); kept and cleaned between uses. Safe to delete "
-                                           "when nothing runs, then git worktree prune.", ("rerun", "reproduce", "resume", "sweep")),
+                                           "when nothing runs, then git worktree prune.",
+     ("rerun", "reproduce", "resume", "sweep")),
     ("$GIT_COMMON_DIR/gitruns/sweeps/<id>/<index>.log", "What each point of a sweep printed (its run "
                                                           "keeps it too).", ("sweep",)),
     ("$GIT_COMMON_DIR/gitruns/cancel/<id>.json", "A cancel request: who asked, when, the grace period; "
