@@ -70,7 +70,10 @@ RERUN_NOTES = [
     "",
     "`--env recreate` builds the environment once per recorded package list and keeps",
     "it under `.git/gitruns/envs/`; the second reproduction reuses it. Its first time is",
-    "pip's (or uv's, when installed) installing the packages with `--no-deps`.",
+    "pip's (or uv's, when installed) installing the packages with `--no-deps`: the",
+    "recorded list is already complete, so no resolver runs, and the venv is made",
+    "without pip of its own (one pip installs into it with `--python`), which is why",
+    "it beats the same venv made by hand.",
 ]
 
 
