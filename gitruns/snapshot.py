@@ -324,6 +324,21 @@ class _Untracked:
         return bool(self.large or self.withheld or self.overflow)
 
 
+def current(repo: Repo) -> CodeState:
+    """The user's code as it is now, as exec would record it (the caps from git
+    config), its tree written into the object store: what resume and sweep run."""
+    from .settings import load as load_settings
+
+    settings = load_settings(repo.git)
+    statcache = StatCache(os.path.join(repo.state_dir, "statcache.sqlite"))
+    try:
+        return capture(repo, settings.size("gitruns.untrackedMaxSize"), statcache,
+                       max_files=settings.size("gitruns.untrackedMaxFiles"),
+                       max_total=settings.size("gitruns.untrackedMaxTotal"))
+    finally:
+        statcache.close()
+
+
 def capture(repo: Repo, untracked_max: int, statcache: StatCache, exclude: tuple[str, ...] = (),
             max_files: int = 10_000, max_total: int = 100 * 1024**2) -> CodeState:
     """Describe the code at launch and write its exact tree into the object store.

@@ -271,17 +271,8 @@ def _snapshot(repo: Repo) -> tuple[str, str]:
     """The user's current code, written as a tree without touching the index (as exec
     records it): the HEAD commit and that tree."""
     from . import snapshot
-    from .hashing import StatCache
-    from .settings import load as load_settings
 
-    settings = load_settings(repo.git)
-    statcache = StatCache(os.path.join(repo.state_dir, "statcache.sqlite"))
-    try:
-        code = snapshot.capture(repo, settings.size("gitruns.untrackedMaxSize"), statcache,
-                                max_files=settings.size("gitruns.untrackedMaxFiles"),
-                                max_total=settings.size("gitruns.untrackedMaxTotal"))
-    finally:
-        statcache.close()
+    code = snapshot.current(repo)
     if code.commit is None:
         raise UsageError("sweep needs a commit to start from: this repository has none yet")
     return code.commit, code.snapshot_tree

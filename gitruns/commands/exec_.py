@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
 from ..errors import UsageError
 from ..execute import execute
 from ..launchspec import LaunchSpec
 from ..outcome import Outcome
+from ..terminal import say as _say
 from ..terminal import warning_text
 
 
@@ -84,11 +84,3 @@ def duration(seconds: float) -> str:
 def _error(message: str) -> None:
     """An error about the run's record, told as it happens (possibly from a capture thread)."""
     _say(f"gitruns: error: {warning_text(' '.join(message.split()), 1000)}")
-
-
-def _say(line: str) -> None:
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # our stderr is gone; the record still says it

@@ -12,6 +12,8 @@ import sys
 from ..pipelines.engine import PipelineOutcome, StepEvent
 from ..pipelines.engine import pipeline as run_pipeline
 from ..terminal import safe, warning_text
+from ..terminal import say as _say
+from ..terminal import stderr_is_tty as _stderr_is_tty
 from .exec_ import duration, parse_lineage
 
 _ORDER = ("succeeded", "cached", "failed", "skipped", "canceled")
@@ -69,18 +71,3 @@ def _step_line(event: StepEvent) -> None:
         if event.status == "failed" and event.message:
             text += f": {warning_text(event.message, 200)}"
     _say(f"gitruns: {text}")
-
-
-def _stderr_is_tty() -> bool:
-    try:
-        return os.isatty(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _say(line: str) -> None:
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass

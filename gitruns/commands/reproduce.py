@@ -119,15 +119,8 @@ def reproduce(run_id: str, env: str, installer: str, name: str | None, tags: lis
     from .. import colour
     from ..reproduce import ReproduceOptions
     from ..reproduce import reproduce as run_reproduce
-    from ..terminal import json_text, stdout_to_stderr, warning_text
+    from ..terminal import json_text, say, stdout_to_stderr, warning_text
     from .rerun import final_line
-
-    def say(line: str) -> None:
-        try:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
 
     def progress(message: str) -> None:
         if not quiet and sys.stderr.isatty():

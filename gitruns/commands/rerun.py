@@ -7,6 +7,7 @@ import sys
 from ..rerun import RerunOptions, RerunOutcome
 from ..rerun import rerun as run_again
 from ..terminal import json_text, stdout_to_stderr, warning_text
+from ..terminal import say as _say
 from .exec_ import duration
 
 
@@ -39,11 +40,3 @@ def final_line(outcome: RerunOutcome, relation: str = "rerun of") -> str:
     if outcome.status == "canceled":
         return f"{run} canceled (exit {outcome.exit_code}) {took}"
     return f"{run} {outcome.status} (exit {outcome.exit_code}) {took}"
-
-
-def _say(line: str) -> None:
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass

@@ -14,7 +14,9 @@ import sys
 from ..pipelines.resume import ResumeOptions
 from ..pipelines.resume import resume as run_resume
 from ..terminal import json_text, safe, warning_text
-from .pipeline import _say, _stderr_is_tty, _step_line, final_line
+from ..terminal import say as _say
+from ..terminal import stderr_is_tty as _stderr_is_tty
+from .pipeline import _step_line, final_line
 
 
 def resume(run_id: str, jobs: int | None, fail_fast: bool, name: str | None, tags: list[str], quiet: bool,

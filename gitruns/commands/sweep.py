@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from .. import table
 from ..sweep import SweepOptions, SweepProgress, SweepResult
 from ..sweep import sweep as run_sweep
 from ..terminal import safe, warning_text
+from ..terminal import stderr_is_tty as _stderr_is_tty
 
 
 def sweep(options: SweepOptions, as_json: bool) -> int:
@@ -63,12 +63,6 @@ def _progress(p: SweepProgress) -> None:
     except (OSError, ValueError):
         pass
 
-
-def _stderr_is_tty() -> bool:
-    try:
-        return os.isatty(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def _say(line: str) -> None:

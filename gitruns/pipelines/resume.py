@@ -292,22 +292,13 @@ def _run_in_worktree(repo: Repo, user_root: str, rid: str, rec: record.RunRecord
                      recorded: dict[str, record.Step], reuse: list[str], overrides: list[str],
                      config_files: list[str], options: ResumeOptions) -> PipelineOutcome:
     from .. import snapshot, staging
-    from ..hashing import StatCache
-    from ..settings import load as load_settings
     from ..tempworktree import open_worktree, temporary_worktree
     from .definition import load
     from .engine import run as run_plan
     from .stepcache import Reuse
 
     short = rid[:12]
-    settings = load_settings(repo.git)
-    statcache = StatCache(os.path.join(repo.state_dir, "statcache.sqlite"))
-    try:
-        code = snapshot.capture(repo, settings.size("gitruns.untrackedMaxSize"), statcache,
-                                max_files=settings.size("gitruns.untrackedMaxFiles"),
-                                max_total=settings.size("gitruns.untrackedMaxTotal"))
-    finally:
-        statcache.close()
+    code = snapshot.current(repo)
     rel_cwd = str(rec.get("cwd") or ".")
     if rel_cwd != ".":
         _check_rel(rel_cwd, "the working directory")
