@@ -71,8 +71,9 @@ class QueryError(UsageError):
     def __init__(self, option: str, message: str, text: str, column: int, hint: str = "") -> None:
         from .terminal import safe
 
-        tail = f" ({hint})" if hint else ""
-        super().__init__(f"{option}: {message} at column {column}: {safe(_window(text, column))}{tail}")
+        # Every part may hold the user's text (a field name, a value): all made safe.
+        tail = f" ({safe(hint)})" if hint else ""
+        super().__init__(f"{option}: {safe(message)} at column {column}: {safe(_window(text, column))}{tail}")
         self.column = column
 
 
