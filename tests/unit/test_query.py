@@ -315,14 +315,25 @@ def test_version_key_orders_as_pep440() -> None:
     (["-params.lr"], ["r2", "r1", "r4", "r3", "r5"]),
     (["code.commit", "id"], ["r2", "r1", "r3", "r4", "r5"]),
     (["-env.gpu"], ["r2", "r1", "r5", "r4", "r3"]),
+    (["-params.opt"], ["r5", "r2", "r3", "r1", "r4"]),  # text descending: adamw before adam
 ])
 def test_sort_keys_with_missing_values_last(db: sqlite3.Connection, sort: list[str], expected: list[str]) -> None:
     assert select(db, None, sort) == expected
 
 
+def test_descending_text_is_the_reverse_of_ascending() -> None:
+    con = sqlite3.connect(":memory:")
+    query.register(con)
+    texts = ["", "a", "ab", "abc", "b", "B", "é", "z", "\u4e2d", "\U0001f600", "a b"]
+    con.execute("CREATE TABLE t(x TEXT)")
+    con.executemany("INSERT INTO t VALUES (?)", [(x,) for x in texts])
+    down = [row[0] for row in con.execute("SELECT x FROM t ORDER BY gitruns_text_desc(x)")]
+    assert down == sorted(texts, reverse=True)
+
+
 def test_sort_ends_with_the_tie_breakers() -> None:
     order, params = query.compile_order(query.parse_sort("-metrics.acc"))
-    assert order.endswith("r.started DESC, v.run_id DESC") and params == ["metrics.acc", "metrics.acc"]
+    assert order.endswith("r.started DESC, v.run_id DESC") and params == ["metrics.acc"]
     assert query.compile_order([]) == ("r.started DESC, v.run_id DESC", [])
 
 
