@@ -17,7 +17,7 @@ from typing import Any, TypedDict, cast
 
 from .errors import RecordError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATUSES = ("running", "succeeded", "failed", "canceled")
 KINDS = ("command", "pipeline")
 # A step's status: "cached" when its outputs came from an earlier identical step,
@@ -33,7 +33,8 @@ FIELD_ORDER = (
     "schema", "id", "name", "kind", "status", "command", "cwd", "exit_code", "signal",
     "started_at", "ended_at", "duration_s", "user", "host", "pid", "process",
     "invoked_by", "invocation", "tags", "code", "inputs", "artifacts", "metrics",
-    "params", "logs", "pipeline", "steps", "run_group", "rerun_of", "rerun", "sweep", "cancel", "error",
+    "params", "logs", "pipeline", "steps", "run_group", "rerun_of", "rerun", "sweep", "cancel", "upstream",
+    "retired", "error",
     "gitruns_version",
 )
 
@@ -218,7 +219,34 @@ class _Step(TypedDict):
     error: Error | None
 
 
+class _Upstream(TypedDict):
+    run: str  # the earlier run's id
+    commit: str  # its ref's commit when this run started (a further parent of this run's first commit)
+    digest: str  # what was consumed, by content
+    path: str  # where: the input path in this run (or this step)
+
+
+class Upstream(_Upstream, total=False):
+    """An earlier run whose artifact this run or step consumed (schema 5)."""
+
+    artifact: str | None  # its path among the earlier run's artifacts (or step outputs)
+    step: str | None  # the earlier run's step that wrote it
+
+
+class _Retired(TypedDict):
+    at: str  # when (UTC, ISO 8601)
+    by: str  # who ran git run retire
+    reason: str
+
+
+class Retired(_Retired, total=False):
+    """Set by ``git run retire`` on a new commit of the run (schema 5)."""
+
+    superseded_by: str | None  # the run that replaces it
+
+
 class Step(_Step, total=False):
+    upstream: list[Upstream]  # schema 5: earlier runs (or this run's earlier steps) it consumed
     command_template: str  # the command as written, when ${key} made it differ
     function: str  # a Python step: module:qualname
     env: dict[str, str]
@@ -326,6 +354,8 @@ class _RunRecord(TypedDict):
     rerun: Rerun | None
     sweep: Sweep | None
     cancel: Cancel | None
+    upstream: list[Upstream]  # schema 5
+    retired: Retired | None  # schema 5
     error: Error | None
     gitruns_version: str | None
 
@@ -341,7 +371,7 @@ def new(run_id: str) -> RunRecord:
     """An empty record of the current schema with every field present."""
     rec: dict[str, Any] = {k: None for k in FIELD_ORDER}
     rec.update(schema=SCHEMA_VERSION, id=run_id, kind="command", status="running", run_group=run_id, tags={}, inputs=[],
-               artifacts=[], metrics={}, params={}, steps=[], logs={}, invocation={})
+               artifacts=[], metrics={}, params={}, steps=[], logs={}, invocation={}, upstream=[])
     return cast(RunRecord, rec)
 
 
@@ -375,6 +405,8 @@ def upgrade(data: Any) -> RunRecord:
         data = _v2_to_v3(data)
     if data.get("schema") == 3:
         data = _v3_to_v4(data)
+    if data.get("schema") == 4:
+        data = _v4_to_v5(data)
     rec: dict[str, Any] = dict(new(str(data.get("id", ""))))
     rec.update(data)
     return cast(RunRecord, rec)
@@ -411,6 +443,16 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     for key in ("rerun_of", "rerun", "sweep", "cancel"):
         out.setdefault(key, None)
     out["schema"] = 4
+    return out
+
+
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 added lineage and retirement: ``upstream`` (empty: earlier runs were
+    not linked to the runs whose artifacts they consumed) and ``retired`` (None)."""
+    out = dict(data)
+    out.setdefault("upstream", [])
+    out.setdefault("retired", None)
+    out["schema"] = 5
     return out
 
 

@@ -93,26 +93,34 @@ def test_a_record_from_a_newer_gitruns_is_refused_clearly(repo: Path) -> None:
     git(repo, "update-ref", f"refs/runs/{rid}", commit)
     proc = gitrun(repo, "show", rid)
     assert proc.returncode == 1
-    assert "schema 99, newer than this gitruns understands (4); upgrade gitruns" in proc.stderr
+    assert "schema 99, newer than this gitruns understands (5); upgrade gitruns" in proc.stderr
     listed = gitrun(repo, "ls")
     assert listed.returncode == 0 and "skipping" in listed.stderr
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_records_written_by_older_schemas_stay_readable(tmp_path: Path, version: int) -> None:
     """tests/data/run-v1.json was written by gitruns 0.1.0, run-v2.json by the code
-    of issue 8 (before pipelines) and run-v3.json by the code of issue 9 (before reruns);
+    of issue 8 (before pipelines), run-v3.json by the code of issue 9 (before reruns) and
+    run-v4.json (a rerun) by the code of issue 10 (before lineage and retirement);
     every later reader must accept them all."""
     from gitruns import record as rec_mod
 
     raw = (ROOT / "tests" / "data" / f"run-v{version}.json").read_bytes()
     rec = rec_mod.loads(raw)
-    assert rec["schema"] == 4 and rec["status"] == "succeeded"  # read into today's shape
+    assert rec["schema"] == 5 and rec["status"] == "succeeded"  # read into today's shape
     assert rec["kind"] == "command" and rec["pipeline"] is None and rec["steps"] == []
-    # Before schema 4 every run was a group of its own, and none was a rerun.
-    assert rec["run_group"] == rec["id"] and rec["rerun_of"] is None and rec["rerun"] is None
+    # Before schema 5 no run was linked to the runs it consumed, and none was retired.
+    assert rec["upstream"] == [] and rec["retired"] is None
+    if version == 4:
+        assert rec["rerun_of"] and rec["rerun"]["mode"] == "rerun" and rec["run_group"] == rec["rerun_of"]
+    else:
+        # Before schema 4 every run was a group of its own, and none was a rerun.
+        assert rec["run_group"] == rec["id"] and rec["rerun_of"] is None and rec["rerun"] is None
     assert rec["sweep"] is None and rec["cancel"] is None
-    if version == 1:
+    if version == 4:
+        assert rec["inputs"][0]["path"] == "data.csv" and rec["artifacts"][0]["path"] == "model.json"
+    elif version == 1:
         assert rec["code"]["reproducible_from"] is None
         assert rec["metrics"] == {"loss": 0.25}
     elif version == 3:
@@ -129,7 +137,7 @@ def test_records_written_by_older_schemas_stay_readable(tmp_path: Path, version:
     plant_record(repo, raw, f"a run written by the gitruns of schema {version}")
     listed = json.loads(gitrun(repo, "ls", "--json").stdout)
     assert [(r["id"], r["schema"], r["kind"], r["code"]["reproducible_from"]) for r in listed] \
-        == [(old["id"], 4, "command", None)]
+        == [(old["id"], 5, "command", None)]
     assert gitrun(repo, "show", old["id"][:10]).returncode == 0
     bare = tmp_path / "old.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)

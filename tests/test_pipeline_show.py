@@ -275,7 +275,7 @@ def test_a_pipeline_record_written_before_reruns_stays_readable(tmp_path: Path) 
     repo = make_repo(tmp_path / "old", {"a.py": "pass\n"})
     plant_record(repo, raw, "a pipeline run written by the code of issue 9")
     shown = json.loads(gitrun(repo, "show", old["id"], "--json").stdout)
-    assert shown["schema"] == 4 and shown["run_group"] == old["id"] and shown["rerun"] is None
+    assert shown["schema"] == 5 and shown["run_group"] == old["id"] and shown["rerun"] is None
     assert [(s["name"], s["status"]) for s in shown["steps"]] \
         == [("prepare", "succeeded"), ("train", "failed"), ("report", "skipped")]
     proc = gitrun(repo, "show", old["id"][:12])
