@@ -473,7 +473,15 @@ def fields(expr: Expr) -> set[str]:
 
 # -- compiling ----------------------------------------------------------------------
 
-def _has(cond: str) -> str:
+def _rows(key: str | None) -> tuple[str, str]:
+    """(FROM body aliased ``a``, its commit column) holding the rows of an attrs key:
+    ``env.packages.*`` are kept once per environment, not once per run (gitruns.runindex)."""
+    if key is not None and key.startswith("env.packages."):
+        return "env_attrs a JOIN run_env re ON re.env_id = a.env_id", "re.commit_id"
+    return "attrs a", "a.commit_id"
+
+
+def _has(cond: str, key: str | None = None) -> str:
     """The runs with a row of the key (the first parameter) meeting ``cond``.
 
     Written as membership in an uncorrelated subquery rather than a correlated
@@ -482,7 +490,8 @@ def _has(cond: str) -> str:
     was 2-3 times faster for a selective filter and no slower for one that matches
     every run.  attrs.commit_id is never NULL (the index writes every row from a
     commit), so ``NOT`` of it is never NULL either."""
-    return f"r.commit_id IN (SELECT a.commit_id FROM attrs a WHERE a.key = ? AND {cond})"
+    source, commit = _rows(key)
+    return f"r.commit_id IN (SELECT {commit} FROM {source} WHERE a.key = ? AND {cond})"
 _SQL_OP = {"=": "=", "!=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -527,13 +536,13 @@ def _attr(cmp: Compare, params: list[Any]) -> str:
         if cmp.op not in ("=", "!="):
             raise _fail(cmp, value, f"null compares only with = or !=, not '{cmp.op}'")
         params.append(key)
-        present = _has("a.txt IS NOT 'null'")
+        present = _has("a.txt IS NOT 'null'", key)
         return present if cmp.op == "!=" else f"(NOT {present})"
     if cmp.op in ("!=", "!~", "not in"):
         positive = {"!=": "=", "!~": "~", "not in": "in"}[cmp.op]
         params.append(key)
         match = _attr_match(cmp, positive, params)
-        present = _has("a.txt IS NOT 'null'")
+        present = _has("a.txt IS NOT 'null'", key)
         return f"({present} AND NOT {match})"
     return _attr_match(cmp, cmp.op, params)
 
@@ -541,8 +550,8 @@ def _attr(cmp: Compare, params: list[Any]) -> str:
 def _attr_match(cmp: Compare, op: str, params: list[Any]) -> str:
     params.append(cmp.field.attr)
     if op == "in":
-        return _has(_attr_in(cmp, params))
-    return _has(_attr_cond(cmp, cmp.values[0], op, params))
+        return _has(_attr_in(cmp, params), cmp.field.attr)
+    return _has(_attr_cond(cmp, cmp.values[0], op, params), cmp.field.attr)
 
 
 def _attr_in(cmp: Compare, params: list[Any]) -> str:
@@ -731,11 +740,12 @@ def compile_order(keys: Sequence[SortKey]) -> tuple[str, list[Any]]:
         way = "DESC" if key.descending else "ASC"
         agg = "MAX" if key.descending else "MIN"
         fld = key.field
+        source, commit = _rows(fld.attr)
         if fld.attr is None:
             parts.append(f"{COLUMNS[fld.name][0]} {way} NULLS LAST")
         elif fld.kind == "version":
-            parts.append(f"(SELECT {agg}(gitruns_version_key(a.txt)) FROM attrs a "
-                         f"WHERE a.commit_id = r.commit_id AND a.key = ?) {way} NULLS LAST")
+            parts.append(f"(SELECT {agg}(gitruns_version_key(a.txt)) FROM {source} "
+                         f"WHERE {commit} = r.commit_id AND a.key = ?) {way} NULLS LAST")
             params.append(fld.attr)
         elif key.descending:
             # One subquery a key, its value read once a run: ascending over -num and
@@ -743,13 +753,13 @@ def compile_order(keys: Sequence[SortKey]) -> tuple[str, list[Any]]:
             # (last in code point order first); MIN prefers a number, as numbers sort
             # before blobs.
             parts.append("(SELECT MIN(CASE WHEN a.num IS NOT NULL THEN -a.num WHEN a.txt IS NOT 'null' "
-                         "THEN gitruns_text_desc(a.txt) END) FROM attrs a "
-                         "WHERE a.commit_id = r.commit_id AND a.key = ?) ASC NULLS LAST")
+                         f"THEN gitruns_text_desc(a.txt) END) FROM {source} "
+                         f"WHERE {commit} = r.commit_id AND a.key = ?) ASC NULLS LAST")
             params.append(fld.attr)
         else:
             parts.append("(SELECT MIN(CASE WHEN a.num IS NOT NULL THEN a.num WHEN a.txt IS NOT 'null' "
-                         "THEN a.txt END) FROM attrs a "
-                         "WHERE a.commit_id = r.commit_id AND a.key = ?) ASC NULLS LAST")
+                         f"THEN a.txt END) FROM {source} "
+                         f"WHERE {commit} = r.commit_id AND a.key = ?) ASC NULLS LAST")
             params.append(fld.attr)
     parts.append(TIE_BREAK)
     return ", ".join(parts), params

@@ -33,6 +33,8 @@ CREATE TABLE digests(commit_id TEXT, role TEXT, step TEXT, path TEXT, digest TEX
 CREATE INDEX attrs_key_num ON attrs(key, num);
 CREATE INDEX attrs_key_txt ON attrs(key, txt);
 CREATE INDEX attrs_commit ON attrs(commit_id, key);
+CREATE TABLE env_attrs(env_id TEXT, key TEXT, num REAL, txt TEXT);
+CREATE TABLE run_env(commit_id TEXT PRIMARY KEY, env_id TEXT);
 """
 
 
@@ -92,7 +94,12 @@ def db() -> Iterator[sqlite3.Connection]:
         row = {"commit_id": commit, "run_id": run_id, **cols}
         con.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                     list(row.values()))
-        con.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", [_attr_row(commit, k, v) for k, v in attrs])
+        rows = [_attr_row(commit, k, v) for k, v in attrs]
+        # as gitruns.runindex keeps them: packages once per environment (here one a run)
+        con.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", [r for r in rows if not r[1].startswith("env.pack")])
+        con.executemany("INSERT INTO env_attrs VALUES (?, ?, ?, ?)",
+                        [("e" + r[0], *r[1:]) for r in rows if r[1].startswith("env.pack")])
+        con.execute("INSERT INTO run_env VALUES (?, ?)", (commit, "e" + commit))
     yield con
     con.close()
 
