@@ -51,11 +51,11 @@ def _config(i: int, rng: random.Random) -> tuple[dict[str, object], bytes]:
 
 def populate(repo: str, count: int, seed: int = 11) -> None:
     """``count`` synthetic runs in ``repo`` (made with bench.common.scratch_repo)."""
+    import pygit2
+
     from gitruns import record, recordread, runid, runrefs
     from gitruns.repo import open_repo
     from gitruns.timeutil import iso
-
-    import pygit2
 
     run(["git", "run", "exec", "--name", "template", "--", "python", "-c",
          "import gitruns; gitruns.log_metric('loss', 0.5)"], cwd=repo)
@@ -178,7 +178,7 @@ def rows(sizes: tuple[int, ...] = (10000, 100000), repeat: int = 5) -> list[str]
         m = measure(repo, size, repeat)
         floor = m["floor_version"]
 
-        def cell(key: str) -> str:
+        def cell(key: str, m: dict[str, float] = m, floor: float = floor) -> str:
             return f"{_ms(m[key])} ({m[key] / floor:.1f}x)"
 
         lines.append(f"| {size:,} | {made:.0f} s | {_ms(floor)} | {_ms(m['floor_refs'])} | {m['rebuild']:.1f} s | "
@@ -274,10 +274,10 @@ def lineage_rows(length: int = 10000, repeat: int = 3) -> list[str]:
 
 
 def _lineage(length: int, repeat: int) -> list[str]:
+    import pygit2
+
     from gitruns import record, recordread, runid, runrefs
     from gitruns.repo import open_repo
-
-    import pygit2
 
     repo = scratch_repo()
     run(["git", "run", "exec", "--name", "template", "--", "true"], cwd=repo)

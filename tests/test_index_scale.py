@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import subprocess
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import git, gitrun, make_repo
 
 COUNT = 300
@@ -143,7 +141,8 @@ def _check_answers(repo: Path, listed: str) -> None:
     assert _query(repo, "metrics.acc > 0.6", "-metrics.acc", 20) == best
     assert set(_query(repo, "params.train.lr = 0.01 and params.model.name = resnet50")) == {
         r for r in recs if params(r) and params(r)["train"]["lr"] == 0.01 and params(r)["model"]["name"] == "resnet50"}
-    assert set(_query(repo, "params.train.batch = 32")) == {r for r in recs if params(r) and params(r)["train"]["batch"] == 32}
+    assert set(_query(repo, "params.train.batch = 32")) == {
+        r for r in recs if params(r) and params(r)["train"]["batch"] == 32}
     assert set(_query(repo, "params.flag = true and params.small = '1e-5'")) == {
         r for r in recs if params(r) and params(r).get("flag") is True and params(r).get("small") == "1e-5"}
     assert set(_query(repo, "params.note = quoted")) == {r for r in recs if params(r) and params(r).get("note")}
@@ -232,4 +231,4 @@ def test_rebuild_in_chunks_and_bulk_matches_one_by_one(sweep: Path, monkeypatch:
     monkeypatch.setattr(runindex, "BULK_FROM", 10**9)
     with runindex.RunIndex.open(open_repo(str(sweep))) as index:
         assert dump(index.db) == bulk
-        assert index.db.execute("SELECT COUNT(DISTINCT env_id) FROM env_attrs").fetchone()[0] == 4  # the template's and three
+        assert index.db.execute("SELECT COUNT(DISTINCT env_id) FROM env_attrs").fetchone()[0] == 4  # 3 and the template's
