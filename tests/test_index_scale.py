@@ -231,4 +231,4 @@ def test_rebuild_in_chunks_and_bulk_matches_one_by_one(sweep: Path, monkeypatch:
     monkeypatch.setattr(runindex, "BULK_FROM", 10**9)
     with runindex.RunIndex.open(open_repo(str(sweep))) as index:
         assert dump(index.db) == bulk
-        assert index.db.execute("SELECT COUNT(DISTINCT env_id) FROM env_attrs").fetchone()[0] == 4  # 3 and the template's
+        assert index.db.execute("SELECT COUNT(DISTINCT env_id) FROM env_attrs").fetchone()[0] == 4  # and the template
