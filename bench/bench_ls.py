@@ -51,9 +51,10 @@ def main(sizes: tuple[int, ...] = (1000, 10000), repeat: int = 5) -> list[str]:
         repo = scratch_repo()
         populate(repo, size)
         run(["git", "gc", "-q"], cwd=repo)  # as a repository with many runs would be
-        cache = os.path.join(repo, ".git", "gitruns", "records.sqlite")
-        if os.path.exists(cache):
-            os.unlink(cache)
+        for suffix in ("", "-wal", "-shm"):  # the run index (gitruns.runindex): the first listing rebuilds it
+            cache = os.path.join(repo, ".git", "gitruns", "index.sqlite" + suffix)
+            if os.path.exists(cache):
+                os.unlink(cache)
         ls_json = lambda r=repo: run(["git", "run", "ls", "--json"], cwd=r)  # noqa: E731
         ls_table = lambda r=repo: run(["git", "run", "ls"], cwd=r)  # noqa: E731
         peer = lambda r=repo: run(["git", "for-each-ref", "refs/runs"], cwd=r)  # noqa: E731

@@ -20,6 +20,7 @@ import bench_hooks  # noqa: E402
 import bench_inputs  # noqa: E402
 import bench_ls  # noqa: E402
 import bench_pipeline  # noqa: E402
+import bench_query  # noqa: E402
 import bench_redact  # noqa: E402
 import bench_rerun  # noqa: E402
 import bench_share  # noqa: E402
@@ -139,10 +140,10 @@ def main() -> None:
         "",
         *bench_ls.main(),
         "",
-        "The first listing reads every run's commit, tree and run.json blob; it then",
-        "keeps run.json by commit id in `.git/gitruns/records.sqlite`, so later listings",
-        "read one table instead of 10,000 objects. The cache is keyed by commit id, so it",
-        "never goes stale; deleting it only costs one cold listing. The peer,",
+        "The first listing reads every run's commit, tree and run.json blob and builds",
+        "the run index (`.git/gitruns/index.sqlite`, issue 11), so later listings read",
+        "one table instead of 10,000 objects. Its rows are keyed by commit id, so they",
+        "never go stale; deleting it only costs one cold listing. The peer,",
         "`git for-each-ref`, only lists refs and reads no record: it is the floor.",
         "",
         "The cold listing reads the records unknown to the cache through one",
@@ -160,6 +161,20 @@ def main() -> None:
         "this shared VM (10,000 runs, `--json`: 962 ms in one run, 1274 ms in the next),",
         "so the 1 s target of issue 2 at 10,000 runs is met or missed by the machine's",
         "load; read the side-by-side ratios.",
+        "",
+        "## Queries at 100,000 runs (issue 11)",
+        "",
+        *bench_query.rows(),
+        "",
+        *bench_query.QUERY_NOTES,
+        "",
+        "### `git run lineage --downstream` over a chain",
+        "",
+        *bench_query.lineage_rows(),
+        "",
+        "### MLflow `search_runs`, side by side",
+        "",
+        *bench_query.mlflow_rows(),
         "",
         "## Sharing (issue 3)",
         "",

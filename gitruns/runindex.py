@@ -196,6 +196,13 @@ def _number(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
+    kind = value.__class__
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return int.__repr__(value)  # as json.dumps writes it
+    if kind is float and value - value == 0:  # finite: json.dumps writes float.__repr__
+        return float.__repr__(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -358,7 +365,8 @@ _SPECIAL = frozenset("yes Yes YES no No NO true True TRUE false False FALSE on O
                      "null Null NULL".split())
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NULLS = frozenset(("null", "Null", "NULL", "~"))
-_ODD = frozenset("#'\"{}&*!|>%@`?\t\r")
+_ODD = re.compile(r"[^\n A-Za-z0-9_./:,\[\]~+-]")  # anything else: PyYAML reads the file
+_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_.-]*):(?: +(.*?))? *\Z")
 
 
 def _scalar(text: str) -> Any:
@@ -388,42 +396,40 @@ def simple_yaml(raw: bytes) -> Any:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         return _NOT_SIMPLE
+    if _ODD.search(text):
+        return _NOT_SIMPLE
     root: dict[str, Any] = {}
     stack: list[tuple[int, dict[str, Any]]] = [(0, root)]
     pending: tuple[dict[str, Any], str, int] | None = None  # "key:" with nothing after it yet
     for line in text.split("\n"):
-        body = line.rstrip(" ")
-        if not body:
+        if not line or line.isspace():
             continue
-        if any(c in _ODD for c in body):
+        m = _LINE.match(line)
+        if m is None:
             return _NOT_SIMPLE
-        stripped = body.lstrip(" ")
-        indent = len(body) - len(stripped)
+        spaces, key, rest = m.groups()
+        indent = len(spaces)
         if pending is not None:
-            parent, key, at = pending
+            parent, pkey, at = pending
             pending = None
             if indent > at:
                 child: dict[str, Any] = {}
-                parent[key] = child
+                parent[pkey] = child
                 stack.append((indent, child))
             else:
-                parent[key] = None
+                parent[pkey] = None
         while indent < stack[-1][0]:
             stack.pop()
         if indent != stack[-1][0]:
             return _NOT_SIMPLE
         mapping = stack[-1][1]
-        key, sep, rest = stripped.partition(":")
-        if not sep or not _KEY.match(key) or key in _SPECIAL or key in mapping:
+        if key in _SPECIAL or key in mapping:
             return _NOT_SIMPLE
         if not rest:
             pending = (mapping, key, indent)
             continue
-        if rest[0] != " ":
-            return _NOT_SIMPLE
-        rest = rest.strip(" ")
         value: Any
-        if rest.startswith("[") and rest.endswith("]"):
+        if rest[0] == "[" and rest[-1] == "]":
             inner = rest[1:-1].strip(" ")
             value = [_scalar(item) for item in inner.split(", ")] if inner else []
             if any(v is _NOT_SIMPLE for v in value):
