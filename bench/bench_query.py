@@ -246,7 +246,8 @@ def mlflow_rows(count: int = 5000, repeat: int = 5) -> list[str]:
         work = tempfile.mkdtemp(prefix="gitruns-mlflow-")
         try:
             res = subprocess.run([python, "-c", MLFLOW_SCRIPT, make_uri(work), str(count), str(repeat)],
-                                 capture_output=True, text=True, check=True, cwd=work)
+                                 capture_output=True, text=True, check=True, cwd=work,
+                                 env=dict(os.environ, MLFLOW_ALLOW_FILE_STORE="true"))
             data = json.loads(res.stdout.strip().splitlines()[-1])
             out.append(f"| MLflow {data['version']} `search_runs('metrics.acc > 0.9', order_by acc DESC, "
                        f"max_results=20)`, {label}, in-process | {count:,} | {_ms(data['search'])} | "

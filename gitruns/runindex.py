@@ -48,7 +48,7 @@ from . import record, runid
 from .errors import AmbiguousRun, RecordError, UnknownRun
 from .repo import Repo
 
-INDEX_VERSION = 2  # the tables' shape: another one is dropped and rebuilt
+INDEX_VERSION = 3  # the tables' shape: another one is dropped and rebuilt
 DB_NAME = "index.sqlite"
 RACY_S = 2.0
 BATCH_FROM = 200  # from this many new commits, `git cat-file --batch` reads them
@@ -76,6 +76,8 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS env_attrs_env ON env_attrs(env_id, key, num, txt)",
     "CREATE INDEX IF NOT EXISTS env_attrs_key_txt ON env_attrs(key, txt, env_id)",
     "CREATE INDEX IF NOT EXISTS run_env_env ON run_env(env_id)",
+    # groups of several visible runs (reruns, sweeps) and their newest, kept at each sync
+    "CREATE TABLE IF NOT EXISTS multi_groups (run_group TEXT PRIMARY KEY, newest TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS visible_commit ON visible(commit_id)",
     "CREATE INDEX IF NOT EXISTS runs_name ON runs(name)",
     "CREATE INDEX IF NOT EXISTS runs_group ON runs(run_group)",
@@ -87,7 +89,7 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS digests_digest ON digests(digest)",
     "CREATE INDEX IF NOT EXISTS digests_commit ON digests(commit_id)",
 )
-_DROP = ("meta", "visible", "runs", "attrs", "digests", "promoted", "refused", "env_attrs", "run_env")
+_DROP = ("meta", "visible", "runs", "attrs", "digests", "promoted", "refused", "env_attrs", "run_env", "multi_groups")
 
 RUN_COLUMNS = "v.run_id, v.commit_id, v.source, r.json"
 
@@ -572,6 +574,10 @@ class RunIndex:
             db.executemany("INSERT OR REPLACE INTO visible VALUES (?, ?, ?)",
                            [(rid, c, s) for rid, (c, s) in now.items() if before.get(rid) != (c, s)])
             self._drop_unreferenced(set(c for c, _ in now.values()))
+            db.execute("DELETE FROM multi_groups")
+            db.execute("INSERT INTO multi_groups SELECT r.run_group, MAX(v.run_id) FROM visible v JOIN runs r "
+                       "ON r.commit_id = v.commit_id WHERE r.run_group IS NOT NULL GROUP BY r.run_group "
+                       "HAVING COUNT(*) > 1")
             self._sync_promoted(promoted)
             self._set_meta("fingerprint", mark or "")
         return True
@@ -788,19 +794,11 @@ class RunIndex:
             "WHERE v.source IS NULL AND f.reader = ? ORDER BY v.run_id DESC", (_reader(),)))
 
     def latest_of_groups(self, run_ids: Iterable[str] | None = None) -> dict[str, bool]:
-        """For each run of a group of several: whether it is the group's newest."""
-        rows = self.db.execute(
-            "SELECT r.run_group, MAX(v.run_id) FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
-            "GROUP BY r.run_group HAVING COUNT(*) > 1").fetchall()
-        newest = dict(rows)
-        if not newest:
-            return {}
-        out: dict[str, bool] = {}
-        for rid, group in self.db.execute(
-                "SELECT v.run_id, r.run_group FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
-                "WHERE r.run_group IN (SELECT r2.run_group FROM runs r2 JOIN visible v2 ON v2.commit_id = "
-                "r2.commit_id GROUP BY r2.run_group HAVING COUNT(*) > 1)"):
-            out[rid] = newest.get(group) == rid
+        """For each run of a group of several: whether it is the group's newest (from the
+        groups the last sync found: no scan of every run)."""
+        out = {rid: rid == newest for rid, newest in self.db.execute(
+            "SELECT v.run_id, g.newest FROM multi_groups g JOIN runs r ON r.run_group = g.run_group "
+            "JOIN visible v ON v.commit_id = r.commit_id")}
         if run_ids is not None:
             wanted = set(run_ids)
             out = {k: v for k, v in out.items() if k in wanted}
