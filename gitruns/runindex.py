@@ -794,14 +794,21 @@ class RunIndex:
             "WHERE v.source IS NULL AND f.reader = ? ORDER BY v.run_id DESC", (_reader(),)))
 
     def latest_of_groups(self, run_ids: Iterable[str] | None = None) -> dict[str, bool]:
-        """For each run of a group of several: whether it is the group's newest (from the
-        groups the last sync found: no scan of every run)."""
-        out = {rid: rid == newest for rid, newest in self.db.execute(
-            "SELECT v.run_id, g.newest FROM multi_groups g JOIN runs r ON r.run_group = g.run_group "
-            "JOIN visible v ON v.commit_id = r.commit_id")}
-        if run_ids is not None:
-            wanted = set(run_ids)
-            out = {k: v for k, v in out.items() if k in wanted}
+        """For each run of a group of several (of ``run_ids`` only, when given): whether it
+        is the group's newest, from the groups the last sync found (no scan of every run)."""
+        if run_ids is None:
+            # CROSS JOIN: SQLite keeps this order, from the (usually small) groups table
+            return {rid: rid == newest for rid, newest in self.db.execute(
+                "SELECT v.run_id, g.newest FROM multi_groups g CROSS JOIN runs r ON r.run_group = g.run_group "
+                "CROSS JOIN visible v ON v.commit_id = r.commit_id")}
+        wanted = sorted(set(run_ids))
+        out: dict[str, bool] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            out.update((rid, rid == newest) for rid, newest in self.db.execute(
+                "SELECT v.run_id, g.newest FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+                f"JOIN multi_groups g ON g.run_group = r.run_group WHERE v.run_id IN ({','.join('?' * len(chunk))})",
+                chunk))
         return out
 
     def resolve(self, text: str) -> str:
