@@ -524,6 +524,7 @@ class RunIndex:
         if os.path.exists(path):
             return []
         fresh = f"{path}.{os.getpid()}.new"
+        _remove_abandoned(repo.state_dir)
         try:
             os.makedirs(repo.state_dir, exist_ok=True)
             db = sqlite3.connect(fresh, timeout=30, isolation_level=None)
@@ -605,7 +606,7 @@ class RunIndex:
                     self.db.execute(f"DROP INDEX IF EXISTS {name}")  # noqa: S608 - fixed names
         try:
             for i in range(0, len(wanted), CHUNK):
-                self._index_chunk(wanted[i:i + CHUNK])
+                self._index_chunk(wanted[i:i + CHUNK], fresh=bulk)
         finally:
             if bulk:
                 with _transaction(self.db):
@@ -613,7 +614,9 @@ class RunIndex:
                         if statement.startswith("CREATE INDEX"):
                             self.db.execute(statement)
 
-    def _index_chunk(self, wanted: list[tuple[str, str, str | None]]) -> None:
+    def _index_chunk(self, wanted: list[tuple[str, str, str | None]], fresh: bool = False) -> None:
+        """One chunk of :meth:`_index`; ``fresh``: into an index that had no runs (and, without
+        its indexes, a DELETE by commit would scan every row so far: none is needed)."""
         from . import bounds, catfile
         from .validation import parse_record
 
@@ -667,8 +670,9 @@ class RunIndex:
             digests += d
         with _transaction(self.db):
             self.db.executemany("INSERT OR REPLACE INTO runs VALUES (" + ",".join("?" * 20) + ")", _cleaned(rows))
-            self.db.executemany("DELETE FROM attrs WHERE commit_id = ?", [(r[0],) for r in rows])
-            self.db.executemany("DELETE FROM digests WHERE commit_id = ?", [(r[0],) for r in rows])
+            if not fresh:
+                self.db.executemany("DELETE FROM attrs WHERE commit_id = ?", [(r[0],) for r in rows])
+                self.db.executemany("DELETE FROM digests WHERE commit_id = ?", [(r[0],) for r in rows])
             self.db.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", _cleaned(attrs))
             self.db.executemany("INSERT OR REPLACE INTO run_env VALUES (?, ?)", run_envs)
             self.db.executemany("INSERT INTO env_attrs VALUES (?, ?, ?, ?)", _cleaned(packages))
@@ -911,6 +915,27 @@ def _connect(repo: Repo) -> tuple[sqlite3.Connection, bool]:
         db = sqlite3.connect(":memory:", isolation_level=None)
         _prepare(db)
         return db, False
+
+
+def _remove_abandoned(state_dir: str) -> None:
+    """Files of builds whose process is gone (killed before renaming its file into place)."""
+    try:
+        names = [n for n in os.listdir(state_dir) if n.startswith(DB_NAME + ".") and n.endswith(".new")]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(DB_NAME) + 1:-len(".new")]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still building (or the pid is reused: the file waits for a later build)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(state_dir, name))
 
 
 def _prepare(db: sqlite3.Connection, journal: bool = True) -> None:
