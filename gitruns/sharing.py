@@ -94,7 +94,6 @@ class PushResult:
 
     remote: str
     report: remote_mod.SyncReport
-    promotions: remote_mod.SyncReport = field(default_factory=remote_mod.SyncReport)
     uploaded: int = 0
     upload_bytes: int = 0
     store: str | None = None  # the store shown (password redacted) when push used one
@@ -103,6 +102,7 @@ class PushResult:
     refused: list[str] = field(default_factory=list)  # local runs whose record is unreadable: not pushed
     repaired: int = 0  # objects re-uploaded in place of ones the store had quarantined
     has_store: bool = False  # whether the remote has an artifact store at all
+    promotions: remote_mod.SyncReport = field(default_factory=remote_mod.SyncReport)
 
     def refusals(self) -> list[dict[str, str]]:
         """Runs not pushed, each with a reason: ``diverged`` (changed here and there),
@@ -252,7 +252,7 @@ def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
             raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
     plan = remote_mod.plan_push(repo, name, local, wanted, with_promotions=wanted is None)
     todo, report = plan.runs, plan.report
-    result = PushResult(name, report, plan.promotion_report)
+    result = PushResult(name, report, promotions=plan.promotion_report)
     records: dict[str, RunRecord] = {}
     # All records in one `git cat-file --batch`; what it could not read, the slow way (which says why).
     raws = read_blobs(repo.git.path, [f"{local[rid]}:{RECORD_DIR}/run.json" for rid in todo], MAX_RECORD_BYTES)
