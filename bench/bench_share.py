@@ -1,5 +1,6 @@
-"""Sharing: push and fetch of 1,000 runs beside plain `git push`/`git fetch` of the
-same refs, and a 1 GiB artifact through the directory store beside `cp`."""
+"""Sharing: push and fetch of 1,000 runs (sizes as arguments: `bench_share.py 1000
+10000 --no-artifact`) beside plain `git push`/`git fetch` of the same refs, and a
+1 GiB artifact through the directory store beside `cp`."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import subprocess
 import tempfile
 
 from bench_ls import populate
-from common import env, run, scratch_repo, timed
+from common import env, median_of, run, scratch_repo, timed
 
 GIB = 1024**3
 
@@ -19,6 +20,8 @@ def _bare(path: str) -> str:
 
 
 def runs_rows(count: int = 1000) -> list[str]:
+    """Each gitruns verb beside the plain git command that moves the same refs, in the
+    same run on the same machine (the ratio is what matters: this machine's disk varies)."""
     src = scratch_repo()
     populate(src, count)
     work = tempfile.mkdtemp(prefix="gitruns-share-")
@@ -34,14 +37,18 @@ def runs_rows(count: int = 1000) -> list[str]:
         run(["git", "clone", "-q", remote, d])
     t_plain_fetch = timed(lambda: run(["git", "fetch", "-q", "origin", "refs/runs/*:refs/runs/*"], cwd=dst_plain))
     t_fetch = timed(lambda: run(["git", "run", "fetch"], cwd=dst_ours))
-    t_noop = timed(lambda: run(["git", "run", "push", "ours"], cwd=src))
+    t_plain_noop = median_of(lambda: run(["git", "push", "-q", "plain", "refs/runs/*:refs/runs/*"], cwd=src), 3)
+    t_noop = median_of(lambda: run(["git", "run", "push", "ours"], cwd=src), 3)
     shutil.rmtree(work)
+    shutil.rmtree(src)
+    n = f"{count:,}"
     return [
-        "| 1,000 runs | plain git | gitruns | ratio |",
+        f"| {n} runs | plain git | gitruns | ratio |",
         "|---|---|---|---|",
         f"| push to a bare remote | {t_plain_push:.2f} s | {t_push:.2f} s | {t_push / t_plain_push:.1f}x |",
         f"| fetch into a fresh clone | {t_plain_fetch:.2f} s | {t_fetch:.2f} s | {t_fetch / t_plain_fetch:.1f}x |",
-        f"| push again, nothing new | | {t_noop:.2f} s | |",
+        f"| push again, nothing new (median of 3) | {t_plain_noop:.2f} s | {t_noop:.2f} s | "
+        f"{t_noop / t_plain_noop:.1f}x |",
     ]
 
 
@@ -75,5 +82,10 @@ def artifact_rows() -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(runs_rows()))
-    print("\n".join(artifact_rows()))
+    import sys
+
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1000]
+    for size in sizes:
+        print("\n".join(runs_rows(size)))
+    if "--no-artifact" not in sys.argv:
+        print("\n".join(artifact_rows()))

@@ -22,14 +22,14 @@ from .repo import Repo
 from .runrefs import RECORD_DIR, REF_PREFIX, ref_name
 from .tracking import (
     ZERO,
+    RefScan,
     fetch_refspec,
     fetch_tracking,
     git_cwd,
     note_promotions,
     note_tracking,
     promoted_fetch_refspec,
-    tracked,
-    tracked_promotions,
+    scan,
     update_refs,
 )
 
@@ -81,7 +81,8 @@ def fetch(repo: Repo, remote: str) -> tuple[SyncReport, SyncReport]:
     """Bring the remote's runs and promotions into tracking refs (one git fetch),
     then fast-forward local runs and promotions: (runs, promotions)."""
     fetch_tracking(repo, remote)
-    return integrate(repo, remote), integrate_promotions(repo, remote)
+    refs = scan(repo, remote)
+    return integrate(repo, remote, refs), integrate_promotions(repo, remote, refs)
 
 
 def _judge(git: pygit2.Repository, key: str, mine: str | None, theirs: str, report: SyncReport,
@@ -113,7 +114,7 @@ def _apply(repo: Repo, updates: list[tuple[str, str, str | None]], report: SyncR
         report.diverged.append(key)
 
 
-def integrate(repo: Repo, remote: str) -> SyncReport:
+def integrate(repo: Repo, remote: str, refs: RefScan | None = None) -> SyncReport:
     """Take the remote's valid runs into refs/runs/* (fast-forward only).
 
     Every record is bounded and validated before it is taken in; one refused
@@ -124,8 +125,9 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
 
     git = repo.git
     report = SyncReport()
-    runs = sorted(tracked(repo, remote).items())
-    locals_ = local_runs(repo)
+    refs = refs or scan(repo, remote)
+    runs = sorted(refs.tracked.items())
+    locals_ = refs.runs
     todo = [(rid, oid) for rid, oid in runs if locals_.get(rid) != oid]
     report.unchanged = [rid for rid, oid in runs if locals_.get(rid) == oid]
     # A partial clone lacks the records' blobs: one fetch for all, not one each.
@@ -146,11 +148,12 @@ def integrate(repo: Repo, remote: str) -> SyncReport:
             continue
         _judge(git, rid, locals_.get(rid), oid, report, updates, ref_name(rid))
     _apply(repo, updates, report, {ref_name(rid): rid for rid, _ in todo})
-    ListingIndex(repo).refuse(refused)
+    if refused:
+        ListingIndex(repo).refuse(refused)
     return report
 
 
-def integrate_promotions(repo: Repo, remote: str) -> SyncReport:
+def integrate_promotions(repo: Repo, remote: str, refs: RefScan | None = None) -> SyncReport:
     """Take the remote's valid promotions into refs/promoted/* as runs are taken:
     created when new, fast-forwarded when behind, reported when diverged; each
     record validated first (``promotion.read_untrusted``)."""
@@ -158,9 +161,10 @@ def integrate_promotions(repo: Repo, remote: str) -> SyncReport:
 
     git = repo.git
     report = SyncReport()
-    mine = promotion.scan(git)
+    refs = refs or scan(repo, remote)
+    mine = refs.promoted
     updates: list[tuple[str, str, str | None]] = []
-    for name, oid in sorted(tracked_promotions(repo, remote).items()):
+    for name, oid in sorted(refs.tracked_promoted.items()):
         if mine.get(name) == oid:
             report.unchanged.append(name)
             continue
@@ -170,25 +174,8 @@ def integrate_promotions(repo: Repo, remote: str) -> SyncReport:
             report.invalid.append(f"{name}: {warning_text(exc)}")
             continue
         _judge(git, name, mine.get(name), oid, report, updates, promotion.ref_name(name))
-    _apply(repo, updates, report, {promotion.ref_name(n): n for n in tracked_promotions(repo, remote)})
+    _apply(repo, updates, report, {promotion.ref_name(n): n for n in refs.tracked_promoted})
     return report
-
-
-def local_runs(repo: Repo) -> dict[str, str]:
-    """run id -> commit of every local run (one pass over the refs)."""
-    out = {}
-    for ref in repo.git.references.iterator():
-        if ref.name.startswith(REF_PREFIX):
-            rid = ref.name[len(REF_PREFIX):]
-            if runid.is_valid(rid):
-                out[rid] = str(ref.target)
-    return out
-
-
-def only_runs_under_refs_runs(repo: Repo) -> bool:
-    """Whether every ref under refs/runs/ names a run (so ``refs/runs/*`` pushes only runs)."""
-    return all(runid.is_valid(ref.name[len(REF_PREFIX):]) for ref in repo.git.references.iterator()
-               if ref.name.startswith(REF_PREFIX))
 
 
 def accepts(raw: bytes, run_id: str) -> bool:
@@ -258,24 +245,25 @@ class PushPlan:
     promotion_report: SyncReport = field(default_factory=SyncReport)
 
 
-def plan_push(repo: Repo, remote: str, local: dict[str, str], ids: list[str] | None,
+def plan_push(repo: Repo, remote: str, refs: RefScan, ids: list[str] | None,
               with_promotions: bool = True) -> PushPlan:
-    """Which of the ``local`` runs (id -> commit) to push, and which local
+    """Which local runs (``refs.runs``: id -> commit) to push, and which local
     promotions: those whose commit the remote does not have yet.  A promotion's
     run goes too when the remote lacks it.  Tracking refs of what the remote
-    already has are brought up to date in one transaction."""
+    already has are brought up to date in one transaction (none when they are)."""
     git = repo.git
+    local = refs.runs
     theirs, their_promoted = remote_refs(repo, remote)
     plan = PushPlan([], SyncReport())
     seen: dict[str, str] = {}
     plan.runs = _plan(git, ids if ids is not None else sorted(local), local, theirs, plan.report, seen)
-    note_tracking(repo, remote, seen)
+    note_tracking(repo, remote, seen, refs.tracked)
     if with_promotions:
-        plan.promoted = promotion.scan(git)
+        plan.promoted = refs.promoted
         seen = {}
         plan.promotions = _plan(git, sorted(plan.promoted), plan.promoted, their_promoted,
                                 plan.promotion_report, seen)
-        note_promotions(repo, remote, seen)
+        note_promotions(repo, remote, seen, refs.tracked_promoted)
         wanted = set(plan.runs)
         for name in plan.promotions:
             rid = _promoted_run(git, plan.promoted[name])

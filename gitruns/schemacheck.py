@@ -96,17 +96,40 @@ class _Compiler:
             return _always
         if len(checks) == 1:
             return checks[0]
-        return lambda v: all(c(v) for c in checks)
+        if len(checks) == 2:
+            first, second = checks
+            return lambda v: first(v) and second(v)
+
+        def every(v: Any) -> bool:
+            for c in checks:
+                if not c(v):
+                    return False
+            return True
+
+        return every
 
     def keyword(self, key: str, arg: Any, schema: dict[str, Any]) -> Check:
         if key == "type":
             names = [arg] if isinstance(arg, str) else list(arg)
             for n in names:
                 _is_type(None, n)  # an unknown type name is unsupported
+            if len(names) == 1:
+                only = names[0]
+                return lambda v: _is_type(v, only)
             return lambda v: any(_is_type(v, n) for n in names)
         if key == "properties":
             props = {k: self.compile(s) for k, s in arg.items()}
-            return lambda v: type(v) is not dict or all(c(v[k]) for k, c in props.items() if k in v)
+
+            def properties(v: Any) -> bool:
+                if type(v) is not dict:
+                    return True
+                for k, x in v.items():
+                    c = props.get(k)
+                    if c is not None and not c(x):
+                        return False
+                return True
+
+            return properties
         if key == "additionalProperties":
             known = frozenset(schema.get("properties") or {})
             if "patternProperties" in schema:

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import record as record_mod
 from . import remote as remote_mod
+from . import tracking
 from .artifactstore import RemoteStore, fetch_into_cache, store_for
 from .bounds import MAX_RECORD_BYTES
 from .cache import ArtifactCache, local_cache
@@ -20,7 +21,7 @@ from .manifest import MAX_LISTING_BYTES, parse_manifest
 from .record import RunRecord
 from .recordread import read_record
 from .repo import Repo, open_at
-from .runrefs import RECORD_DIR, iter_refs
+from .runrefs import RECORD_DIR
 from .terminal import safe
 
 
@@ -245,12 +246,13 @@ def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
     ``--json`` prints."""
     repo = open_at(repo)
     name = remote_mod.default_remote(repo, remote)
-    local = dict(iter_refs(repo))
+    refs = tracking.scan(repo, name)
+    local = refs.runs
     wanted = [resolve(repo, i) for i in ids] if ids else None
     for rid in wanted or []:
         if rid not in local:
             raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
-    plan = remote_mod.plan_push(repo, name, local, wanted, with_promotions=wanted is None)
+    plan = remote_mod.plan_push(repo, name, refs, wanted, with_promotions=wanted is None)
     todo, report = plan.runs, plan.report
     result = PushResult(name, report, promotions=plan.promotion_report)
     records: dict[str, RunRecord] = {}
@@ -273,8 +275,7 @@ def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
         _upload(repo, local, todo, report.unchanged, remote_store, result, records)
     # Artifacts first, then the records that point at them.
     # Everything the remote lacks goes, nothing was left out: one glob refspec (see push_refs).
-    glob = (wanted is None and not result.refused and len(todo) > 100
-            and remote_mod.only_runs_under_refs_runs(repo))
+    glob = wanted is None and not result.refused and len(todo) > 100 and refs.only_runs
     remote_mod.push_refs(repo, name, {rid: local[rid] for rid in todo}, report,
                          {n: plan.promoted[n] for n in plan.promotions}, plan.promotion_report, glob=glob)
     return result

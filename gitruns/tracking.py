@@ -8,6 +8,8 @@ their names, reading them, and moving them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pygit2
 
 from . import gitcmd, runid
@@ -104,16 +106,57 @@ def _transaction(repo: Repo, updates: list[tuple[str, str, str | None]]) -> bool
     return proc.returncode == 0
 
 
-def note_tracking(repo: Repo, remote: str, seen: dict[str, str]) -> None:
+@dataclass
+class RefScan:
+    """One pass over the refs, for one remote: local runs and promotions, and what
+    was last seen of each there."""
+
+    runs: dict[str, str] = field(default_factory=dict)  # run id -> commit
+    promoted: dict[str, str] = field(default_factory=dict)  # promotion name -> commit
+    tracked: dict[str, str] = field(default_factory=dict)  # run id -> commit last seen on the remote
+    tracked_promoted: dict[str, str] = field(default_factory=dict)
+    only_runs: bool = True  # every ref under refs/runs/ names a run
+
+
+def scan(repo: Repo, remote: str) -> RefScan:
+    from .promotion import REF_PREFIX as PROMOTED
+    from .promotion import name_problem
+    from .runrefs import REF_PREFIX as RUNS
+
+    out = RefScan()
+    track = f"{TRACK_PREFIX}{remote}/"
+    track_promoted = f"{PROMOTED_TRACK_PREFIX}{remote}/"
+    for ref in repo.git.references.iterator():
+        name = ref.name
+        if name.startswith(RUNS):
+            rid = name[len(RUNS):]
+            if runid.is_valid(rid):
+                out.runs[rid] = str(ref.target)
+            else:
+                out.only_runs = False
+        elif name.startswith(PROMOTED):
+            if name_problem(name[len(PROMOTED):]) is None:
+                out.promoted[name[len(PROMOTED):]] = str(ref.target)
+        elif name.startswith(track):
+            if runid.is_valid(name[len(track):]):
+                out.tracked[name[len(track):]] = str(ref.target)
+        elif name.startswith(track_promoted):
+            if name_problem(name[len(track_promoted):]) is None:
+                out.tracked_promoted[name[len(track_promoted):]] = str(ref.target)
+    return out
+
+
+def note_tracking(repo: Repo, remote: str, seen: dict[str, str], current: dict[str, str] | None = None) -> None:
     """Note, in one transaction, that ``remote`` has each run (id -> commit) of
-    ``seen``; tracking refs already right are not written again."""
-    current = tracked(repo, remote)
+    ``seen``; tracking refs already right (``current``: as last read) are not
+    written again."""
+    current = tracked(repo, remote) if current is None else current
     update_refs(repo, [(track_ref(remote, rid), oid, None) for rid, oid in seen.items() if current.get(rid) != oid])
 
 
-def note_promotions(repo: Repo, remote: str, seen: dict[str, str]) -> None:
+def note_promotions(repo: Repo, remote: str, seen: dict[str, str], current: dict[str, str] | None = None) -> None:
     """As note_tracking, for promotions (name -> commit)."""
-    current = tracked_promotions(repo, remote)
+    current = tracked_promotions(repo, remote) if current is None else current
     update_refs(repo, [(promoted_track_ref(remote, n), oid, None) for n, oid in seen.items()
                        if current.get(n) != oid])
 
