@@ -343,9 +343,9 @@ def push_refs(repo: Repo, remote: str, refs: dict[str, str], report: SyncReport,
         if proc.returncode != 0 and not seen:
             raise GitCommandError(["git", "push", remote], proc.returncode,
                                   proc.stderr.decode(errors="replace"))
-    note_tracking(repo, remote, took)
-    if took_promoted:
-        note_promotions(repo, remote, took_promoted)
+    # What the remote took is new there: its tracking refs are written without reading them first.
+    note_tracking(repo, remote, took, {})
+    note_promotions(repo, remote, took_promoted, {})
 
 
 def setup(repo: Repo, remote: str) -> list[str]:

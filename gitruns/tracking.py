@@ -150,12 +150,16 @@ def note_tracking(repo: Repo, remote: str, seen: dict[str, str], current: dict[s
     """Note, in one transaction, that ``remote`` has each run (id -> commit) of
     ``seen``; tracking refs already right (``current``: as last read) are not
     written again."""
+    if not seen:
+        return
     current = tracked(repo, remote) if current is None else current
     update_refs(repo, [(track_ref(remote, rid), oid, None) for rid, oid in seen.items() if current.get(rid) != oid])
 
 
 def note_promotions(repo: Repo, remote: str, seen: dict[str, str], current: dict[str, str] | None = None) -> None:
     """As note_tracking, for promotions (name -> commit)."""
+    if not seen:
+        return
     current = tracked_promotions(repo, remote) if current is None else current
     update_refs(repo, [(promoted_track_ref(remote, n), oid, None) for n, oid in seen.items()
                        if current.get(n) != oid])
