@@ -586,7 +586,7 @@ def checkout_cmd(run_id: str | None, paths: tuple[str, ...], force: bool, remote
         sys.exit(checkout(None, [run_id, *paths] if run_id else list(paths), force, remote, as_json,
                           promoted=promoted))
     if run_id is None:
-        raise click.UsageError("missing ID (or --promoted NAME)")
+        raise click.UsageError("Missing argument 'ID'.")
     sys.exit(checkout(run_id, list(paths), force, remote, as_json, inputs))
 
 
