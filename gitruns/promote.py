@@ -13,16 +13,12 @@ agent) just works; with pygit2 otherwise.  The ref moves by compare-and-swap.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import promotion, timeutil
 from .errors import ConcurrentUpdate, GitrunsError, RecordError, UsageError
 from .repo import Repo
-
-# The names a --where expression reads: metrics.<name> (a name may hold dots).
-_METRIC_NAME = re.compile(r"\bmetrics\.([A-Za-z0-9_][A-Za-z0-9_./-]*)")
 
 
 class CannotPromote(GitrunsError):
@@ -188,36 +184,25 @@ def find_artifact(rec: dict[str, Any], run_id: str, text: str) -> tuple[dict[str
 
 
 def _criteria(rec: dict[str, Any], run_id: str, where: str | None, repo: Repo) -> dict[str, Any]:
+    """``criteria`` of the record: ``where`` as typed and the run's metrics it names
+    (all of them when it names none); the run must meet it (the run index)."""
     metrics = rec.get("metrics") or {}
     if where is None:
         return {"where": None, "metrics": dict(metrics)}
-    if not where.strip():
-        raise UsageError("--where is empty")
-    if not _meets(repo, run_id, where):
+    from . import query
+    from .runindex import RunIndex
+
+    expr = query.parse(where, "--where")  # malformed: one line pointing at the column, exit 2
+    sql, params = query.compile_where(expr, timeutil.now())
+    with RunIndex.open(repo) as index:
+        met = index.count(f"({sql}) AND v.run_id = ?", [*params, run_id])
+    if not met:
         from .terminal import safe
 
         raise CannotPromote(f"run {run_id[:12]} does not meet --where {safe(where)}; nothing promoted")
-    named = [m for m in _METRIC_NAME.findall(where) if m in metrics]
-    chosen = {m: metrics[m] for m in named} if named else dict(metrics)
-    return {"where": where, "metrics": chosen}
-
-
-def _meets(repo: Repo, run_id: str, where: str) -> bool:
-    """Whether run ``run_id`` meets the query ``where`` (gitruns.query over the run index).
-    Without the query module, True: the text is recorded, nothing checked."""
-    try:
-        from . import query, runindex  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return True
-    sql, params = query.compile(where)  # type: ignore[attr-defined, unused-ignore]
-    index = runindex.RunIndex.open(repo)  # type: ignore[attr-defined, unused-ignore]
-    try:
-        runs = index.select(f"({sql}) AND v.run_id = ?", [*params, run_id], None, 1, True)
-    finally:
-        close = getattr(index, "close", None)
-        if close is not None:
-            close()
-    return any(r.id == run_id for r in runs)
+    named = [f.removeprefix("metrics.") for f in sorted(query.fields(expr)) if f.startswith("metrics.")]
+    chosen = {m: metrics[m] for m in named if m in metrics}
+    return {"where": where, "metrics": chosen if named else dict(metrics)}
 
 
 def promote(run_text: str, artifact: str, name: str, reason: str, where: str | None = None,

@@ -259,6 +259,16 @@ def test_promote_where_records_the_criteria(tmp_path: Path) -> None:
     assert criteria == {"where": "metrics.acc > 0.9", "metrics": {"acc": 0.93}}
     assert gitrun(repo, "promote", rid, "model.txt", "--as", "n", "--reason", "r").returncode == 0
     assert _promoted(repo, "n")["criteria"] == {"where": None, "metrics": {"acc": 0.93, "loss": 0.2}}
+    proc = gitrun(repo, "promote", rid, "model.txt", "--as", "o", "--reason", "r",
+                  "--where", "status = succeeded and not (metrics.loss > 0.5)")
+    assert proc.returncode == 0, proc.stderr
+    assert _promoted(repo, "o")["criteria"]["metrics"] == {"loss": 0.2}
+    refs = git(repo, "for-each-ref", "refs/promoted/")
+    proc = gitrun(repo, "promote", rid, "model.txt", "--as", "p", "--reason", "r", "--where", "metrics.acc > 0.95")
+    assert proc.returncode == 1 and "does not meet --where metrics.acc > 0.95" in proc.stderr
+    proc = gitrun(repo, "promote", rid, "model.txt", "--as", "p", "--reason", "r", "--where", "metrics.acc >")
+    assert proc.returncode == 2 and "--where" in proc.stderr and "Traceback" not in proc.stderr
+    assert git(repo, "for-each-ref", "refs/promoted/") == refs
 
 
 def test_promote_of_a_run_known_only_from_a_remote_is_refused(tmp_path: Path) -> None:
