@@ -284,3 +284,45 @@ def test_promote_of_a_run_known_only_from_a_remote_is_refused(tmp_path: Path) ->
     assert proc.returncode == 1 and "fetch it first" in proc.stderr
     assert git(other, "for-each-ref", "refs/promoted/", "refs/runs/") == ""
     assert untouched(other) == before
+
+
+def test_promote_a_pipeline_steps_output(tmp_path: Path) -> None:
+    from test_pipeline import THREE, pipeline_repo
+
+    repo = pipeline_repo(tmp_path, THREE)
+    proc = gitrun(repo, "pipeline")
+    assert proc.returncode == 0, proc.stderr
+    rid = run_ids(repo)[-1]
+    proc = gitrun(repo, "promote", rid, "train:model.txt", "--as", "model", "--reason", "r", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["step"] == "train"
+    rec = _promoted(repo, "model")
+    assert rec["artifact"]["path"] == "model.txt" and rec["artifact"]["step"] == "train"
+    # A directory output, restored file by file.
+    proc = gitrun(repo, "promote", rid, "prepare:data", "--as", "clean-data", "--reason", "r")
+    assert proc.returncode == 0, proc.stderr
+    assert _promoted(repo, "clean-data")["artifact"]["kind"] == "dir"
+    shutil.rmtree(repo / "data")
+    proc = gitrun(repo, "checkout", "--promoted", "clean-data")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "data" / "clean.txt").read_text() == "SOME RAW DATA\n"
+    assert gitrun(repo, "verify", "model").returncode == 0
+    proc = gitrun(repo, "promote", rid, "nostep:model.txt", "--as", "x", "--reason", "r")
+    assert proc.returncode == 2 and "no artifact at nostep:model.txt" in proc.stderr
+
+
+def test_a_promotion_moved_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
+    from gitruns.errors import ConcurrentUpdate
+    from gitruns.promote import move_ref
+    from gitruns.repo import open_repo
+
+    repo = _repo(tmp_path)
+    rid = _run(repo, "v1")
+    assert gitrun(repo, "promote", rid, "model.txt", "--as", "m", "--reason", "r").returncode == 0
+    head = _ref(repo, "m")
+    stale = git(repo, "rev-parse", f"refs/runs/{rid}").strip()
+    with pytest.raises(ConcurrentUpdate, match="updated meanwhile"):
+        move_ref(open_repo(str(repo)), "m", stale, stale)
+    with pytest.raises(ConcurrentUpdate, match="created meanwhile"):
+        move_ref(open_repo(str(repo)), "m", None, stale)
+    assert _ref(repo, "m") == head
