@@ -326,3 +326,29 @@ def test_a_promotion_moved_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(ConcurrentUpdate, match="created meanwhile"):
         move_ref(open_repo(str(repo)), "m", None, stale)
     assert _ref(repo, "m") == head
+
+
+def test_an_artifact_only_in_the_store_is_promoted_and_verified_there(tmp_path: Path) -> None:
+    from test_sharing import clone, origin
+
+    url, _bare = origin(tmp_path)
+    a = clone(url, tmp_path / "a")
+    git(a, "config", "remote.origin.gitrunsStore", str(tmp_path / "store"))
+    (a / "train.py").write_text(MODEL + "\n")
+    git(a, "commit", "-qam", "train")
+    rid = _run(a, "v1")
+    assert gitrun(a, "push").returncode == 0
+    shutil.rmtree(a / ".git" / "gitruns" / "cache")
+    proc = gitrun(a, "promote", rid, "model.txt", "--as", "m", "--reason", "r")
+    assert proc.returncode == 0, proc.stderr
+    proc = gitrun(a, "verify", "m", "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["artifact"] == "store"
+    (a / "model.txt").unlink()
+    assert gitrun(a, "checkout", "--promoted", "m").returncode == 0
+    assert (a / "model.txt").read_text() == "v1"
+    # The store loses it too (and the cache has it again from checkout: remove both).
+    shutil.rmtree(a / ".git" / "gitruns" / "cache")
+    shutil.rmtree(tmp_path / "store")
+    proc = gitrun(a, "verify", "m")
+    assert proc.returncode == 1 and "not in the local cache nor in a remote's artifact store" in proc.stdout
