@@ -71,7 +71,8 @@ def test_promote_then_promote_again_keeps_the_history(tmp_path: Path) -> None:
     assert untouched(repo) == before
 
     listing = gitrun(repo, "promote", "--list")
-    assert listing.returncode == 0
+    assert listing.returncode == 0 and "no promotions" in listing.stdout
+    assert "skipping promotion m:" in listing.stderr and len(listing.stderr.splitlines()) == 1
     assert "prod-model" in listing.stdout and second[:12] in listing.stdout and "retrained" in listing.stdout
     as_json = json.loads(gitrun(repo, "promote", "--list", "--json").stdout)
     assert [(p["name"], p["run"]) for p in as_json] == [("prod-model", second)]
@@ -144,10 +145,16 @@ def test_verify_refuses_a_record_written_by_hand(tmp_path: Path) -> None:
     _plant(repo, "m", other)
     proc = gitrun(repo, "verify", "m")
     assert proc.returncode == 1 and "has no artifact model.txt with digest" in proc.stdout
+    (repo / "model.txt").unlink()
     proc = gitrun(repo, "checkout", "--promoted", "m")
-    assert proc.returncode == 1
+    assert proc.returncode == 1 and "is not in the local cache" in proc.stderr
+    assert not (repo / "model.txt").exists()
+    _plant(repo, "m", forged)
+    proc = gitrun(repo, "checkout", "--promoted", "m")
+    assert proc.returncode == 1 and "invalid promotion record" in proc.stderr
     listing = gitrun(repo, "promote", "--list")
-    assert listing.returncode == 0
+    assert listing.returncode == 0 and "no promotions" in listing.stdout
+    assert "skipping promotion m:" in listing.stderr and len(listing.stderr.splitlines()) == 1
 
 
 def _plant(repo: Path, name: str, rec: dict) -> None:
