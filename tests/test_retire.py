@@ -136,3 +136,16 @@ def test_a_name_of_both_a_run_and_a_promotion_is_ambiguous(tmp_path: Path) -> No
     assert json.loads(git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/run.json"))["retired"] is None
     assert gitrun(repo, "retire", f"refs/runs/{rid}", "--reason", "r").returncode == 0
     assert json.loads(git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/run.json"))["retired"] is not None
+
+
+def test_retire_a_run_written_by_an_older_version(tmp_path: Path) -> None:
+    from conftest import plant_record, validate
+
+    repo = _repo(tmp_path)
+    raw = (Path(__file__).parent / "data" / "run-v4.json").read_bytes()
+    rid = plant_record(repo, raw, "a run of schema 4")
+    assert gitrun(repo, "retire", rid, "--reason", "old").returncode == 0
+    rec = json.loads(git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/run.json"))
+    validate(rec)
+    assert rec["retired"]["reason"] == "old"
+    assert git(repo, "cat-file", "-p", f"refs/runs/{rid}~1:.gitruns/run.json").encode() == raw
