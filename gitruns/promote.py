@@ -13,7 +13,7 @@ agent) just works; with pygit2 otherwise.  The ref moves by compare-and-swap.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import promotion, timeutil
@@ -48,8 +48,6 @@ class PromotionEntry:
     name: str
     commit: str
     record: promotion.Promotion
-    history: int = 1  # commits on the name's first-parent chain
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def retired(self) -> bool:
