@@ -128,12 +128,24 @@ def move_ref(repo: Repo, name: str, old: str | None, new: str) -> None:
 
 
 def current(repo: Repo, name: str) -> str | None:
-    """The commit refs/promoted/NAME points at, or None."""
+    """The commit refs/promoted/NAME points at, or None; RecordError when it points at
+    something else than a commit (made by hand: nothing is built on it)."""
+    import pygit2
+
     try:
         ref = repo.git.references.get(promotion.ref_name(name))
     except (ValueError, KeyError):
         return None
-    return None if ref is None else str(ref.target)
+    if ref is None:
+        return None
+    try:
+        obj = repo.git[ref.target]
+    except (KeyError, ValueError):
+        obj = None
+    if obj is None or obj.type != pygit2.enums.ObjectType.COMMIT:
+        raise RecordError(f"{promotion.ref_name(name)} does not point at a commit; delete it with "
+                          f"'git update-ref -d {promotion.ref_name(name)}'")
+    return str(ref.target)
 
 
 def message(verb: str, data: promotion.Promotion) -> str:

@@ -358,3 +358,20 @@ def test_an_artifact_only_in_the_store_is_promoted_and_verified_there(tmp_path: 
     shutil.rmtree(tmp_path / "store")
     proc = gitrun(a, "verify", "m")
     assert proc.returncode == 1 and "not in the local cache nor in a remote's artifact store" in proc.stdout
+
+
+def test_a_promotion_ref_that_is_no_commit_is_refused(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    rid = _run(repo, "v1")
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=b"{}", capture_output=True,
+                          check=True).stdout.decode().strip()
+    git(repo, "update-ref", "refs/promoted/odd", blob)
+    for argv in (["promote", rid, "model.txt", "--as", "odd", "--reason", "r"], ["verify", "odd"],
+                 ["checkout", "--promoted", "odd"], ["retire", "odd", "--reason", "r"]):
+        proc = gitrun(repo, *argv)
+        assert proc.returncode == 1, (argv, proc.stderr)
+        assert "refs/promoted/odd does not point at a commit" in proc.stderr
+        assert len(proc.stderr.splitlines()) == 1
+    assert git(repo, "rev-parse", "refs/promoted/odd").strip() == blob
+    listing = gitrun(repo, "promote", "--list")
+    assert listing.returncode == 0 and "skipping promotion odd" in listing.stderr
