@@ -11,10 +11,16 @@ import threading
 
 
 def read_blobs(git_dir: str, specs: list[str], limit: int) -> dict[str, bytes]:
-    """spec -> the blob's bytes, for each of ``specs`` (``<rev>:<path>``, any
-    object name git accepts) that names a blob of at most ``limit`` bytes.
+    """spec -> the blob's bytes (see :func:`read_objects`)."""
+    return read_objects(git_dir, specs, limit, "blob")
 
-    A spec missing from the answer names nothing, something other than a blob,
+
+def read_objects(git_dir: str, specs: list[str], limit: int, kind: str) -> dict[str, bytes]:
+    """spec -> the object's bytes, for each of ``specs`` (``<rev>:<path>``, any
+    object name git accepts) that names an object of type ``kind`` ("blob", "tree")
+    of at most ``limit`` bytes.
+
+    A spec missing from the answer names nothing, something of another type,
     or a blob over the limit: the caller reads it the slow way, which says why.
     Returns what was read before any failure of git itself (never raises for it).
     """
@@ -48,7 +54,7 @@ def read_blobs(git_dir: str, specs: list[str], limit: int) -> dict[str, bytes]:
             if len(header) != 3:
                 continue  # "<spec> missing" (or ambiguous): read the slow way, which reports why
             size = int(header[2])
-            if header[1] == b"blob" and size <= limit:
+            if header[1] == kind.encode() and size <= limit:
                 out[spec] = stdout.read(size + 1)[:size]
                 continue
             left = size + 1  # not a blob, or too large: skip its bytes (and the newline after them)

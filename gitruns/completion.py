@@ -32,10 +32,10 @@ if TYPE_CHECKING:
 SHELLS = ("bash", "zsh")
 
 # Where runs live (the run refs and the tracking refs of remotes, as in
-# store.py) and the listing cache that maps a commit to its run.json.
+# runrefs.py) and the run index that maps a commit to its run's name (runindex.py).
 _RUN_REFS = "refs/runs/"
 _TRACKING_REFS = "refs/gitruns/remotes/"
-_LISTING_CACHE = os.path.join("gitruns", "records.sqlite")
+_LISTING_CACHE = os.path.join("gitruns", "index.sqlite")
 _ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 # Names offered for completion: only what a shell takes unquoted, so a record
 # (which may come from anyone's remote) cannot inject anything into a command line.
@@ -105,16 +105,15 @@ def _names_from_cache(path: str, wanted: set[str]) -> dict[str, str]:
     try:
         db = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=1)
         try:
-            rows = db.execute("SELECT commit_id, json FROM records").fetchall()
+            rows = db.execute("SELECT commit_id, name FROM runs").fetchall()
         finally:
             db.close()
     except sqlite3.Error:
         return {}
     out: dict[str, str] = {}
-    for commit, raw in rows:
+    for commit, name in rows:
         if commit in wanted:
-            name = _name_of(raw)
-            out[commit] = name or ""
+            out[commit] = name if isinstance(name, str) else ""
     return out
 
 

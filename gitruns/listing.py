@@ -6,12 +6,15 @@ import fnmatch
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import colour, record, runid, timeutil
 from .errors import UsageError
 from .launchspec import parse_tags
 from .lookup import Run
+
+if TYPE_CHECKING:
+    from .runindex import RunIndex
 from .table import clip, number, render
 from .terminal import command_text
 
@@ -78,6 +81,70 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
         if f.limit is not None and len(out) >= f.limit:
             break
     return out
+
+
+def where_sql(f: Filters, index: RunIndex) -> tuple[str, list[Any]]:
+    """The filters as SQL over the run index (aliases ``v`` and ``r``), checked as
+    :func:`select` checks them; the same runs :func:`select` would keep."""
+    statuses = {s.strip() for item in f.statuses for s in item.split(",") if s.strip()}
+    unknown = statuses - set(record.DERIVED_STATUSES)
+    if unknown:
+        raise UsageError(f"--status {', '.join(sorted(unknown))}: expected {', '.join(record.DERIVED_STATUSES)}")
+    since, until = _when(f.since), _when(f.until)
+    tags = parse_tags(f.tags)
+    if f.limit is not None and f.limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    if f.kind is not None and f.kind not in record.KINDS:
+        raise UsageError(f"--kind {f.kind}: expected {' or '.join(record.KINDS)}")
+    parts: list[str] = []
+    args: list[Any] = []
+    if statuses:
+        parts.append(f"{STATUS_SQL} IN ({','.join('?' * len(statuses))})")
+        args += sorted(statuses)
+    if f.kind is not None:
+        parts.append("r.kind = ?")
+        args.append(f.kind)
+    if since is not None:
+        parts.append("r.started >= ?")
+        args.append(since.timestamp())
+    if until is not None:
+        parts.append("r.started <= ?")
+        args.append(until.timestamp())
+    for key, value in tags.items():
+        parts.append("EXISTS (SELECT 1 FROM attrs a WHERE a.commit_id = r.commit_id AND a.key = ? AND a.txt = ?)")
+        args += [f"tags.{key}", value]
+    if f.name is not None:
+        pattern = f.name if any(c in f.name for c in "*?[") else f"*{f.name}*"
+        parts.append("gitruns_fnmatch(?, r.name)")
+        args.append(pattern)
+    if f.group is not None:
+        parts.append("r.run_group = ?")
+        args.append(group_in_index(index, f.group))
+    return " AND ".join(parts) or "1", args
+
+
+# The status a listing shows (``crashed`` for a running run whose recorder is gone),
+# in SQL: the function is called only for records that say "running".
+STATUS_SQL = ("(CASE WHEN r.status = 'running' THEN gitruns_status(r.status, r.host, r.pid, r.process) "
+              "ELSE r.status END)")
+
+
+def group_in_index(index: RunIndex, text: str) -> str:
+    """The group of the run ``text`` names (a unique id prefix or an exact name)."""
+    raw = text.strip()
+    prefix = runid.normalize_prefix(raw)
+    rows = []
+    if prefix and all(c in runid.ALPHABET for c in prefix):
+        rows = index.db.execute("SELECT DISTINCT r.run_group FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+                                "WHERE v.run_id >= ? AND v.run_id < ? LIMIT 3", (prefix, prefix + "\x7f")).fetchall()
+    if not rows:
+        rows = index.db.execute("SELECT DISTINCT r.run_group FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+                                "WHERE r.name = ? LIMIT 3", (raw,)).fetchall()
+    if not rows:
+        raise UsageError(f"--group {text}: no run matches it")
+    if len(rows) > 1:
+        raise UsageError(f"--group {text}: ambiguous, it names runs of more than one group")
+    return str(rows[0][0])
 
 
 def group_named(runs: list[Run], text: str) -> str:

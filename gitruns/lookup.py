@@ -2,21 +2,23 @@
 what the user typed, and loading one for show, diff, log and checkout.
 
 A run is local (``refs/runs/<id>``) or known only from a remote's tracking refs.
-Listing reads records through the listing index; any record it has not accepted
-before is bounded and checked (see ``validation``) before it is shown.
+Listing and resolving read the run index (``runindex``); any record it has not
+accepted before is bounded and checked (see ``validation``) before it is indexed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from . import bounds, catfile, record, runid
+from . import record, runid
 from .errors import AmbiguousRun, RecordError, UnknownRun
-from .listingindex import ListingIndex
 from .record import RunRecord
-from .recordread import UnreadableRecord, prefetch_records, read_file, read_untrusted
+from .recordread import read_untrusted
 from .repo import Repo
-from .runrefs import RECORD_DIR, REF_PREFIX, ref_name, visible_refs
-from .validation import parse_record
+from .runrefs import REF_PREFIX, ref_name
+
+if TYPE_CHECKING:
+    from .runindex import RunIndex
 
 
 @dataclass
@@ -41,69 +43,49 @@ def warn_refused(rid: str, reason: str, local: bool) -> None:
 
 
 def all_runs(repo: Repo, refs: list[tuple[str, str, str | None]] | None = None) -> list[Run]:
-    """Every visible run (or those of ``refs``), newest first.
+    """Every visible run (or those of ``refs``), newest first, through the run index.
 
     A record that cannot be read or is refused (too large, too deep, invalid) is
     skipped with one warning.  A local run (refs/runs/*) warns every time, as it
     is this repository's own and should be deleted; a run known only from a
     tracking ref warns once (fetch reports it too) and is then skipped quietly.
     """
-    refs = visible_refs(repo) if refs is None else sorted(refs)
-    cache = ListingIndex(repo)
-    known = cache.get_many([c for _, c, _ in refs])
-    refused = cache.refused()
-    unknown = [c for _, c, _ in refs if c not in known and c not in refused]
-    prefetch_records(repo.git, unknown)
-    batch = _read_batch(repo, unknown) if len(unknown) >= BATCH_FROM else {}
-    fresh: list[tuple[str, bytes]] = []
-    newly_refused: list[tuple[str, str]] = []
-    runs: list[Run] = []
-    for rid, commit, source in reversed(refs):
-        if commit in refused:
-            if source is None:
-                warn_refused(rid, refused[commit], True)
-            continue
-        raw = known.get(commit) or batch.get(commit)
-        try:
-            if raw is None:
-                raw = read_file(repo.git, commit, "run.json")
-                if raw is None:
-                    raise RecordError(f"commit {commit[:12]} has no run.json")
-            # Bytes accepted before are only parsed; new ones are bounded and
-            # checked: against the schema when they came from elsewhere.
-            check = "none" if commit in known else "schema" if source is not None else "shape"
-            rec = parse_record(raw, rid, check)
-        except (RecordError, KeyError, ValueError) as exc:
-            reason = str(exc).removeprefix(f"run {rid}: ")
-            warn_refused(rid, reason, source is None)
-            if isinstance(exc, RecordError) and not isinstance(exc, UnreadableRecord):
-                newly_refused.append((commit, reason))  # its bytes never change: no need to read them again
-            continue
-        if commit not in known:
-            fresh.append((commit, raw))
-        runs.append(Run(rid, commit, rec, source))
-    cache.put_many(fresh)
-    cache.refuse(newly_refused)
-    return runs
+    from .runindex import RunIndex
+
+    with RunIndex.open(repo) as index:
+        if refs is None:
+            runs = list(index.runs())
+            warn_refusals(index)
+            return runs
+        runs = index.runs_of(refs)
+        warn_refusals(index, {rid for rid, _, _ in refs})
+        return runs
 
 
-# From this many records unknown to the listing index, one `git cat-file --batch`
-# reads them about three times faster than object-by-object lookups.
-BATCH_FROM = 500
-
-
-def _read_batch(repo: Repo, commits: list[str]) -> dict[str, bytes]:
-    """commit -> its .gitruns/run.json, for those one `git cat-file --batch` could read."""
-    specs = {f"{c}:{RECORD_DIR}/run.json": c for c in commits}
-    return {specs[s]: raw for s, raw in catfile.read_blobs(repo.git_dir, list(specs), bounds.MAX_RECORD_BYTES).items()}
+def warn_refusals(index: RunIndex, only: set[str] | None = None) -> None:
+    """The warnings a listing gives: every refused local run, and runs from remotes
+    refused for the first time by this command's sync."""
+    told: set[str] = set()
+    for rid, reason in index.refused_local():
+        if only is None or rid in only:
+            warn_refused(rid, reason, True)
+            told.add(rid)
+    for rid, reason, local in index.new_refusals:
+        if rid not in told and not local and (only is None or rid in only):
+            warn_refused(rid, reason, False)
+            told.add(rid)
 
 
 def resolve(repo: Repo, text: str, refs: list[tuple[str, str, str | None]] | None = None) -> str:
     """A full run id from a unique prefix (or ``refs/runs/<id>``, or an exact --name)."""
+    from .runindex import RunIndex
+
+    if refs is None:
+        with RunIndex.open(repo) as index:
+            return index.resolve(text)
     raw = text.strip()
     if raw.startswith(REF_PREFIX):
         raw = raw[len(REF_PREFIX):]
-    refs = visible_refs(repo) if refs is None else refs
     ids = [rid for rid, _, _ in refs]
     prefix = runid.normalize_prefix(raw)
     if prefix and all(c in runid.ALPHABET for c in prefix):
@@ -127,11 +109,14 @@ def resolve(repo: Repo, text: str, refs: list[tuple[str, str, str | None]] | Non
 def load(repo: Repo, text: str) -> Run:
     """One run, for show, diff, log and checkout: its record bounded and validated
     against its schema, local or not (a local ref can be crafted too)."""
-    refs = visible_refs(repo)
-    rid = resolve(repo, text, refs)
-    found = {r: (c, s) for r, c, s in refs}
-    commit, source = found[rid]
+    from .runindex import RunIndex
     from .terminal import warning_text
+
+    with RunIndex.open(repo) as index:
+        rid = index.resolve(text)
+        where = index.location(rid)
+    assert where is not None
+    commit, source = where
 
     try:
         rec = read_untrusted(repo.git, commit, rid)

@@ -115,8 +115,10 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
     ("$GIT_COMMON_DIR/gitruns/cache/", "The content-addressed artifact cache (outputs, long logs), "
                                        "shared by all worktrees; gitruns.cacheDir moves it.",
      ("exec", "pipeline", "checkout", "push", "log")),
-    ("$GIT_COMMON_DIR/gitruns/records.sqlite", "The listing cache: commit id to run.json, so listing "
-                                               "many runs reads no objects. Safe to delete.",
+    ("$GIT_COMMON_DIR/gitruns/index.sqlite", "The run index, derived from the refs: each run's record, "
+                                             "params, metrics, tags, environment and digests, for "
+                                             "queries and lineage. Kept up to date on every command; "
+                                             "safe to delete (the next command rebuilds it).",
      ("ls", "show", "diff", "log", "hooks")),
     ("$GIT_COMMON_DIR/gitruns/statcache.sqlite", "File stat cache of input hashing. Safe to delete.",
      ("exec", "pipeline")),

@@ -24,7 +24,7 @@ import functools
 import io
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from .terminal import json_text, safe
 
@@ -65,6 +65,21 @@ def json_array(records: Iterable[Mapping[str, Any]]) -> str:
     the C encoder (indentation would force the slow pure-Python one)."""
     body = ",\n".join(json.dumps(r, ensure_ascii=False, default=str) for r in records)
     return json_text(f"[\n{body}\n]\n") if body else "[]\n"
+
+
+def write_json_array(records: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
+    """:func:`json_array`, written a record at a time (memory stays flat for any count)."""
+    first = True
+    for r in records:
+        out.write(json_text(("[\n" if first else ",\n") + json.dumps(r, ensure_ascii=False, default=str)))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
+def write_json_lines(records: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
+    """:func:`json_lines`, written a record at a time."""
+    for r in records:
+        out.write(json_text(json.dumps(r, ensure_ascii=False, default=str) + "\n"))
 
 
 def json_lines(records: Iterable[Mapping[str, Any]]) -> str:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from . import listing, lookup
     from .record import RunRecord
     from .repo import Repo
+    from .runindex import RunIndex
 
 PathLike = str | os.PathLike[str]
 RepoArg: TypeAlias = "PathLike | Repo | None"  # a path inside the repository, or an opened one
@@ -453,28 +454,71 @@ class RunList(list[Run]):
         return frame
 
 
-@dataclass
 class Selection:
-    """What a listing chose (``chosen``) out of every run it looked at (``seen``)."""
+    """What a listing chose (``chosen``: streamed from the run index for this repository's
+    runs) and what it looked at; close it (or use ``with``) when done."""
 
-    chosen: list[lookup.Run]
-    seen: list[lookup.Run]
+    def __init__(self, chosen: Iterable[lookup.Run], index: RunIndex | None = None,
+                 seen: list[lookup.Run] | None = None) -> None:
+        self.chosen = chosen
+        self._index = index
+        self._seen = seen or []
+
+    def __enter__(self) -> Selection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
+    def any(self) -> bool:
+        """Whether there was any run to choose from."""
+        if self._index is not None:
+            return self._index.count() > 0
+        return bool(self._seen)
+
+    def ids(self) -> list[str]:
+        """Every run looked at (for the shortest unique prefixes)."""
+        if self._index is not None:
+            return self._index.ids()
+        return [r.id for r in self._seen]
+
+    def latest(self) -> dict[str, bool]:
+        """For each run of a group of several: whether it is the group's newest."""
+        from . import listing
+
+        if self._index is not None:
+            return self._index.latest_of_groups()
+        return listing.latest_of_groups(self._seen)
 
 
 def select(repo: Repo, filters: listing.Filters, remote: str | None = None) -> Selection:
-    """The runs ``git run ls`` lists: this repository's, or those on ``remote`` ("" for the
-    usual one), fetched into its tracking refs first."""
+    """The runs ``git run ls`` lists: this repository's (filtered and limited in SQL by the
+    run index), or those on ``remote`` ("" for the usual one), fetched into its tracking
+    refs first."""
     from . import listing, lookup
     from . import remote as remote_mod
     from . import tracking as tracking_mod
+    from .runindex import RunIndex
 
     if remote is not None:
         name = remote_mod.default_remote(repo, remote or None)
         tracking_mod.fetch_tracking(repo, name)
         seen = lookup.all_runs(repo, [(rid, oid, name) for rid, oid in tracking_mod.tracked(repo, name).items()])
-    else:
-        seen = lookup.all_runs(repo)
-    return Selection(listing.select(seen, filters), seen)
+        return Selection(listing.select(seen, filters), seen=seen)
+    index = RunIndex.open(repo)
+    try:
+        where, args = listing.where_sql(filters, index)
+        lookup.warn_refusals(index)
+    except BaseException:
+        index.close()
+        raise
+    if filters.limit == 0:
+        return Selection([], index)
+    return Selection(index.runs(where, args, limit=filters.limit), index)
 
 
 def _strings(value: str | Iterable[str] | None) -> list[str]:
@@ -501,7 +545,8 @@ def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | N
     r = open_at(repo)
     tag_list = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else _strings(tags)
     filters = listing.Filters(_strings(status), since, until, tag_list, name, limit, kind)
-    return RunList(Run(r, x) for x in select(r, filters, remote).chosen)
+    with select(r, filters, remote) as selection:
+        return RunList(Run(r, x) for x in selection.chosen)
 
 
 def load(run_id: str, repo: RepoArg = None) -> Run:

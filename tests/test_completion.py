@@ -178,7 +178,7 @@ def test_complete_runs_reads_names_without_the_listing_cache(runs_repo: tuple[Pa
     repo, named, other = runs_repo
     assert gitrun(repo, "ls").returncode == 0  # fills the cache
     assert gitrun(repo, "__complete", "runs").stdout.splitlines()[-1] == "wide"
-    for f in (repo / ".git" / "gitruns").glob("records.sqlite*"):
+    for f in (repo / ".git" / "gitruns").glob("index.sqlite*"):
         f.unlink()
     assert gitrun(repo, "__complete", "runs").stdout.splitlines() == [other, named, "wide"]
 

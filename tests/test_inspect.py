@@ -234,14 +234,14 @@ def test_bare_repository_lists_but_cannot_exec(tmp_path: Path) -> None:
 
 
 def test_many_runs_list_the_same_cold_and_warm(repo: Path) -> None:
-    """Past 500 runs unknown to the listing cache, records are read in one batch."""
+    """Past 200 runs unknown to the run index, records are read in one batch."""
     import copy
 
     import pygit2
 
-    from gitruns import lookup, recordread, runid, runrefs
-    from gitruns.lookup import BATCH_FROM
+    from gitruns import recordread, runid, runindex, runrefs
     from gitruns.repo import open_repo
+    from gitruns.runindex import BATCH_FROM
 
     template_id = _run(repo, "--name", "template", "--", "python", "-c", "pass")
     r = open_repo(str(repo))
@@ -255,15 +255,16 @@ def test_many_runs_list_the_same_cold_and_warm(repo: Path) -> None:
         rec["id"] = runid.new_id(base - (i + 1) * 1000)
         rec["name"] = f"copy-{i}"
         runrefs.write(r, rec, files, template["code"]["snapshot_tree"], [commit], None)
-    # The batch reader itself gives every record's bytes, as pygit2 reads them, and stays
-    # in step past an entry it cannot give (HEAD has no run.json) and before the last one;
+    # The batch reader itself gives every record's files, as pygit2 reads them, and stays
+    # in step past an entry it cannot give (HEAD has no .gitruns/) and before the last one;
     # the listing below would look the same with it broken, through the slower path.
     commits = git(repo, "for-each-ref", "--format=%(objectname)", "refs/runs/").split()
     head = git(repo, "rev-parse", "HEAD").strip()
-    batch = lookup._read_batch(r, [*commits[:7], head, *commits[7:]])
-    assert batch == {c: r.git[c].peel(pygit2.Tree)[".gitruns/run.json"].data for c in commits}
-    cache = repo / ".git" / "gitruns" / "records.sqlite"
-    cache.unlink(missing_ok=True)  # nothing listed yet: the first listing is cold
+    batch = runindex._record_files_batch(r, [*commits[:7], head, *commits[7:]])
+    assert batch == {c: {e.name: str(e.id) for e in r.git[r.git[c].peel(pygit2.Tree)[".gitruns"].id]}
+                     for c in commits}
+    for f in (repo / ".git" / "gitruns").glob("index.sqlite*"):
+        f.unlink()  # the first listing is cold
     cold = gitrun(repo, "ls", "--json")
     warm = gitrun(repo, "ls", "--json")
     assert cold.returncode == 0 and cold.stdout == warm.stdout

@@ -149,7 +149,7 @@ def test_files_names_everything_gitruns_keeps_in_the_repository(repo: Path) -> N
     made = sorted(p.name for p in (repo / ".git" / "gitruns").iterdir())
     assert made, "gitruns kept nothing in .git/gitruns"
     for name in made:
-        stem = name.split(".sqlite")[0]  # records.sqlite-wal and -shm go with records.sqlite
+        stem = name.split(".sqlite")[0]  # index.sqlite-wal and -shm go with index.sqlite
         assert f"$GIT_COMMON_DIR/gitruns/{stem}" in documented, name
     assert "refs/runs/<id>" in documented
     assert "$GIT_DIR/hooks/" in documented and (repo / ".git" / "hooks" / "pre-commit").exists()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import colour, diffing, reading, runid, runrefs
+from .. import colour, diffing, reading
 from ..terminal import json_text, safe
 
 
@@ -14,7 +14,10 @@ def diff(a: str, b: str, patch: bool, as_json: bool) -> int:
         sys.stdout.write(json_text(json.dumps(result, indent=2, ensure_ascii=False)))
         sys.stdout.write("\n")
     else:
-        abbrev = runid.abbreviations([rid for rid, _, _ in runrefs.visible_refs(repo)])
+        from ..runindex import RunIndex
+
+        with RunIndex.open(repo) as index:
+            abbrev = index.abbreviate([result["a"], result["b"]])
         # diffing.human made each value safe; this is the backstop at the edge.
         # Colour last, over text already made safe: a record cannot bring its own escapes.
         sys.stdout.write(colour.diff_text(safe(diffing.human(result, abbrev), multiline=True)))

@@ -1,0 +1,762 @@
+"""The run index: a SQLite database derived from the refs, for queries over many runs.
+
+``<common git dir>/gitruns/index.sqlite`` (shared by worktrees) holds, per run
+commit, the record's columns that queries filter and sort on, its params,
+metrics, tags, environment and steps as ``attrs`` rows, and the digests of its
+inputs and artifacts (for lineage and ``which``).  The refs stay the source of
+truth: on open the index compares the refs with what it last saw and indexes
+only the commits it has not seen (a run commit never changes, so a row keyed by
+commit id never goes stale).  Deleting the file costs one rebuild.  When it
+cannot be written (a read-only repository, a corrupt file), an in-memory index
+is built for the one command.
+
+Cheap "nothing changed" check: the refs live in ``packed-refs`` and in loose
+files under ``refs/runs/``, ``refs/gitruns/remotes/<remote>/`` and
+``refs/promoted/``; git and libgit2 write a ref by renaming a lock file into its
+directory, which changes the directory's mtime.  The stat of those is the
+fingerprint; one taken less than two seconds after its newest mtime is not
+trusted (a second update within the same clock tick would not show), as git
+treats a racily clean index entry.  Any other ref storage (reftable) is scanned
+every time.
+
+Tables (SQL over them uses the aliases ``v`` and ``r``; see docs/queries.md)::
+
+    visible(run_id PRIMARY KEY, commit_id, source)    -- source NULL: local, else the remote
+    runs(commit_id PRIMARY KEY, run_id, name, status, kind, started, ended, duration,
+         run_group, rerun_of, code_commit, code_branch, code_dirty, user, host, pid,
+         process, invoked_by, retired, json)
+    attrs(commit_id, key, num, txt)                   -- params.*, metrics.*, tags.*, env.*, step.*
+    digests(commit_id, role, step, path, digest)      -- role: input | artifact
+    promoted(name PRIMARY KEY, commit_id, run_id, path, digest, retired)
+    refused(commit_id PRIMARY KEY, reason, reader)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from . import record, runid
+from .errors import AmbiguousRun, RecordError, UnknownRun
+from .repo import Repo
+
+INDEX_VERSION = 1  # the tables' shape: another one is dropped and rebuilt
+DB_NAME = "index.sqlite"
+RACY_S = 2.0
+BATCH_FROM = 200  # from this many new commits, `git cat-file --batch` reads them
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE IF NOT EXISTS visible (run_id TEXT PRIMARY KEY, commit_id TEXT NOT NULL, source TEXT)",
+    "CREATE TABLE IF NOT EXISTS runs (commit_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, name TEXT, status TEXT, "
+    "kind TEXT, started REAL, ended REAL, duration REAL, run_group TEXT, rerun_of TEXT, code_commit TEXT, "
+    "code_branch TEXT, code_dirty INTEGER, user TEXT, host TEXT, pid INTEGER, process TEXT, invoked_by TEXT, "
+    "retired INTEGER NOT NULL DEFAULT 0, json BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS attrs (commit_id TEXT NOT NULL, key TEXT NOT NULL, num REAL, txt TEXT)",
+    "CREATE TABLE IF NOT EXISTS digests (commit_id TEXT NOT NULL, role TEXT NOT NULL, step TEXT, path TEXT, "
+    "digest TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS promoted (name TEXT PRIMARY KEY, commit_id TEXT NOT NULL, run_id TEXT, path TEXT, "
+    "digest TEXT, retired INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS refused (commit_id TEXT PRIMARY KEY, reason TEXT, reader TEXT)",
+    "CREATE INDEX IF NOT EXISTS visible_commit ON visible(commit_id)",
+    "CREATE INDEX IF NOT EXISTS runs_name ON runs(name)",
+    "CREATE INDEX IF NOT EXISTS runs_group ON runs(run_group)",
+    "CREATE INDEX IF NOT EXISTS runs_started ON runs(started)",
+    # Covering: a filter or a sort key reads the index alone (gitruns.query).
+    "CREATE INDEX IF NOT EXISTS attrs_commit ON attrs(commit_id, key, num, txt)",
+    "CREATE INDEX IF NOT EXISTS attrs_key_num ON attrs(key, num, commit_id)",
+    "CREATE INDEX IF NOT EXISTS attrs_key_txt ON attrs(key, txt, commit_id)",
+    "CREATE INDEX IF NOT EXISTS digests_digest ON digests(digest)",
+    "CREATE INDEX IF NOT EXISTS digests_commit ON digests(commit_id)",
+)
+_DROP = ("meta", "visible", "runs", "attrs", "digests", "promoted", "refused")
+
+RUN_COLUMNS = "v.run_id, v.commit_id, v.source, r.json"
+
+
+def _reader() -> str:
+    """Who judged a refusal: another gitruns (newer schemas, other limits) judges again."""
+    from . import __version__
+
+    return f"{__version__} schema {record.SCHEMA_VERSION}"
+
+
+# --- the refs ------------------------------------------------------------------------------
+
+
+def fingerprint(repo: Repo) -> str | None:
+    """The stat of where run, tracking and promotion refs are kept; None when it cannot be
+    trusted (another ref storage, or changed too recently to tell a second change)."""
+    common = repo.common_dir
+    if os.path.exists(os.path.join(common, "reftable")):
+        return None
+    parts: list[str] = []
+    newest = 0
+    places = [os.path.join(common, "packed-refs"), os.path.join(common, "refs", "runs")]
+    remotes_dir = os.path.join(common, "refs", "gitruns", "remotes")
+    places.append(remotes_dir)
+    try:
+        places += [e.path for e in os.scandir(remotes_dir) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        pass
+    promoted_dir = os.path.join(common, "refs", "promoted")
+    places.append(promoted_dir)
+    for dirpath, dirnames, _files in os.walk(promoted_dir):
+        places += [os.path.join(dirpath, d) for d in dirnames]
+    for place in places:
+        try:
+            st = os.stat(place)
+        except OSError:
+            parts.append(f"{place}:-")
+            continue
+        newest = max(newest, st.st_mtime_ns)
+        parts.append(f"{place}:{st.st_mtime_ns}:{st.st_size}:{st.st_ino}")
+    if time.time_ns() - newest < RACY_S * 1e9:
+        return None
+    return "\n".join(parts)
+
+
+def scan(repo: Repo) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, str]]:
+    """One pass over the refs: local runs (id -> commit), per remote the runs last seen
+    there (remote -> id -> commit), and local promotions (name -> commit)."""
+    from . import promotion, tracking
+    from .runrefs import REF_PREFIX
+
+    local: dict[str, str] = {}
+    remotes: dict[str, dict[str, str]] = {}
+    promoted: dict[str, str] = {}
+    for ref in repo.git.references.iterator():
+        name = ref.name
+        if name.startswith(REF_PREFIX):
+            rid = name[len(REF_PREFIX):]
+            if runid.is_valid(rid):
+                local[rid] = str(ref.target)
+        elif name.startswith(promotion.REF_PREFIX):
+            pname = name[len(promotion.REF_PREFIX):]
+            if promotion.name_problem(pname) is None:
+                promoted[pname] = str(ref.target)
+        elif (parsed := tracking.parse_track_ref(name)) is not None:
+            remotes.setdefault(parsed[0], {})[parsed[1]] = str(ref.target)
+    return local, remotes, promoted
+
+
+def visible_of(local: Mapping[str, str], remotes: Mapping[str, Mapping[str, str]]) -> dict[str, tuple[str, str | None]]:
+    """run id -> (commit, source): local runs, then runs known only from a remote (the
+    first remote by name that has it)."""
+    out: dict[str, tuple[str, str | None]] = {rid: (oid, None) for rid, oid in local.items()}
+    for where in sorted(remotes):
+        for rid, oid in remotes[where].items():
+            out.setdefault(rid, (oid, where))
+    return out
+
+
+# --- what a record puts in the index ---------------------------------------------------------
+
+
+def _epoch(text: Any) -> float | None:
+    from .timeutil import parse_iso
+
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_iso(text).timestamp()
+    except (ValueError, OverflowError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value) if value != "nan" else None  # SQLite has no NaN: NULL, text "nan"
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=True)[:4096]
+    except (TypeError, ValueError):
+        return str(value)[:4096]
+
+
+def _attr(rows: list[tuple[str, str, float | None, str]], commit: str, key: str, value: Any) -> None:
+    num = _number(value)
+    if num is not None and num != num:  # NaN
+        num = None
+    rows.append((commit, key, num, _text(value)))
+
+
+_PEP503 = re.compile(r"[-_.]+")
+
+
+def package_key(name: str) -> str:
+    """A package name as PEP 503 normalizes it: ``Torch_Vision`` -> ``torch-vision``."""
+    return _PEP503.sub("-", name).lower()
+
+
+def env_attrs(env: Any) -> list[tuple[str, Any]]:
+    """(key, value) pairs of env.json that queries name: env.python, env.os, env.gpu,
+    env.cuda, env.gpu_driver, env.packages.<name>."""
+    if not isinstance(env, dict):
+        return []
+    out: list[tuple[str, Any]] = []
+    python = env.get("python")
+    if isinstance(python, dict):
+        if isinstance(python.get("version"), str):
+            out.append(("env.python", python["version"]))
+        packages = python.get("packages")
+        if isinstance(packages, dict):
+            out += [(f"env.packages.{package_key(str(k))}", v) for k, v in packages.items() if isinstance(v, str)]
+    system = env.get("os")
+    if isinstance(system, dict):
+        if isinstance(system.get("system"), str):
+            out.append(("env.os", system["system"]))
+        if isinstance(system.get("distribution"), str):
+            out.append(("env.os.distribution", system["distribution"]))
+    for gpu in env.get("gpus") or []:
+        if isinstance(gpu, dict) and isinstance(gpu.get("name"), str):
+            out.append(("env.gpu", gpu["name"]))
+    for key in ("cuda", "gpu_driver"):
+        if isinstance(env.get(key), str):
+            out.append((f"env.{key}", env[key]))
+    return out
+
+
+def _clean(value: Any) -> Any:
+    """Text SQLite can store: a lone surrogate (from a JSON escape in a record) becomes U+FFFD."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return value
+
+
+def _cleaned(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(_clean(x) for x in row) for row in rows]
+
+
+def record_rows(commit: str, rec: Mapping[str, Any], raw: bytes, config: Any, env: Any) -> tuple[
+        tuple[Any, ...], list[tuple[str, str, float | None, str]], list[tuple[str, str, str | None, str, str]]]:
+    """The runs row, attrs rows and digests rows of one record."""
+    from .userconfig import flatten
+
+    code: Mapping[str, Any] = rec.get("code") or {}
+    if not isinstance(code, Mapping):
+        code = {}
+    process = rec.get("process")
+    row = (
+        commit, rec.get("id"), rec.get("name"), rec.get("status"), rec.get("kind") or "command",
+        _epoch(rec.get("started_at")), _epoch(rec.get("ended_at")), _number(rec.get("duration_s")),
+        record.group_of(rec), rec.get("rerun_of"), code.get("commit"), code.get("branch"),
+        1 if code.get("dirty") else 0, rec.get("user"), rec.get("host"),
+        rec.get("pid") if isinstance(rec.get("pid"), int) else None,
+        json.dumps(process) if isinstance(process, dict) else None, rec.get("invoked_by"),
+        1 if rec.get("retired") else 0, raw,
+    )
+    attrs: list[tuple[str, str, float | None, str]] = []
+    params: dict[str, Any] = {}
+    logged = rec.get("params")
+    if isinstance(logged, dict):
+        params.update(flatten(logged))
+    if isinstance(config, dict):
+        params.update(flatten(config))
+    for key, value in params.items():
+        _attr(attrs, commit, f"params.{key}", value)
+    for key, value in (rec.get("metrics") or {}).items():
+        _attr(attrs, commit, f"metrics.{key}", value)
+    for key, value in (rec.get("tags") or {}).items():
+        _attr(attrs, commit, f"tags.{key}", value)
+    for key, value in env_attrs(env):
+        _attr(attrs, commit, key, value)
+    digests: list[tuple[str, str, str | None, str, str]] = []
+    for item in rec.get("inputs") or []:
+        if isinstance(item, dict) and isinstance(item.get("digest"), str):
+            digests.append((commit, "input", None, str(item.get("path")), item["digest"]))
+    for art in rec.get("artifacts") or []:
+        if isinstance(art, dict) and isinstance(art.get("digest"), str):
+            digests.append((commit, "artifact", None, str(art.get("path")), art["digest"]))
+    for step in rec.get("steps") or []:
+        if not isinstance(step, dict):
+            continue
+        sname = str(step.get("name"))
+        _attr(attrs, commit, f"step.{sname}.status", step.get("status"))
+        if step.get("duration_s") is not None:
+            _attr(attrs, commit, f"step.{sname}.duration", step.get("duration_s"))
+        for key, value in (step.get("metrics") or {}).items():
+            _attr(attrs, commit, f"step.{sname}.metrics.{key}", value)
+        for key, value in (step.get("params") or {}).items():
+            _attr(attrs, commit, f"step.{sname}.params.{key}", value)
+        for item in step.get("inputs") or []:
+            if isinstance(item, dict) and isinstance(item.get("digest"), str) and item.get("kind") != "value":
+                digests.append((commit, "input", sname, str(item.get("path")), item["digest"]))
+        for art in step.get("outputs") or []:
+            if isinstance(art, dict) and isinstance(art.get("digest"), str) and art.get("kind") != "value":
+                digests.append((commit, "artifact", sname, str(art.get("path")), art["digest"]))
+    return row, attrs, digests
+
+
+# --- reading what is new -----------------------------------------------------------------
+
+
+def _parse_tree(data: bytes) -> dict[str, tuple[str, str]]:
+    """A raw git tree object: name -> (mode, hex id)."""
+    out: dict[str, tuple[str, str]] = {}
+    i = 0
+    n = len(data)
+    while i < n:
+        space = data.find(b" ", i)
+        nul = data.find(b"\0", space)
+        if space < 0 or nul < 0 or nul + 21 > n:
+            break
+        mode = data[i:space].decode("ascii", "replace")
+        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
+        out[name] = (mode, data[nul + 1:nul + 21].hex())
+        i = nul + 21
+    return out
+
+
+def _record_files_batch(repo: Repo, commits: list[str]) -> dict[str, dict[str, str]]:
+    """commit -> {file name -> blob id} of its .gitruns/ directory, read in one batch."""
+    from . import catfile
+    from .runrefs import RECORD_DIR
+
+    specs = {f"{c}:{RECORD_DIR}": c for c in commits}
+    trees = catfile.read_objects(repo.git_dir, list(specs), 4 << 20, "tree")
+    out: dict[str, dict[str, str]] = {}
+    for spec, data in trees.items():
+        out[specs[spec]] = {name: oid for name, (mode, oid) in _parse_tree(data).items() if not mode.startswith("4")}
+    return out
+
+
+def _record_files(repo: Repo, commit: str) -> dict[str, str]:
+    import pygit2
+
+    from .runrefs import record_files
+
+    try:
+        tree = record_files(repo.git, commit)
+    except (KeyError, ValueError, RecordError, pygit2.GitError):
+        return {}
+    return {e.name: str(e.id) for e in tree if e.type_str == "blob" and e.name is not None}
+
+
+# --- the index -------------------------------------------------------------------------------
+
+
+class RunIndex:
+    """The index of one repository, synced with its refs when opened."""
+
+    def __init__(self, repo: Repo, db: sqlite3.Connection, persistent: bool) -> None:
+        self.repo = repo
+        self.db = db
+        self.persistent = persistent
+        self.new_refusals: list[tuple[str, str, bool]] = []  # (run id, reason, local) refused by this sync
+
+    @classmethod
+    def open(cls, repo: Repo, sync: bool = True) -> RunIndex:
+        """The index of ``repo``, synced with the refs (unless ``sync`` is False)."""
+        db, persistent = _connect(repo)
+        index = cls(repo, db, persistent)
+        if sync:
+            index.sync()
+        return index
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> RunIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- keeping up with the refs --------------------------------------------------------------
+
+    def sync(self, force: bool = False) -> bool:
+        """Bring the index up to the refs; whether anything was looked at again."""
+        mark = fingerprint(self.repo)
+        if not force and mark is not None and self._meta("fingerprint") == mark:
+            return False
+        local, remotes, promoted = scan(self.repo)
+        now = visible_of(local, remotes)
+        db = self.db
+        before = dict((rid, (c, s)) for rid, c, s in db.execute("SELECT run_id, commit_id, source FROM visible"))
+        known = {c for (c,) in db.execute("SELECT commit_id FROM runs")}
+        refused = dict(db.execute("SELECT commit_id, reason FROM refused WHERE reader = ?", (_reader(),)))
+        wanted = [(rid, c, s) for rid, (c, s) in sorted(now.items()) if c not in known and c not in refused]
+        self._index(wanted)
+        with _transaction(db):
+            gone = [rid for rid in before if rid not in now]
+            db.executemany("DELETE FROM visible WHERE run_id = ?", [(rid,) for rid in gone])
+            db.executemany("INSERT OR REPLACE INTO visible VALUES (?, ?, ?)",
+                           [(rid, c, s) for rid, (c, s) in now.items() if before.get(rid) != (c, s)])
+            self._drop_unreferenced(set(c for c, _ in now.values()))
+            self._sync_promoted(promoted)
+            self._set_meta("fingerprint", mark or "")
+        return True
+
+    def _drop_unreferenced(self, commits: set[str]) -> None:
+        """Rows of commits no ref points at any more (a run updated, deleted, gc'd)."""
+        stale = [c for (c,) in self.db.execute("SELECT commit_id FROM runs") if c not in commits]
+        if not stale:
+            return
+        for table in ("runs", "attrs", "digests"):
+            self.db.executemany(f"DELETE FROM {table} WHERE commit_id = ?", [(c,) for c in stale])  # noqa: S608
+
+    def _index(self, wanted: list[tuple[str, str, str | None]]) -> None:
+        """Read, check and index the records of ``wanted`` (run id, commit, source)."""
+        from . import bounds, catfile
+        from .validation import parse_record
+
+        if not wanted:
+            return
+        commits = [c for _, c, _ in wanted]
+        from .recordread import prefetch_records
+
+        prefetch_records(self.repo.git, commits, ("run.json", "config.yaml", "env.json"))
+        if len(wanted) >= BATCH_FROM:
+            files = _record_files_batch(self.repo, commits)
+        else:
+            files = {c: _record_files(self.repo, c) for c in commits}
+        blob_ids = {oid for fs in files.values() for name, oid in fs.items() if name in ("run.json", "config.yaml",
+                                                                                          "env.json")}
+        blobs: dict[str, bytes] = {}
+        if len(blob_ids) >= BATCH_FROM:
+            blobs = catfile.read_blobs(self.repo.git_dir, sorted(blob_ids), bounds.MAX_FILE_BYTES)
+        parsed_config: dict[str, Any] = {}
+        parsed_env: dict[str, Any] = {}
+        rows: list[tuple[Any, ...]] = []
+        attrs: list[tuple[str, str, float | None, str]] = []
+        digests: list[tuple[str, str, str | None, str, str]] = []
+        refusals: list[tuple[str, str, str]] = []
+        for rid, commit, source in wanted:
+            names = files.get(commit, {})
+            try:
+                raw = self._blob(names.get("run.json"), blobs, commit, "run.json")
+                if raw is None:
+                    raise RecordError(f"commit {commit[:12]} has no run.json")
+                rec = parse_record(raw, rid, "schema" if source is not None else "shape")
+                if rec.get("id") != rid:
+                    raise RecordError(f"its record is of run {str(rec.get('id'))[:40]}")
+            except RecordError as exc:
+                reason = str(exc).removeprefix(f"run {rid}: ")
+                refusals.append((commit, reason, _reader()))
+                self.new_refusals.append((rid, reason, source is None))
+                continue
+            config = self._parsed(names.get("config.yaml"), blobs, commit, "config.yaml", parsed_config)
+            env = self._parsed(names.get("env.json"), blobs, commit, "env.json", parsed_env)
+            row, a, d = record_rows(commit, rec, raw, config, env)
+            rows.append(row)
+            attrs += a
+            digests += d
+        with _transaction(self.db):
+            self.db.executemany("INSERT OR REPLACE INTO runs VALUES (" + ",".join("?" * 20) + ")", _cleaned(rows))
+            self.db.executemany("DELETE FROM attrs WHERE commit_id = ?", [(r[0],) for r in rows])
+            self.db.executemany("DELETE FROM digests WHERE commit_id = ?", [(r[0],) for r in rows])
+            self.db.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", _cleaned(attrs))
+            self.db.executemany("INSERT INTO digests VALUES (?, ?, ?, ?, ?)", _cleaned(digests))
+            self.db.executemany("INSERT OR REPLACE INTO refused VALUES (?, ?, ?)", _cleaned(refusals))
+
+    def _blob(self, oid: str | None, blobs: dict[str, bytes], commit: str, name: str) -> bytes | None:
+        if oid is None:
+            return None
+        if oid in blobs:
+            return blobs[oid]
+        from .recordread import read_file
+
+        return read_file(self.repo.git, commit, name)
+
+    def _parsed(self, oid: str | None, blobs: dict[str, bytes], commit: str, name: str, seen: dict[str, Any]) -> Any:
+        """config.yaml or env.json, parsed once per distinct blob; None when absent or refused."""
+        if oid is None:
+            return None
+        if oid in seen:
+            return seen[oid]
+        from . import bounds
+
+        value: Any = None
+        try:
+            raw = self._blob(oid, blobs, commit, name)
+            if raw is not None:
+                value = bounds.load_yaml(raw, name) if name.endswith(".yaml") else bounds.load_json(raw, name)
+        except (RecordError, ValueError):
+            value = None  # the record is still listed; its params or environment cannot be queried
+        seen[oid] = value
+        return value
+
+    def _sync_promoted(self, promoted: Mapping[str, str]) -> None:
+        from . import promotion
+
+        have = dict(self.db.execute("SELECT name, commit_id FROM promoted"))
+        self.db.executemany("DELETE FROM promoted WHERE name = ?", [(n,) for n in have if n not in promoted])
+        for name, commit in promoted.items():
+            if have.get(name) == commit:
+                continue
+            try:
+                data = promotion.read_untrusted(self.repo.git, commit, name)
+            except RecordError:
+                self.db.execute("DELETE FROM promoted WHERE name = ?", (name,))
+                continue
+            art = data["artifact"]
+            self.db.execute("INSERT OR REPLACE INTO promoted VALUES (?, ?, ?, ?, ?, ?)",
+                            _cleaned([(name, commit, data["run"], art.get("path"), art.get("digest"),
+                                       1 if data.get("retired") else 0)])[0])
+
+    def refuse(self, items: list[tuple[str, str]]) -> None:
+        """Note commits (commit id, reason) whose record was refused elsewhere (fetch)."""
+        with _transaction(self.db):
+            self.db.executemany("INSERT OR REPLACE INTO refused VALUES (?, ?, ?)",
+                                _cleaned([(c, r, _reader()) for c, r in items]))
+
+    def abbreviate(self, ids: list[str]) -> dict[str, str]:
+        """The shortest unique prefix of each of ``ids`` among every visible run."""
+        return dict(zip(ids, self._abbreviated(ids), strict=True))
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def runs(self, where: str = "1", params: Sequence[Any] = (), order: str | None = None,
+             order_params: Sequence[Any] = (), limit: int | None = None, retired: bool = True) -> Iterator[Any]:
+        """Visible runs (gitruns.lookup.Run) matching the SQL ``where`` over ``v``/``r``,
+        in ``order`` (default: newest first), streamed from the database."""
+        from .lookup import Run
+
+        sql = f"SELECT {RUN_COLUMNS} FROM visible v JOIN runs r ON r.commit_id = v.commit_id WHERE ({where})"
+        if not retired:
+            sql += " AND r.retired = 0"
+        sql += f" ORDER BY {order or 'v.run_id DESC'}"
+        args = [*params, *order_params]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        for rid, commit, source, raw in self.db.execute(sql, args):
+            yield Run(rid, commit, _record(raw, rid), source)
+
+    def runs_of(self, refs: Sequence[tuple[str, str, str | None]]) -> list[Any]:
+        """The runs of ``refs`` (run id, commit, source), visible or not (a remote's own
+        listing), newest first; their commits indexed first if need be."""
+        from .lookup import Run
+
+        known = {c for (c,) in self.db.execute("SELECT commit_id FROM runs")}
+        refused = {c for (c,) in self.db.execute("SELECT commit_id FROM refused WHERE reader = ?", (_reader(),))}
+        self._index([(rid, c, s) for rid, c, s in sorted(refs) if c not in known and c not in refused])
+        out: list[Any] = []
+        for rid, commit, source in sorted(refs, reverse=True):
+            row = self.db.execute("SELECT json FROM runs WHERE commit_id = ? AND run_id = ?", (commit, rid)).fetchone()
+            if row is not None:
+                out.append(Run(rid, commit, _record(row[0], rid), source))
+        return out
+
+    def count(self, where: str = "1", params: Sequence[Any] = (), retired: bool = True) -> int:
+        sql = f"SELECT COUNT(*) FROM visible v JOIN runs r ON r.commit_id = v.commit_id WHERE ({where})"
+        if not retired:
+            sql += " AND r.retired = 0"
+        return int(self.db.execute(sql, list(params)).fetchone()[0])
+
+    def ids(self) -> list[str]:
+        """Every visible run id, oldest first (listed or not: for abbreviations)."""
+        return [rid for (rid,) in self.db.execute("SELECT run_id FROM visible ORDER BY run_id")]
+
+    def refused_local(self) -> list[tuple[str, str]]:
+        """(run id, reason) of local runs whose record is refused: warned about on every
+        listing, as they are this repository's own and should be deleted."""
+        return list(self.db.execute(
+            "SELECT v.run_id, f.reason FROM visible v JOIN refused f ON f.commit_id = v.commit_id "
+            "WHERE v.source IS NULL AND f.reader = ? ORDER BY v.run_id DESC", (_reader(),)))
+
+    def latest_of_groups(self, run_ids: Iterable[str] | None = None) -> dict[str, bool]:
+        """For each run of a group of several: whether it is the group's newest."""
+        rows = self.db.execute(
+            "SELECT r.run_group, MAX(v.run_id) FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+            "GROUP BY r.run_group HAVING COUNT(*) > 1").fetchall()
+        newest = dict(rows)
+        if not newest:
+            return {}
+        out: dict[str, bool] = {}
+        for rid, group in self.db.execute(
+                "SELECT v.run_id, r.run_group FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+                "WHERE r.run_group IN (SELECT r2.run_group FROM runs r2 JOIN visible v2 ON v2.commit_id = "
+                "r2.commit_id GROUP BY r2.run_group HAVING COUNT(*) > 1)"):
+            out[rid] = newest.get(group) == rid
+        if run_ids is not None:
+            wanted = set(run_ids)
+            out = {k: v for k, v in out.items() if k in wanted}
+        return out
+
+    def resolve(self, text: str) -> str:
+        """A full run id from a unique prefix, ``refs/runs/<id>``, or an exact name."""
+        from .runrefs import REF_PREFIX
+
+        raw = text.strip()
+        if raw.startswith(REF_PREFIX):
+            raw = raw[len(REF_PREFIX):]
+        prefix = runid.normalize_prefix(raw)
+        if prefix and all(c in runid.ALPHABET for c in prefix):
+            matches = [rid for (rid,) in self.db.execute(
+                "SELECT run_id FROM visible WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 51",
+                (prefix, prefix + "\x7f"))]
+            if len(matches) == 1:
+                return str(matches[0])
+            if len(matches) > 1:
+                raise AmbiguousRun(raw, self._abbreviated(matches)[::-1])
+        named = [rid for (rid,) in self.db.execute(
+            "SELECT v.run_id FROM visible v JOIN runs r ON r.commit_id = v.commit_id WHERE r.name = ? "
+            "ORDER BY v.run_id DESC LIMIT 51", (raw,))]
+        if len(named) == 1:
+            return str(named[0])
+        if len(named) > 1:
+            raise AmbiguousRun(raw, self._abbreviated(named))
+        if self.db.execute("SELECT 1 FROM visible LIMIT 1").fetchone() is None:
+            raise UnknownRun(f"no run matches '{raw}': this repository has no runs yet")
+        raise UnknownRun(f"no run matches '{raw}' (see 'git run ls')")
+
+    def _abbreviated(self, ids: list[str]) -> list[str]:
+        return [runid.abbreviations([rid, *self._neighbours(rid)])[rid] for rid in ids]
+
+    def _neighbours(self, rid: str) -> list[str]:
+        before = self.db.execute("SELECT run_id FROM visible WHERE run_id < ? ORDER BY run_id DESC LIMIT 1",
+                                 (rid,)).fetchone()
+        after = self.db.execute("SELECT run_id FROM visible WHERE run_id > ? ORDER BY run_id LIMIT 1",
+                                (rid,)).fetchone()
+        return [row[0] for row in (before, after) if row is not None]
+
+    def location(self, run_id: str) -> tuple[str, str | None] | None:
+        """(commit, source) of a visible run, or None."""
+        row = self.db.execute("SELECT commit_id, source FROM visible WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def producers(self, digests: Iterable[str]) -> dict[str, list[tuple[str, str, str | None, str]]]:
+        """digest -> (run id, commit, step, path) of every visible run with it as an artifact."""
+        return self._by_digest(digests, "artifact")
+
+    def consumers(self, digests: Iterable[str]) -> dict[str, list[tuple[str, str, str | None, str]]]:
+        """digest -> (run id, commit, step, path) of every visible run with it as an input."""
+        return self._by_digest(digests, "input")
+
+    def _by_digest(self, digests: Iterable[str], role: str) -> dict[str, list[tuple[str, str, str | None, str]]]:
+        out: dict[str, list[tuple[str, str, str | None, str]]] = {}
+        wanted = sorted(set(digests))
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            sql = ("SELECT d.digest, v.run_id, v.commit_id, d.step, d.path FROM digests d JOIN visible v "
+                   f"ON v.commit_id = d.commit_id WHERE d.role = ? AND d.digest IN ({','.join('?' * len(chunk))}) "
+                   "ORDER BY v.run_id")
+            for digest, rid, commit, step, path in self.db.execute(sql, [role, *chunk]):
+                out.setdefault(digest, []).append((rid, commit, step, path))
+        return out
+
+
+def _record(raw: bytes, rid: str) -> record.RunRecord:
+    """A record the index accepted before: only parsed and upgraded."""
+    from .validation import parse_record
+
+    return parse_record(bytes(raw), rid, "none")
+
+
+def _connect(repo: Repo) -> tuple[sqlite3.Connection, bool]:
+    """The database file (created, or rebuilt when of another shape), or an in-memory one."""
+    path = os.path.join(repo.state_dir, DB_NAME)
+    try:
+        os.makedirs(repo.state_dir, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            _prepare(db)
+            return db, True
+        except sqlite3.DatabaseError:
+            db.close()
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(path + suffix)  # derived data: a corrupt file is rebuilt
+                except OSError:
+                    pass
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            _prepare(db)
+            return db, True
+    except (sqlite3.Error, OSError):
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        _prepare(db)
+        return db, False
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA busy_timeout = 30000")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version != INDEX_VERSION:
+        with _transaction(db):
+            for table in _DROP:
+                db.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names
+            db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
+    try:
+        db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
+    except sqlite3.OperationalError:
+        pass
+    db.execute("PRAGMA synchronous = NORMAL")
+    with _transaction(db):
+        for statement in _TABLES:
+            db.execute(statement)
+    _register(db)
+
+
+def _status(status: str | None, host: str | None, pid: int | None, process: str | None) -> str | None:
+    """The derived status of a record's columns (``crashed`` for a running run of this
+    host whose recorder is gone): gitruns.record.effective_status."""
+    try:
+        proc = json.loads(process) if process else None
+    except ValueError:
+        proc = None
+    return record.effective_status({"status": status, "host": host, "pid": pid, "process": proc})
+
+
+def _fnmatch(pattern: str | None, name: str | None) -> bool:
+    import fnmatch
+
+    return pattern is not None and name is not None and fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
+def _register(db: sqlite3.Connection) -> None:
+    """The SQL functions listings and queries use (gitruns.query adds its own)."""
+    import importlib
+
+    db.create_function("gitruns_status", 4, _status)
+    db.create_function("gitruns_fnmatch", 2, _fnmatch, deterministic=True)
+
+    try:
+        query = importlib.import_module("gitruns.query")
+    except ImportError:  # TEMPORARY until the query module lands (issue 11, part A)
+        return
+    query.register(db)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (the connection is in autocommit mode otherwise)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
