@@ -263,3 +263,23 @@ def test_remote_setup_carries_promotions_with_plain_git(tmp_path: Path) -> None:
     subprocess.run(["git", "fetch", "-q"], cwd=b, check=True, capture_output=True)
     assert git(b, "rev-parse", "refs/gitruns/promoted/origin/prod").strip() == commit
     assert as_json(b, "fetch")["promotions"]["new"] == ["prod"]
+
+
+def test_a_promotion_made_by_promote_reaches_another_clone_with_its_artifact(tmp_path: Path) -> None:
+    remote, a, b = two_clones(tmp_path)
+    store = tmp_path / "store"
+    for repo in (a, b):
+        git(repo, "config", "remote.origin.gitrunsStore", str(store))
+    make = "import sys; open('model.txt', 'w').write(sys.argv[1])"
+    assert gitrun(a, "exec", "-o", "model.txt", "--", "python", "-c", make, "v1").returncode == 0
+    rid = run_ids(a)[0]
+    proc = gitrun(a, "promote", rid, "model.txt", "--as", "models/prod", "--reason", "first")
+    assert proc.returncode == 0, proc.stderr
+    summary = as_json(a, "push")
+    assert summary["pushed"] == [rid] and summary["promotions"]["pushed"] == ["models/prod"]
+    assert summary["artifacts"]["uploaded"] == 1
+    assert as_json(b, "fetch")["promotions"]["new"] == ["models/prod"]
+    proc = gitrun(b, "checkout", "--promoted", "models/prod")
+    assert proc.returncode == 0, proc.stderr
+    assert (b / "model.txt").read_text() == "v1"
+    git(remote, "fsck", "--strict")
