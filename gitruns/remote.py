@@ -16,7 +16,6 @@ from . import gitcmd, promotion, runid
 from .bounds import MAX_RECORD_BYTES
 from .catfile import read_blobs
 from .errors import GitCommandError, RecordError, UsageError
-from .listingindex import ListingIndex
 from .recordread import UnreadableRecord, prefetch_records, read_untrusted
 from .repo import Repo
 from .runrefs import RECORD_DIR, REF_PREFIX, ref_name
@@ -149,8 +148,22 @@ def integrate(repo: Repo, remote: str, refs: RefScan | None = None) -> SyncRepor
         _judge(git, rid, locals_.get(rid), oid, report, updates, ref_name(rid))
     _apply(repo, updates, report, {ref_name(rid): rid for rid, _ in todo})
     if refused:
-        ListingIndex(repo).refuse(refused)
+        _remember_refused(repo, refused)
     return report
+
+
+def _remember_refused(repo: Repo, refused: list[tuple[str, str]]) -> None:
+    """Note refused commits in the run index (what `ls` reads), so it does not warn
+    again about what fetch reported; losing the note only costs a warning."""
+    import sqlite3
+
+    from .runindex import RunIndex
+
+    try:
+        with RunIndex.open(repo, sync=False) as index:
+            index.refuse(refused)
+    except (sqlite3.Error, OSError):
+        pass
 
 
 def integrate_promotions(repo: Repo, remote: str, refs: RefScan | None = None) -> SyncReport:

@@ -283,3 +283,19 @@ def test_a_promotion_made_by_promote_reaches_another_clone_with_its_artifact(tmp
     assert proc.returncode == 0, proc.stderr
     assert (b / "model.txt").read_text() == "v1"
     git(remote, "fsck", "--strict")
+
+
+def test_a_record_refused_by_fetch_is_not_warned_about_again_by_ls(tmp_path: Path) -> None:
+    remote, a, b = two_clones(tmp_path)
+    many_runs(a, 3)
+    bad = run_ids(a)[1]
+    rec = json.loads(git(a, "cat-file", "-p", f"refs/runs/{bad}:.gitruns/run.json"))
+    rec["status"] = "pwned"
+    amend(a, f"refs/runs/{bad}", "run.json", json.dumps(rec).encode(), "crafted")
+    git(a, "push", "-q", "origin", "refs/runs/*:refs/runs/*")
+    proc = gitrun(b, "fetch")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and bad in proc.stderr and "invalid record at status" in proc.stderr
+    assert bad not in run_ids(b) and len(run_ids(b)) == 3
+    proc = gitrun(b, "ls")
+    assert proc.returncode == 0 and bad not in proc.stderr, proc.stderr
