@@ -794,7 +794,8 @@ class RunIndex:
         """(run id, reason) of local runs whose record is refused: warned about on every
         listing, as they are this repository's own and should be deleted."""
         return list(self.db.execute(
-            "SELECT v.run_id, f.reason FROM visible v JOIN refused f ON f.commit_id = v.commit_id "
+            # CROSS JOIN: from the (usually empty) refusals, not from every visible run
+            "SELECT v.run_id, f.reason FROM refused f CROSS JOIN visible v ON v.commit_id = f.commit_id "
             "WHERE v.source IS NULL AND f.reader = ? ORDER BY v.run_id DESC", (_reader(),)))
 
     def latest_of_groups(self, run_ids: Iterable[str] | None = None) -> dict[str, bool]:
