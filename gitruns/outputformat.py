@@ -33,6 +33,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
+# One encoder for every record: json.dumps with arguments builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
 
 def output_options(json_help: str = "One JSON array of records.",
                    jsonl_help: str = "One JSON record a line (for jq -c and pandas.read_json(lines=True)).",
@@ -71,7 +74,7 @@ def write_json_array(records: Iterable[Mapping[str, Any]], out: IO[str]) -> None
     """:func:`json_array`, written a record at a time (memory stays flat for any count)."""
     first = True
     for r in records:
-        out.write(json_text(("[\n" if first else ",\n") + json.dumps(r, ensure_ascii=False, default=str)))
+        out.write(json_text(("[\n" if first else ",\n") + _ENCODE(r)))
         first = False
     out.write("[]\n" if first else "\n]\n")
 
@@ -79,7 +82,7 @@ def write_json_array(records: Iterable[Mapping[str, Any]], out: IO[str]) -> None
 def write_json_lines(records: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
     """:func:`json_lines`, written a record at a time."""
     for r in records:
-        out.write(json_text(json.dumps(r, ensure_ascii=False, default=str) + "\n"))
+        out.write(json_text(_ENCODE(r) + "\n"))
 
 
 def json_lines(records: Iterable[Mapping[str, Any]]) -> str:
