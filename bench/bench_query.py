@@ -344,6 +344,8 @@ def _lineage(length: int, repeat: int) -> list[str]:
         first = first or rec["id"]
     run(["git", "pack-refs", "--all"], cwd=repo)
     run(["git", "run", "ls", "-n", "1"], cwd=repo)
+    found = _gitrun(repo, "lineage", first, "--downstream", "--json").stdout
+    assert previous is not None and previous[0] in found, found[:300]  # the whole chain, to its last run
     t = median_of(lambda: run(["git", "run", "lineage", first, "--downstream"], cwd=repo), repeat)
     tj = median_of(lambda: run(["git", "run", "lineage", first, "--downstream", "--json"], cwd=repo), repeat)
     floor = median_of(lambda: run(["git", "run", "--version"], cwd=repo), repeat)
