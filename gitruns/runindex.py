@@ -879,6 +879,33 @@ class RunIndex:
         return out
 
 
+PACKAGES = "env.packages."
+
+
+def attr_rows(db: sqlite3.Connection, commits: Sequence[str], keys: Sequence[str]) -> list[tuple[str, str, Any, Any]]:
+    """(commit, key, num, txt) of ``keys`` for ``commits``, ordered by commit, key and as
+    recorded, as ``SELECT ... FROM attrs`` gave them before env.packages.* moved to
+    ``env_attrs`` (once per env.json blob): what a listing's columns read."""
+    out: list[tuple[str, str, Any, Any]] = []
+    plain = [k for k in keys if not k.startswith(PACKAGES)]
+    packages = [k for k in keys if k.startswith(PACKAGES)]
+    for i in range(0, len(commits), 400):
+        chunk = list(commits[i:i + 400])
+        marks = ",".join("?" * len(chunk))
+        if plain:
+            out += db.execute(
+                f"SELECT commit_id, key, num, txt FROM attrs INDEXED BY attrs_commit WHERE commit_id IN ({marks}) "
+                f"AND key IN ({','.join('?' * len(plain))}) ORDER BY commit_id, key, rowid", [*chunk, *plain])
+        if packages:
+            out += db.execute(
+                "SELECT re.commit_id, a.key, a.num, a.txt FROM run_env re JOIN env_attrs a ON a.env_id = re.env_id "
+                f"WHERE re.commit_id IN ({marks}) AND a.key IN ({','.join('?' * len(packages))}) "
+                "ORDER BY re.commit_id, a.key, a.rowid", [*chunk, *packages])
+    if plain and packages:
+        out.sort(key=lambda row: (row[0], row[1]))  # stable: a key's rows stay as recorded
+    return out
+
+
 def _record(raw: bytes, rid: str) -> record.RunRecord:
     """A record the index accepted before (bounded and checked then): only parsed and
     upgraded, as gitruns.validation.parse_record with check "none" would, without

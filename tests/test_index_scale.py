@@ -158,6 +158,20 @@ def _check_answers(repo: Path, listed: str) -> None:
     newest = _query(repo, None, "-env.packages.torch", 5)
     assert all(torch(r) == "2.6.0" for r in newest)
 
+    # a listing's columns read env.packages.* beside other keys (runindex.attr_rows)
+    from gitruns.repo import open_repo
+    from gitruns.runindex import RunIndex, attr_rows
+
+    with RunIndex.open(open_repo(str(repo))) as index:
+        commits = sorted(c for c, *_ in recs.values())
+        rows = attr_rows(index.db, commits, ["params.train.lr", "env.packages.torch", "env.packages.torch-vision"])
+    assert [r[:2] for r in rows] == sorted(r[:2] for r in rows)
+    got: dict[tuple[str, str], str] = {(c, k): t for c, k, _, t in rows}
+    for rid, (commit, _, config, _) in recs.items():
+        assert got.get((commit, "env.packages.torch")) == torch(rid)
+        assert got.get((commit, "env.packages.torch-vision")) == ("0.19.1" if torch(rid) else None)
+        assert got.get((commit, "params.train.lr")) == (repr(config["train"]["lr"]) if config else None)
+
 
 def test_index_answers_as_the_records_do(sweep: Path) -> None:
     repo = sweep
