@@ -535,8 +535,19 @@ class RunIndex:
             index = cls(repo, db, True)
             index.sync()
             db.close()
-            if not os.path.exists(path):  # another process may have built it meanwhile: theirs stays
-                os.replace(fresh, path)
+            # Into place only where there is none yet (another process may have built one
+            # meanwhile and be using it, write-ahead log and all): a link never replaces.
+            if not os.path.exists(path):
+                for suffix in ("-wal", "-shm"):  # of an index deleted alone: not this file's
+                    with contextlib.suppress(OSError):
+                        os.unlink(path + suffix)
+            try:
+                os.link(fresh, path)
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links here
+                if not os.path.exists(path):
+                    os.replace(fresh, path)
             return index.new_refusals
         except (sqlite3.Error, OSError):
             return []

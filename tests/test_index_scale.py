@@ -185,6 +185,9 @@ def test_index_answers_as_the_records_do(sweep: Path) -> None:
 
     _drop_index(repo)
     assert _ls_json(repo) == cold  # rebuilt, byte for byte
+    _index(repo).unlink()  # the file alone, its write-ahead log left behind
+    assert _ls_json(repo) == cold
+    assert not [p.name for p in _index(repo).parent.iterdir() if p.name.endswith(".new")]
 
     # a run updated: a new commit on its ref
     import pygit2
