@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import BIN_DIR, git, gitrun, latest, make_repo, run_ids
 
 # A sweep point: logs an accuracy that depends on its point, unique per point.
@@ -83,7 +82,8 @@ WHERES: list[tuple[str, Callable[[dict[str, Any], float], bool]]] = [
      lambda p, acc: p["opt"] in ("sgd", "lamb") and not p["lr"] >= 0.05),
     ("params.opt in (adam, rmsprop) and metrics.acc < 0.035 or params.lr = 0.1",
      lambda p, acc: p["opt"] in ("adam", "rmsprop") and acc < 0.035 or p["lr"] == 0.1),
-    ("not (params.opt ~ 'ada*' or metrics.acc <= 0.08)", lambda p, acc: not (p["opt"].startswith("ada") or acc <= 0.08)),
+    ("not (params.opt ~ 'ada*' or metrics.acc <= 0.08)",
+     lambda p, acc: not (p["opt"].startswith("ada") or acc <= 0.08)),
     ("config.lr = 0.07 and status = succeeded", lambda p, acc: p["lr"] == 0.07),
 ]
 

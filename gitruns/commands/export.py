@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import export as export_mod
+from ..export import export as export_runs
 from ..listing import column_list
 from ..repo import open_repo
 
@@ -16,7 +16,7 @@ def export(where: list[str], sort: list[str], limit: int | None, columns: list[s
         raise UsageError("--limit must be 0 or more")
     chosen = column_list(columns) or None
     repo = open_repo()
-    result = export_mod.export(repo, fmt, where=where, sort=sort, limit=limit, columns=chosen, retired=all_runs,
+    result = export_runs(repo, fmt, where=where, sort=sort, limit=limit, columns=chosen, retired=all_runs,
                                path=output, out=None if output else sys.stdout)
     if output:
         print(f"exported {result.count} run{'s' if result.count != 1 else ''} to {output}", file=sys.stderr)

@@ -27,10 +27,10 @@ def ls(filters: listing.Filters, output: str | None, remote: str | None = None,
         index = selection.index
         if output == "csv":
             if columns and index is not None:
-                from .. import export
+                from ..export import rows, write_csv
 
                 wanted = ["id", "name", "status", *columns]
-                export.write_csv(export.rows(index, selection.chosen, wanted), wanted, sys.stdout)
+                write_csv(rows(index, selection.chosen, wanted), wanted, sys.stdout)
                 return 0
             runs = reading.RunList(reading.Run(repo, r) for r in selection.chosen)
             rows_ = runs.rows()

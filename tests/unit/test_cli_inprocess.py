@@ -116,8 +116,8 @@ def test_version(invoke: Invoke) -> None:
 
 
 VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["ls"], ["show"],
-         ["log"], ["diff"], ["export"], ["push"], ["fetch"], ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"],
-         ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
+         ["log"], ["diff"], ["export"], ["push"], ["fetch"], ["pull"], ["checkout"], ["remote"], ["remote", "setup"],
+         ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
 
 
 def test_top_level_help_lists_every_verb(invoke: Invoke) -> None:
