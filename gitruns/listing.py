@@ -228,10 +228,8 @@ def attr_value(num: float | None, txt: str | None) -> Any:
     return txt
 
 
-def _column_value(name: str, value: Any) -> Any:
-    from .query import COLUMNS
-
-    kind = COLUMNS[name][1]
+def _column_value(kind: str, value: Any) -> Any:
+    """A run column's value as a listing shows it: a time as ISO 8601 UTC, a flag as a bool."""
     if value is None:
         return None
     if kind == "time":
@@ -255,13 +253,14 @@ def field_values(db: Any, commits: list[str], names: list[str]) -> dict[str, dic
         marks = ",".join("?" * len(chunk))
         if columns:
             sql = ", ".join(COLUMNS[n][0] for n in columns)
+            kinds = [(n, COLUMNS[n][1]) for n in columns]
             for row in db.execute(f"SELECT r.commit_id, {sql} FROM visible v JOIN runs r ON r.commit_id = "  # noqa: S608
                                   f"v.commit_id WHERE r.commit_id IN ({marks})", chunk):
-                out[row[0]].update((n, _column_value(n, x)) for n, x in zip(columns, row[1:], strict=True))
+                out[row[0]].update((n, _column_value(k, x)) for (n, k), x in zip(kinds, row[1:], strict=True))
         if attrs:
             keys = ",".join("?" * len(attrs))
             for commit, key, num, txt in db.execute(
-                    f"SELECT commit_id, key, num, txt FROM attrs WHERE commit_id IN ({marks}) "  # noqa: S608
+                    f"SELECT commit_id, key, num, txt FROM attrs INDEXED BY attrs_commit WHERE commit_id IN ({marks}) "  # noqa: S608
                     f"AND key IN ({keys}) ORDER BY commit_id, key, rowid", [*chunk, *attrs]):
                 value = attr_value(num, txt)
                 have = out[commit]
@@ -279,7 +278,8 @@ def varying_params(db: Any, commits: list[str], most: int = 4) -> list[str]:
     for i in range(0, len(commits), CHUNK):
         chunk = commits[i:i + CHUNK]
         for key, count, low, high in db.execute(
-                "SELECT key, COUNT(DISTINCT commit_id), MIN(txt), MAX(txt) FROM attrs WHERE key >= 'params.' "
+                "SELECT key, COUNT(DISTINCT commit_id), MIN(txt), MAX(txt) FROM attrs INDEXED BY attrs_commit "
+                "WHERE key >= 'params.' "
                 f"AND key < 'params/' AND commit_id IN ({','.join('?' * len(chunk))}) GROUP BY key",  # noqa: S608
                 chunk):
             have = seen.get(key)
