@@ -505,7 +505,8 @@ def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
     for run in order:
         rec = run.record
         have = values.get(run.commit, {})
-        name = clip(rec.get("name") or "-", 24) + (" (latest)" if (latest or {}).get(run.id) else "")
+        name = clip(rec.get("name") or "-", 24) + (" (latest)" if (latest or {}).get(run.id) else "") + \
+            (" (retired)" if rec.get("retired") else "")
         if columns is not None:
             row = [abbrev.get(run.id, run.id[:12]), name, run.status, *(clip(cell(have.get(c)), 40) for c in columns)]
         else:

@@ -243,16 +243,8 @@ def test_slow_lists_the_run_far_outside_the_usual(tmp_path: Path) -> None:
 
 
 def _retire(repo: Path, run_id: str) -> None:
-    """Mark a run retired as 'git run retire' does: a further commit of its record."""
-    from gitruns import runrefs
-    from gitruns.repo import open_repo
-
-    r = open_repo(str(repo))
-    commit = git(repo, "rev-parse", f"refs/runs/{run_id}").strip()
-    rec = json.loads(git(repo, "cat-file", "-p", f"{commit}:.gitruns/run.json"))
-    rec["retired"] = {"at": "2026-01-02T03:04:05Z", "by": "Ada Tester <ada@example.com>", "reason": "bad data",
-                      "superseded_by": None}
-    runrefs.update_record(r, commit, rec, "retired")
+    ok(gitrun(repo, "retire", run_id, "--reason", "bad data"))
+    assert json.loads(git(repo, "cat-file", "-p", f"refs/runs/{run_id}:.gitruns/run.json"))["retired"]
 
 
 def test_retired_runs_are_hidden_unless_asked_for(tmp_path: Path) -> None:
@@ -267,6 +259,8 @@ def test_retired_runs_are_hidden_unless_asked_for(tmp_path: Path) -> None:
     assert ids(repo, "--all") == [c, b, a]
     assert ids(repo, "--all", "--where", "retired = true") == [b]
     assert "b" not in [line.split()[1] for line in ok(gitrun(repo, "ls")).stdout.splitlines()[1:]]
+    assert [line.split()[1:3] for line in ok(gitrun(repo, "ls", "--all")).stdout.splitlines()[1:]] == [
+        ["c", "succeeded"], ["b", "(retired)"], ["a", "succeeded"]]
     export = json.loads(ok(gitrun(repo, "export", "--format", "json")).stdout)
     assert [r["id"] for r in export] == [c, a]
     assert [r["id"] for r in json.loads(ok(gitrun(repo, "export", "--format", "json", "--all")).stdout)] == [c, b, a]
