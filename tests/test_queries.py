@@ -295,3 +295,25 @@ def test_group_by_run_group_and_group_of_a_run(tmp_path: Path) -> None:
     assert sorted(ids(repo, "--where", f"run_group = {orig}")) == sorted(reruns)
     by_name = ok(gitrun(repo, "ls", "--group", "name")).stdout.splitlines()
     assert "== name = base (1 run) ==" in by_name and "== no name (5 runs) ==" in by_name
+
+
+def test_python_runs_and_export_take_the_same_queries(sweep: Sweep) -> None:
+    import gitruns
+
+    repo, recs = sweep
+    text, keep = WHERES[1]
+    assert [r.id for r in gitruns.runs(where=text, repo=repo)] == expected(recs, keep)
+    assert [r.id for r in gitruns.runs(where=[text, "params.opt = sgd"], repo=repo)] == expected(
+        recs, lambda p, acc: keep(p, acc) and p["opt"] == "sgd")
+    best = gitruns.runs(where="params.opt = adam", sort="-metrics.acc", limit=2, repo=repo)
+    adam = sorted((r for r in recs if point(r)["opt"] == "adam"), key=lambda r: -r["metrics"]["acc"])
+    assert [r.id for r in best] == [r["id"] for r in adam[:2]]
+    assert best[0].metrics["acc"] == adam[0]["metrics"]["acc"]
+    result = gitruns.export(repo, "jsonl", where=text, columns=["params.lr", "metrics.acc"])
+    assert result.count == len(expected(recs, keep)) and result.columns == ["id", "params.lr", "metrics.acc"]
+    assert result.text is not None
+    rows = [json.loads(line) for line in result.text.splitlines()]
+    assert [r["id"] for r in rows] == expected(recs, keep)
+    with pytest.raises(gitruns.UsageError, match="at column 14"):
+        gitruns.runs(where="metrics.acc >", repo=repo)
+    assert gitruns.runs(retired="only", repo=repo) == []
