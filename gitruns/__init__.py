@@ -31,7 +31,7 @@ _LAZY = {
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
     "pipeline": "pipelines.engine",
     "rerun": "rerun", "RerunOptions": "rerun", "RerunOutcome": "rerun",
-    "export": "export", "ExportResult": "export",
+    "export": "exporting", "ExportResult": "exporting",
     "resume": "pipelines.resume", "ResumeOptions": "pipelines.resume",
     # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
     "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
-    from .export import ExportResult, export
+    from .exporting import ExportResult, export
     from .pipelines.engine import pipeline
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
     from .pipelines.resume import ResumeOptions, resume

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from ..export import export as export_runs
+from ..exporting import export as export_runs
 from ..listing import column_list
 from ..repo import open_repo
 

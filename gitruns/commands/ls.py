@@ -27,7 +27,7 @@ def ls(filters: listing.Filters, output: str | None, remote: str | None = None,
         index = selection.index
         if output == "csv":
             if columns and index is not None:
-                from ..export import rows, write_csv
+                from ..exporting import rows, write_csv
 
                 wanted = ["id", "name", "status", *columns]
                 write_csv(rows(index, selection.chosen, wanted), wanted, sys.stdout)
