@@ -459,28 +459,52 @@ def retire_cmd(target: str, reason: str, superseded_by: str | None, as_json: boo
               help="Only command runs ('git run exec') or only pipeline runs.")
 @click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
               help="List the runs on REMOTE (fetched into its tracking refs).")
-@click.option("--group", "group", metavar="ID", shell_complete=complete_runs,
-              help="Only the runs of run ID's group (it, its reruns, the other points of its sweep).")
+@click.option("--group", "group", metavar="FIELD|ID", shell_complete=complete_runs,
+              help="Group the table by FIELD (run_group, name, params.opt, ...: a line per group; --json gets "
+              "a 'group' key), or, when it names no field, list only the runs of run ID's group (it, its "
+              "reruns, the other points of its sweep).")
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Only runs for which EXPR holds, e.g. 'metrics.acc > 0.9 and params.opt = adam' "
+              "(repeatable: all must hold; see docs/queries.md).")
+@click.option("--sort", "sort", multiple=True, metavar="KEYS",
+              help="Order by these fields, e.g. -metrics.acc,params.lr ('-': descending); default newest first.")
+@click.option("--columns", "columns", multiple=True, metavar="FIELDS",
+              help="Show ID, NAME, STATUS and these fields (comma-separated, e.g. params.lr,metrics.acc); "
+              "--csv gets the same columns.")
+@click.option("--slow", is_flag=True,
+              help="Only runs far slower than the earlier runs of the same name (median + 3 scaled MADs), "
+              "with a SLOW column.")
+@click.option("--retired", "only_retired", is_flag=True, help="Only retired runs (hidden by default).")
+@click.option("--all", "all_runs", is_flag=True, help="Retired runs too.")
 @output_options(json_help="JSON array of records, same keys as run.json.",
                 jsonl_help="One JSON record a line, same keys as run.json.",
                 csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.* "
-                "(with pipeline runs: kind, steps, failed_step after duration).")
+                "(with pipeline runs: kind, steps, failed_step after duration; with --columns, those).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
            name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None,
-           group: str | None) -> None:
+           group: str | None, where: tuple[str, ...], sort: tuple[str, ...], columns: tuple[str, ...],
+           slow: bool, only_retired: bool, all_runs: bool) -> None:
     """List runs, newest first.
 
     The newest run of a group of several (a run and its reruns, a sweep)
-    has '(latest)' after its name.
+    has '(latest)' after its name.  Besides its usual columns the table
+    shows the params whose value varies among the listed runs (at most 4)
+    and the fields --where and --sort name.  Retired runs are hidden unless
+    --retired or --all.
 
     With remotes, the SHARED column says where each run is: 'local only',
     'origin' (same there), 'origin+' (local updates not pushed yet), or
     'origin only' (fetched by a plain 'git fetch', not yet taken in).
     """
     from .commands.ls import ls
-    from .listing import Filters
+    from .listing import Filters, column_list
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind, group), output, remote))
+    if only_retired and all_runs:
+        raise click.UsageError("--retired and --all cannot be used together")
+    retired = "only" if only_retired else "all" if all_runs else "hide"
+    filters = Filters(list(statuses), since, until, list(tags), name, limit, kind, group, list(where), list(sort),
+                      retired, slow)
+    sys.exit(ls(filters, output, remote, column_list(list(columns)) or None))
 
 
 @main.command("show", context_settings=CONTEXT)
@@ -518,6 +542,31 @@ def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
     from .commands.diff import diff
 
     sys.exit(diff(a, b, patch, as_json))
+
+
+@main.command("export", context_settings=CONTEXT)
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Only runs for which EXPR holds (repeatable: all must hold; see docs/queries.md).")
+@click.option("--sort", "sort", multiple=True, metavar="KEYS",
+              help="Order by these fields, e.g. -metrics.acc ('-': descending); default newest first.")
+@click.option("--limit", "-n", type=int, help="At most this many runs.")
+@click.option("--columns", "columns", multiple=True, metavar="FIELDS",
+              help="These fields (comma-separated) after id, instead of the default columns.")
+@click.option("--all", "all_runs", is_flag=True, help="Retired runs too (hidden by default).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "parquet"]), default="csv",
+              show_default=True, help="The output format (parquet needs pyarrow and -o FILE).")
+@click.option("-o", "--output", "output", metavar="FILE", help="Write to FILE instead of stdout.")
+def export_cmd(where: tuple[str, ...], sort: tuple[str, ...], limit: int | None, columns: tuple[str, ...],
+               all_runs: bool, fmt: str, output: str | None) -> None:
+    """Export the runs a query selects as flat rows.
+
+    One row a run: id, name, status, started, ended, duration, kind,
+    run_group, code.commit, code.dirty, then every params.*, metrics.* and
+    tags.* key (or the --columns), read from the run index.
+    """
+    from .commands.export import export
+
+    sys.exit(export(list(where), list(sort), limit, list(columns), all_runs, fmt, output))
 
 
 @main.command("push", context_settings=CONTEXT)
