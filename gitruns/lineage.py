@@ -65,15 +65,16 @@ def short(digest: str | None) -> str:
     return digest.removeprefix(DIGEST_PREFIX)[:12]
 
 
-def complete_digest(index: RunIndex, text: str) -> str:
+def complete_digest(index: RunIndex, text: str, known: bool = True) -> str:
     """The full digest ``text`` abbreviates among the inputs, artifacts and promotions
-    the index knows; UsageError when it is not a digest, unknown or ambiguous."""
+    the index knows; UsageError when it is not a digest, ambiguous, or unknown (a full
+    digest no run has is returned as it is unless ``known``)."""
     hexpart = digest_hex(text)
     if hexpart is None:
         raise UsageError(f"'{text}' is not a digest ({DIGEST_PREFIX} and 32 hex digits, or at least "
                          f"{MIN_HEX} of them)")
     full = DIGEST_PREFIX + hexpart
-    if len(hexpart) == HEX_LEN:
+    if len(hexpart) == HEX_LEN and not known:
         return full
     low, high = full, full + "g"  # every hex digit sorts below 'g'
     found = sorted({d for (d,) in index.db.execute(
@@ -81,7 +82,7 @@ def complete_digest(index: RunIndex, text: str) -> str:
         | {d for (d,) in index.db.execute(
             "SELECT DISTINCT digest FROM promoted WHERE digest >= ? AND digest < ? LIMIT 11", (low, high))})
     if not found:
-        raise UsageError(f"no run has a file of digest {full}")
+        raise UsageError(f"no run has a file of digest {hexpart}")
     if len(found) > 1:
         raise UsageError(f"digest {hexpart} is ambiguous: " + ", ".join(short(d) for d in found[:10]))
     return str(found[0])
@@ -276,20 +277,21 @@ class Target:
 def parse_target(index: RunIndex, text: str, repo: Repo, cwd: str | None = None,
                  runs: bool = True) -> Target:
     """``text`` as a lineage target: ``xxh3_128:...`` is a digest; ``path@digest`` the
-    data of that digest (once at that path); then a run (id, prefix, name), a
-    file or directory in the working tree (its digest now), or at least 8 hex digits
-    of a digest.  UsageError when it is none of them."""
+    data of that digest (once at that path); then a run (id, prefix, name; not for
+    ``which``, ``runs`` False), a file or directory in the working tree (its digest
+    now), or at least 8 hex digits of a digest.  UsageError when it is none of them,
+    or a digest no run has (``which`` takes a full one and says no run has it)."""
     from .errors import AmbiguousRun, UnknownRun
 
     raw = text.strip()
     if not raw:
         raise UsageError("the target is empty: a run, a path, path@digest or a digest")
     if raw.lower().startswith(DIGEST_PREFIX):
-        return Target("digest", digest=complete_digest(index, raw))
+        return Target("digest", digest=complete_digest(index, raw, runs))
     if "@" in raw:
         path, _, tail = raw.rpartition("@")
         if path and digest_hex(tail) is not None:
-            return Target("path", digest=complete_digest(index, tail), path=path)
+            return Target("path", digest=complete_digest(index, tail, runs), path=path)
     if runs:
         try:
             return Target("run", run=index.resolve(raw))
@@ -302,7 +304,7 @@ def parse_target(index: RunIndex, text: str, repo: Repo, cwd: str | None = None,
         shown, digest = current_digest(raw, repo, cwd)
         return Target("path", digest=digest, path=shown)
     if digest_hex(raw) is not None:
-        return Target("digest", digest=complete_digest(index, raw))
+        return Target("digest", digest=complete_digest(index, raw, runs))
     what = "run, file or digest" if runs else "file or digest"
     raise UsageError(f"no {what} matches '{raw}'")
 

@@ -6,7 +6,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ..lineage import Lineage, lineage as lineage_of, short
+from ..lineage import Lineage, short
+from ..lineage import lineage as lineage_of
 from ..terminal import json_text, safe
 
 MAX_INDENT = 24  # deeper levels are numbered rather than indented further
@@ -77,16 +78,16 @@ def render(graph: Lineage) -> list[str]:
     expanded: set[str] = set()
     stack: list[tuple[str, dict[str, Any] | None, int]] = [(graph.root, None, 0)]
     while stack:
-        node_id, edge, level = stack.pop()
+        node_id, parent_edge, level = stack.pop()
         node = graph.nodes[node_id]
         indent = "  " * min(level, MAX_INDENT) + (f"[{level}] " if level > MAX_INDENT else "")
-        text = _text(graph, node, edge)
+        text = _text(graph, node, parent_edge)
         below = children.get(node_id, [])
         if node_id in expanded and below:
             lines.append(f"{indent}{text}  (see above)")
             continue
         expanded.add(node_id)
         lines.append(indent + text)
-        for child in reversed(below):
+        for child in reversed(below):  # children in edge order
             stack.append((child["to"] if down else child["from"], child, level + 1))
     return lines

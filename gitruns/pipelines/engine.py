@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
@@ -333,8 +333,9 @@ class _Runner:
         inside: list[record.Upstream] = []
         rest: list[tuple[str, str]] = []
         for digest, path in digests_of(step["inputs"]):
-            if digest in made:
-                other, art = made[digest]
+            found = made.get(digest) or _inside(path, made.values())
+            if found is not None:
+                other, art = found
                 inside.append({"run": self.session.run_id, "commit": self.step_commits[other], "digest": digest,
                                "path": path, "artifact": art, "step": other})
             else:
@@ -836,6 +837,15 @@ class _Runner:
             session.extra_artifacts.extend(a for a in step["outputs"] if a.get("source") != "value")
         outcome = session.finish(status, exit_code, None, error)
         return PipelineOutcome(session.run_id, outcome.status, exit_code, session.rec, list(session.errors))
+
+
+def _inside(path: str, outputs: Iterable[tuple[str, str | None]]) -> tuple[str, str | None] | None:
+    """The (step, output) whose directory holds ``path`` (a dep on a file of an earlier
+    step's output directory: the digests differ, the paths say it)."""
+    for step, out in outputs:
+        if out and path.startswith(out.rstrip("/") + "/"):
+            return step, out
+    return None
 
 
 def _note_cancel(session: Session, error: dict[str, Any], killed: bool) -> None:
