@@ -115,7 +115,7 @@ def test_version(invoke: Invoke) -> None:
     assert invoke("--version") == (0, f"git-run, version {gitruns.__version__}\n", "")
 
 
-VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["ls"], ["show"],
+VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["lineage"], ["which"], ["ls"], ["show"],
          ["log"], ["diff"], ["push"], ["fetch"], ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"],
          ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
 
