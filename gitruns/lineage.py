@@ -309,6 +309,14 @@ def parse_target(index: RunIndex, text: str, repo: Repo, cwd: str | None = None,
     raise UsageError(f"no {what} matches '{raw}'")
 
 
+# A run node's details, from ``visible v JOIN runs r``: the status as listings derive it
+# (gitruns_status only for a running run: the others are as recorded), the record's
+# ``retired`` only when retired.
+DETAILS = ("v.source, r.name, CASE WHEN r.status = 'running' THEN gitruns_status(r.status, r.host, r.pid, "
+           "r.process) ELSE r.status END, r.retired, CASE WHEN r.retired THEN json_extract(CAST(r.json AS TEXT), "
+           "'$.retired') END, r.started")
+
+
 class _Walk:
     """One walk over the index, building a :class:`Lineage`."""
 
@@ -335,62 +343,72 @@ class _Walk:
 
     # -- downstream --------------------------------------------------------------------------
 
-    def downstream_of_runs(self, frontier: dict[str, str], level: int) -> None:
-        """From runs (id -> commit) at ``level``: their artifacts, the runs that
-        consumed them, and on, level by level."""
-        while frontier:
-            produced = self._artifacts(frontier)
-            data: dict[str, str] = {}  # digest -> the earliest producer (for the time guard)
-            for rid, (digest, path, step) in produced:
-                node = data_node_id(digest)
-                self.graph.add_node(node, "data", digest=digest)
-                self.graph.add_edge(run_node_id(rid), node, "produced", path, step)
-                data[digest] = min(rid, data.get(digest, rid))
-            if not self._deeper(level):
-                return
-            frontier = self._consumers(data, level + 1)
-            level += 1
+    def downstream(self, start: str | None, digest: str | None) -> None:
+        """Everything downstream of the run ``start`` (already a node) or of ``digest``:
+        the runs reached, in one recursive query; then their artifacts and the
+        consumed edges between them, a query per 500 runs."""
+        limit = -1 if self.depth is None else self.depth
+        args: list[Any]
+        if start is not None:
+            seed, args = "SELECT ?, ?, 0", [self.commit_of[start], start]
+        else:
+            assert digest is not None
+            self.graph.add_node(data_node_id(digest), "data", digest=digest)
+            seed = ("SELECT v.commit_id, v.run_id, 1 FROM digests c JOIN visible v ON v.commit_id = c.commit_id "
+                    "WHERE c.role = 'input' AND c.digest = ? AND ? <> 0")
+            args = [digest, limit]
+        rows = self.db.execute(
+            f"WITH RECURSIVE down(commit_id, run_id, depth) AS ({seed} UNION "
+            "SELECT v.commit_id, v.run_id, down.depth + 1 FROM down "
+            "JOIN digests a ON a.commit_id = down.commit_id AND a.role = 'artifact' "
+            "JOIN digests c ON c.digest = a.digest AND c.role = 'input' "
+            "JOIN visible v ON v.commit_id = c.commit_id "
+            "WHERE v.run_id > down.run_id AND (? < 0 OR down.depth < ?)) "
+            f"SELECT d.commit_id, d.run_id, MIN(d.depth), {DETAILS} FROM down d JOIN visible v ON v.commit_id = "
+            "d.commit_id JOIN runs r ON r.commit_id = d.commit_id GROUP BY d.commit_id ORDER BY 3, 2",
+            [*args, limit, limit]).fetchall()
+        depth_of: dict[str, int] = {}
+        run_of: dict[str, str] = {}
+        for commit, rid, level, *details in rows:
+            self._add_run(rid, commit, level)
+            self._describe(rid, commit, *details)
+            depth_of[rid] = self.run_depth[rid]
+            run_of[commit] = rid
+        expanded = [c for c, rid in run_of.items() if limit < 0 or depth_of[rid] < limit]
+        made: dict[str, str] = {}  # digest -> the first run that produced it
+        if digest is not None:
+            made[digest] = ""
+        produced: list[tuple[int, str, str, str | None, str | None]] = []
+        for commit, dig, path, step in self._rows("artifact", expanded):
+            rid = run_of[commit]
+            produced.append((depth_of[rid], rid, dig, path, step))
+            made[dig] = min(made.get(dig, rid), rid)
+        consumed: list[tuple[str, str, str | None, str | None]] = []
+        for commit, dig, path, step in self._rows("input", [c for c, rid in run_of.items() if depth_of[rid] > 0]):
+            rid = run_of[commit]
+            if dig in made and made[dig] < rid:
+                consumed.append((rid, dig, path, step))
+        for _level, rid, dig, path, step in sorted(produced, key=lambda p: (p[0], p[1], p[2])):
+            self.graph.add_node(data_node_id(dig), "data", digest=dig)
+            self.graph.add_edge(run_node_id(rid), data_node_id(dig), "produced", path, step)
+        for rid, dig, path, step in sorted(consumed, key=lambda c: (c[0], c[1])):
+            self.graph.add_edge(data_node_id(dig), run_node_id(rid), "consumed", path, step)
 
-    def downstream_of_digest(self, digest: str) -> None:
-        self.graph.add_node(data_node_id(digest), "data", digest=digest)
-        if not self._deeper(0):
-            return
-        frontier = self._consumers({digest: ""}, 1)
-        self.downstream_of_runs(frontier, 1)
-
-    def _artifacts(self, frontier: Mapping[str, str]) -> list[tuple[str, tuple[str, str | None, str | None]]]:
-        """(run id, (digest, path, step)) of the frontier's artifacts, one row per run and
-        digest (a step's row rather than the run's copy of it)."""
-        by_commit = {c: rid for rid, c in frontier.items()}
-        best: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}
-        commits = sorted(by_commit)
+    def _rows(self, role: str, commits: list[str]) -> list[tuple[str, str, str | None, str | None]]:
+        """(commit, digest, path, step) of the commits' inputs or artifacts, one per commit
+        and digest (a step's row rather than the run's copy of a step's output)."""
+        out: list[tuple[str, str, str | None, str | None]] = []
+        seen: set[tuple[str, str]] = set()
         for i in range(0, len(commits), CHUNK):
             chunk = commits[i:i + CHUNK]
             for commit, digest, path, step in self.db.execute(
-                    "SELECT commit_id, digest, path, step FROM digests WHERE role = 'artifact' AND commit_id IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY commit_id, digest, step IS NULL, step, path", chunk):
-                best.setdefault((by_commit[commit], digest), (digest, path, step))
-        return [(rid, value) for (rid, _), value in sorted(best.items())]
-
-    def _consumers(self, data: Mapping[str, str], level: int) -> dict[str, str]:
-        """The runs that consumed ``data`` (digest -> the producer it came from, '' for
-        none), started after it; new ones at ``level`` are returned (id -> commit)."""
-        new: dict[str, str] = {}
-        digests = sorted(data)
-        for i in range(0, len(digests), CHUNK):
-            chunk = digests[i:i + CHUNK]
-            rows = self.db.execute(
-                "SELECT d.digest, v.run_id, v.commit_id, d.path, d.step FROM digests d JOIN visible v "
-                f"ON v.commit_id = d.commit_id WHERE d.role = 'input' AND d.digest IN ({','.join('?' * len(chunk))}) "
-                "ORDER BY v.run_id, d.step IS NOT NULL, d.step, d.path", chunk).fetchall()
-            for digest, rid, commit, path, step in rows:
-                producer = data[digest]
-                if producer and rid <= producer:
-                    continue  # the producer itself (a pipeline's own step) or a run before it
-                if self._add_run(rid, commit, level):
-                    new[rid] = commit
-                self.graph.add_edge(data_node_id(digest), run_node_id(rid), "consumed", path, step)
-        return new
+                    f"SELECT commit_id, digest, path, step FROM digests WHERE role = ? AND commit_id IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY commit_id, digest, step IS NULL, step, path",
+                    [role, *chunk]):
+                if (commit, digest) not in seen:
+                    seen.add((commit, digest))
+                    out.append((commit, digest, path, step))
+        return out
 
     def promotions(self) -> None:
         """Every promotion of a data node's digest."""
@@ -409,17 +427,15 @@ class _Walk:
 
     def upstream_of_runs(self, frontier: dict[str, str], level: int) -> None:
         """From runs (id -> commit) at ``level``: their code, their inputs and the runs
-        that produced them (as the record says, else by digest), and on."""
+        that produced them (as the record says, else by digest), and on: a level is a
+        query for the records and one for the producers."""
         from .runindex import _record
 
         while frontier:
-            wanted: list[tuple[str, str, str, str | None]] = []  # (consumer, digest, path, step)
+            wanted: list[tuple[str, str]] = []  # (consumer, digest) the record links to no run
             linked: list[record.Upstream] = []
-            for rid, commit in sorted(frontier.items()):
-                row = self.db.execute("SELECT json FROM runs WHERE commit_id = ?", (commit,)).fetchone()
-                if row is None:
-                    continue
-                rec = _record(row[0], rid)
+            for rid, raw in self._records(frontier):
+                rec = _record(raw, rid)
                 self._code(rid, rec)
                 inputs, upstream = _consumed(rec)
                 covered = {u["digest"] for u in upstream}
@@ -428,7 +444,7 @@ class _Walk:
                     self.graph.add_node(node, "data", digest=digest)
                     self.graph.add_edge(node, run_node_id(rid), "consumed", path, step)
                     if digest not in covered:
-                        wanted.append((rid, digest, path, step))
+                        wanted.append((rid, digest))
                 linked += upstream
             if not self._deeper(level):
                 return
@@ -436,16 +452,24 @@ class _Walk:
             for u in linked:
                 self._producer(u["run"], u.get("commit"), u["digest"], u.get("artifact"), u.get("step"),
                                level + 1, new)
-            for consumer in sorted({c for c, _, _, _ in wanted}):
-                mine = [d for c, d, _, _ in wanted if c == consumer]
-                rows = _producer_rows(self.index, mine, before=consumer)
-                for digest in mine:
-                    best = _best_producer(rows.get(digest, []))
-                    if best is not None:
-                        prid, pcommit, pstep, ppath, _ = best
-                        self._producer(prid, pcommit, digest, ppath, pstep, level + 1, new)
+            rows = _producer_rows(self.index, [d for _, d in wanted]) if wanted else {}
+            for consumer, digest in wanted:
+                best = _best_producer([r for r in rows.get(digest, []) if r[0] < consumer])
+                if best is not None:
+                    prid, pcommit, pstep, ppath, _ = best
+                    self._producer(prid, pcommit, digest, ppath, pstep, level + 1, new)
             frontier = new
             level += 1
+
+    def _records(self, runs: Mapping[str, str]) -> list[tuple[str, bytes]]:
+        """(run id, run.json) of runs (id -> commit), in id order."""
+        out: list[tuple[str, bytes]] = []
+        commits = sorted(runs.values())
+        for i in range(0, len(commits), CHUNK):
+            chunk = commits[i:i + CHUNK]
+            out += self.db.execute(f"SELECT run_id, json FROM runs WHERE commit_id IN ({','.join('?' * len(chunk))})",
+                                   chunk).fetchall()
+        return sorted(out)
 
     def upstream_of_digest(self, digest: str) -> None:
         """Every run that produced ``digest``, then up."""
@@ -481,25 +505,24 @@ class _Walk:
     # -- the run nodes' details ----------------------------------------------------------------
 
     def describe_runs(self) -> None:
-        """Name, status (as listings derive it), retirement and source of every run node."""
-        ids = sorted(self.run_depth)
+        """Name, status (as listings derive it), retirement and source of every run node
+        not described yet."""
+        ids = sorted(rid for rid in self.run_depth if "name" not in self.graph.nodes[run_node_id(rid)])
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i:i + CHUNK]
-            for rid, commit, source, name, status, retired, why, started in self.db.execute(
-                    "SELECT v.run_id, v.commit_id, v.source, r.name, gitruns_status(r.status, r.host, r.pid, "
-                    "r.process), r.retired, CASE WHEN r.retired THEN json_extract(CAST(r.json AS TEXT), "
-                    "'$.retired') END, r.started FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+            for rid, commit, *details in self.db.execute(
+                    f"SELECT v.run_id, v.commit_id, {DETAILS} FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
                     f"WHERE v.run_id IN ({','.join('?' * len(chunk))})", chunk):
-                node = self.graph.nodes[run_node_id(rid)]
-                node.update(commit=commit, source=source, name=name, status=status, retired=_retirement(why)
-                            if retired else None, started=iso_of(started))
+                self._describe(rid, commit, *details)
         for node in self.graph.nodes.values():
-            if node["type"] == "run":
-                node.setdefault("name", None)
-                node.setdefault("status", None)
-                node.setdefault("retired", None)
-                node.setdefault("source", None)
-                node.setdefault("started", None)
+            if node["type"] == "run" and "name" not in node:
+                node.update(name=None, status=None, retired=None, source=None, started=None)
+
+    def _describe(self, rid: str, commit: str, source: str | None, name: str | None, status: str | None,
+                  retired: int, why: str | None, started: float | None) -> None:
+        self.graph.nodes[run_node_id(rid)].update(
+            commit=commit, source=source, name=name, status=status, retired=_retirement(why) if retired else None,
+            started=iso_of(started))
 
 
 def _retirement(text: Any) -> dict[str, Any]:
@@ -593,13 +616,13 @@ def _walk(index: RunIndex, parsed: Target, direction: str, depth: int | None) ->
         assert located is not None
         walk._add_run(parsed.run, located[0], 0)
         if direction == "downstream":
-            walk.downstream_of_runs({parsed.run: located[0]}, 0)
+            walk.downstream(parsed.run, None)
         else:
             walk.upstream_of_runs({parsed.run: located[0]}, 0)
     else:
         assert parsed.digest is not None
         if direction == "downstream":
-            walk.downstream_of_digest(parsed.digest)
+            walk.downstream(None, parsed.digest)
         else:
             walk.upstream_of_digest(parsed.digest)
         if parsed.path is not None:
