@@ -252,8 +252,29 @@ def checkout(repo: Repo, run_id: str, paths: list[str], force: bool, remote: str
     working tree (or under the directory ``root``).
     Returns what was written, what was already there; raises CheckoutFailed (with the
     same) when files are in the way (nothing is written then) or a restore fails part way."""
-    root = repo.require_worktree() if root is None else root
     run = lookup.load(repo, run_id)
+    return _checkout_run(repo, run, paths, force, remote, root, inputs)
+
+
+def checkout_promoted(repo: Repo, name: str, paths: list[str], force: bool, remote: str | None,
+                      root: str | None = None) -> tuple[CheckoutResult, dict[str, Any]]:
+    """Restore the artifact of promotion ``name`` (NAME or refs/promoted/NAME) to its
+    recorded path, with every check ``checkout`` makes; also returns the promotion's
+    record (validated), whose ``retired`` the caller warns about."""
+    from .promote import load
+
+    name, _commit, data = load(repo, name)
+    art = data["artifact"]
+    # The run as the promotion froze it: only the promoted artifact, at its digest.
+    rec: dict[str, Any] = {"artifacts": [{"path": art["path"], "digest": art["digest"], "size": art.get("size"),
+                                          "kind": art.get("kind") or "file", "status": "stored"}]}
+    run = lookup.Run(data["run"], data["run_commit"], rec)  # type: ignore[arg-type]
+    return _checkout_run(repo, run, paths, force, remote, root, False), dict(data)
+
+
+def _checkout_run(repo: Repo, run: lookup.Run, paths: list[str], force: bool, remote: str | None,
+                  root: str | None, inputs: bool) -> CheckoutResult:
+    root = repo.require_worktree() if root is None else root
     cache = local_cache(repo)
     remote_store = store_of_default_remote(repo, remote)
     result = CheckoutResult(run.id)

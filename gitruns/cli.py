@@ -413,6 +413,81 @@ def which_cmd(target: str, as_json: bool) -> None:
     sys.exit(which(target, as_json))
 
 
+@main.command("promote", context_settings=CONTEXT)
+@click.argument("run_id", metavar="ID", required=False, shell_complete=complete_runs)
+@click.argument("artifact", metavar="ARTIFACT", required=False)
+@click.option("--as", "name", metavar="NAME", help="The promotion's name: refs/promoted/NAME (required).")
+@click.option("--reason", help="Why it is promoted (required).")
+@click.option("--where", metavar="EXPR", help="The run must meet this query (as 'git run ls --where'); "
+              "its metrics named there are recorded.")
+@click.option("--sign/--no-sign", "-S", "sign", default=None,
+              help="Sign the promotion commit with git's signing (default: git config commit.gpgSign).")
+@click.option("--list", "as_list", is_flag=True, help="List the promotions instead.")
+@click.option("--retired", is_flag=True, help="With --list: retired promotions too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result (or the list) as JSON.")
+def promote_cmd(run_id: str | None, artifact: str | None, name: str | None, reason: str | None,
+                where: str | None, sign: bool | None, as_list: bool, retired: bool, as_json: bool) -> None:
+    """Promote ARTIFACT of run ID under a stable name, refs/promoted/NAME.
+
+    ARTIFACT is a stored artifact's path (a step's output of a pipeline run:
+    STEP:PATH).  The run must have succeeded and not be retired.  Promoting a
+    name again keeps its history: 'git log --first-parent refs/promoted/NAME'.
+
+    \b
+    git run promote 01jb7 model.pt --as prod-model --reason "best val acc"
+    git run promote --list
+    """
+    if as_list:
+        if run_id or artifact or name or reason or where or sign is not None:
+            raise click.UsageError("--list takes no ID, ARTIFACT, --as, --reason, --where or --sign")
+        from .commands.promote import promotions
+
+        sys.exit(promotions(retired, as_json))
+    if retired:
+        raise click.UsageError("--retired goes with --list")
+    missing = [what for what, v in (("ID", run_id), ("ARTIFACT", artifact), ("--as NAME", name),
+                                    ("--reason TEXT", reason)) if v is None]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)}")
+    assert run_id is not None and artifact is not None and name is not None and reason is not None
+    from .commands.promote import promote
+
+    sys.exit(promote(run_id, artifact, name, reason, where, sign, as_json))
+
+
+@main.command("verify", context_settings=CONTEXT)
+@click.argument("name", metavar="NAME")
+@click.option("--require-signature", is_flag=True, help="Fail when the promotion is unsigned or its key unknown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def verify_cmd(name: str, require_signature: bool, as_json: bool) -> None:
+    """Check promotion NAME: its signature, its record, and that its artifact is still stored.
+
+    One line a finding.  Exits 0 when every one holds, 1 otherwise (a bad
+    signature, an invalid record, the artifact in no cache or store, retired).
+    """
+    from .commands.verify import verify
+
+    sys.exit(verify(name, require_signature, as_json))
+
+
+@main.command("retire", context_settings=CONTEXT)
+@click.argument("target", metavar="TARGET", shell_complete=complete_runs)
+@click.option("--reason", required=True, help="Why it is withdrawn.")
+@click.option("--superseded-by", "superseded_by", metavar="ID",
+              help="The run (or, for a promotion, the promotion) that replaces it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def retire_cmd(target: str, reason: str, superseded_by: str | None, as_json: bool) -> None:
+    """Mark a run or a promotion as withdrawn, with a new commit on its ref.
+
+    TARGET is a run (id, prefix, name) or a promotion (NAME or
+    refs/promoted/NAME).  The earlier commits keep the record as it was; 'ls'
+    hides retired runs, 'show' says why they were retired.
+    """
+    from .commands.retire import retire
+
+    sys.exit(retire(target, reason, superseded_by, as_json))
+
+
 @main.command("ls", context_settings=CONTEXT)
 @reader("ls")
 @click.option("--status", "statuses", multiple=True, shell_complete=complete_statuses,
@@ -526,25 +601,35 @@ def pull_cmd(remote: str | None, as_json: bool) -> None:
 
 
 @main.command("checkout", context_settings=CONTEXT)
-@click.argument("run_id", metavar="ID", shell_complete=complete_runs)
+@click.argument("run_id", metavar="ID", required=False, shell_complete=complete_runs)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--force", "-f", is_flag=True, help="Overwrite files that differ from the run's artifacts.")
 @click.option("--remote", shell_complete=complete_remotes,
               help="Download missing artifacts from this remote's store (default: the usual remote).")
 @click.option("--inputs", is_flag=True,
               help="Restore the run's kept inputs (those git does not track) instead of its artifacts.")
+@click.option("--promoted", metavar="NAME",
+              help="Restore promotion NAME's artifact (then no ID: 'checkout --promoted NAME [PATH]...').")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary: files written, unchanged, refused, missing.")
-def checkout_cmd(run_id: str, paths: tuple[str, ...], force: bool, remote: str | None, inputs: bool,
-                 as_json: bool) -> None:
+def checkout_cmd(run_id: str | None, paths: tuple[str, ...], force: bool, remote: str | None, inputs: bool,
+                 promoted: str | None, as_json: bool) -> None:
     """Restore a run's artifacts (or those under PATH) into the working tree.
 
     Every file is verified against its digest; paths that would leave the
     working tree are refused, and modified files are not overwritten without
-    --force.  With --inputs, the inputs the run kept are restored instead.
+    --force.  With --inputs, the inputs the run kept are restored instead;
+    with --promoted NAME, the artifact of promotion NAME.
     """
     from .commands.share import checkout
 
+    if promoted is not None:
+        if inputs:
+            raise click.UsageError("--inputs and --promoted do not go together")
+        sys.exit(checkout(None, [run_id, *paths] if run_id else list(paths), force, remote, as_json,
+                          promoted=promoted))
+    if run_id is None:
+        raise click.UsageError("Missing argument 'ID'.")
     sys.exit(checkout(run_id, list(paths), force, remote, as_json, inputs))
 
 

@@ -94,6 +94,10 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
     if rec.get("exit_code") is not None:
         status += f" (exit {rec['exit_code']}" + (f", {rec['signal']}" if rec.get("signal") else "") + ")"
     add("status", status)
+    if isinstance(retired := rec.get("retired"), Mapping):
+        add("retired", retired_text(retired))
+        if retired.get("superseded_by"):
+            more(f"superseded by {retired['superseded_by']}")
     add("command", command_text(rec.get("command") or []))
     if isinstance(pipe := rec.get("pipeline"), Mapping):
         add("pipeline", pipeline_text(pipe))
@@ -163,6 +167,11 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
         lines.append(f"steps:      {safe(step_counts(steps))}")
         lines.extend("  " + line for line in step_graph(steps, paint, unicode))
     return "\n".join(lines) + "\n"
+
+
+def retired_text(retired: Mapping[str, Any]) -> str:
+    """``<when> by <who>: <reason>`` of a record's ``retired`` (not yet made safe)."""
+    return f"{timeutil.human_local(retired.get('at'))} by {retired.get('by')}: {retired.get('reason')}"
 
 
 def input_state(item: Mapping[str, Any]) -> str:

@@ -84,11 +84,20 @@ def pull(remote: str | None, as_json: bool = False) -> int:
     return _fetched(sharing.pull(remote), as_json)
 
 
-def checkout(run_id: str, paths: list[str], force: bool, remote: str | None, as_json: bool = False,
-             inputs: bool = False) -> int:
+def checkout(run_id: str | None, paths: list[str], force: bool, remote: str | None, as_json: bool = False,
+             inputs: bool = False, promoted: str | None = None) -> int:
     repo = open_repo()
     try:
-        result = checkout_mod.checkout(repo, run_id, paths, force, remote, inputs=inputs)
+        if promoted is not None:
+            result, data = checkout_mod.checkout_promoted(repo, promoted, paths, force, remote)
+            if (retired := data.get("retired")) is not None:
+                from ..warn import warn
+
+                warn(f"promotion {data['name']} was retired on {retired.get('at')} by {retired.get('by')}: "
+                     f"{retired.get('reason')}")
+        else:
+            assert run_id is not None
+            result = checkout_mod.checkout(repo, run_id, paths, force, remote, inputs=inputs)
     except checkout_mod.CheckoutFailed as exc:
         if as_json:  # what was done (or refused) before it stopped; the error line follows
             _print_json(exc.result.to_dict())

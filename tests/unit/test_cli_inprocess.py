@@ -68,6 +68,18 @@ USAGE = [
     (["diff", "a", "b", "--bogus"], "No such option '--bogus'. (see 'git run diff -h')"),
     (["checkout"], "Missing argument 'ID'. (see 'git run checkout -h')"),
     (["checkout", "nope"], NO_RUN),
+    (["checkout", "--promoted", "nope"], "no promotion named 'nope' (see 'git run promote --list')"),
+    (["checkout", "--promoted", "a..b"], "bad promotion name 'a..b': a part may not end with '.lock' or '.', "
+                                          "or hold '..'"),
+    (["promote"], "missing ID, ARTIFACT, --as NAME, --reason TEXT (see 'git run promote -h')"),
+    (["promote", "nope", "m.pt", "--as", "m", "--reason", "r"], NO_RUN),
+    (["promote", "--list", "--as", "m"],
+     "--list takes no ID, ARTIFACT, --as, --reason, --where or --sign (see 'git run promote -h')"),
+    (["verify"], "Missing argument 'NAME'. (see 'git run verify -h')"),
+    (["verify", "nope"], "no promotion named 'nope' (see 'git run promote --list')"),
+    (["retire", "nope"], "Missing option '--reason'. (see 'git run retire -h')"),
+    (["retire", "nope", "--reason", "r"], "no run or promotion matches 'nope' (see 'git run ls', "
+                                          "'git run promote --list')"),
     (["exec"], "Missing argument 'COMMAND...'. (see 'git run exec -h')"),
     (["exec", "--ouput", "x", "--", "true"],
      "No such option '--ouput'. (Did you mean one of: '--input', '--output'?) (see 'git run exec -h')"),
@@ -115,9 +127,10 @@ def test_version(invoke: Invoke) -> None:
     assert invoke("--version") == (0, f"git-run, version {gitruns.__version__}\n", "")
 
 
-VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["lineage"], ["which"], ["ls"], ["show"],
-         ["log"], ["diff"], ["push"], ["fetch"], ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"],
-         ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
+VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["lineage"], ["which"],
+         ["promote"], ["verify"], ["retire"], ["ls"], ["show"], ["log"], ["diff"], ["push"], ["fetch"], ["pull"],
+         ["checkout"], ["remote"],
+         ["remote", "setup"], ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
 
 
 def test_top_level_help_lists_every_verb(invoke: Invoke) -> None:

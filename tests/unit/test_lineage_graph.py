@@ -47,7 +47,8 @@ class Index:
         db.execute("INSERT INTO visible VALUES (?, ?, NULL)", (r, commit))
         db.execute("INSERT INTO runs (commit_id, run_id, name, status, retired, json) VALUES (?, ?, ?, ?, ?, ?)",
                    (commit, r, f"r{n}", status, 1 if retired else 0, json.dumps(rec).encode()))
-        db.executemany("INSERT INTO digests VALUES (?, 'input', NULL, ?, ?)", [(commit, f"in{i}", dg(i)) for i in inputs])
+        db.executemany("INSERT INTO digests VALUES (?, 'input', NULL, ?, ?)",
+                       [(commit, f"in{i}", dg(i)) for i in inputs])
         db.executemany("INSERT INTO digests VALUES (?, 'artifact', NULL, ?, ?)",
                        [(commit, f"out{a}", dg(a)) for a in artifacts])
         return r
