@@ -115,7 +115,7 @@ def link_inputs(repo: Repo, items: Sequence[tuple[str, str]], this_run: str | No
                 index: RunIndex | None = None) -> list[record.Upstream]:
     """The ``upstream`` entries of a run (or step) consuming ``items`` (digest, path
     here): for each digest some other visible run has as an artifact, that run
-    (the newest that succeeded, else the newest), its commit now, and the artifact's
+    (the newest that succeeded and is not retired, else the newest), its commit now, and the artifact's
     path and step there.  One query; the index is opened unless given.  When it
     cannot be opened, no upstream and one warning."""
     wanted = {d: p for d, p in items if isinstance(d, str) and d}
@@ -177,13 +177,15 @@ def open_index(repo: Repo) -> RunIndex | None:
 
 def _producer_rows(index: RunIndex, digests: Sequence[str], before: str | None = None
                    ) -> dict[str, list[tuple[str, str, str | None, str | None, str | None]]]:
-    """digest -> (run id, commit, step, path, status) of every visible run (started
-    before the run ``before``, if given) with it as an artifact."""
+    """digest -> (run id, commit, step, path, status; 'retired' for a retired run) of
+    every visible run (started before the run ``before``, if given) with it as an
+    artifact."""
     out: dict[str, list[tuple[str, str, str | None, str | None, str | None]]] = {}
     wanted = sorted(set(digests))
     for i in range(0, len(wanted), CHUNK):
         chunk = wanted[i:i + CHUNK]
-        sql = ("SELECT d.digest, v.run_id, v.commit_id, d.step, d.path, r.status FROM digests d "
+        sql = ("SELECT d.digest, v.run_id, v.commit_id, d.step, d.path, "
+               "CASE WHEN r.retired THEN 'retired' ELSE r.status END FROM digests d "
                "JOIN visible v ON v.commit_id = d.commit_id JOIN runs r ON r.commit_id = d.commit_id "
                f"WHERE d.role = 'artifact' AND d.digest IN ({','.join('?' * len(chunk))})")
         args: list[Any] = list(chunk)
@@ -197,8 +199,8 @@ def _producer_rows(index: RunIndex, digests: Sequence[str], before: str | None =
 
 def _best_producer(rows: Sequence[tuple[str, str, str | None, str | None, str | None]]
                    ) -> tuple[str, str, str | None, str | None, str | None] | None:
-    """The newest run that succeeded (else the newest); of its rows, a step's
-    (a pipeline lists a step's outputs among the run's artifacts too)."""
+    """The newest run that succeeded and is not retired (else the newest); of its rows,
+    a step's (a pipeline lists a step's outputs among the run's artifacts too)."""
     if not rows:
         return None
     return max(rows, key=lambda r: (r[4] in ("succeeded", "cached"), r[0], r[2] is not None))

@@ -203,29 +203,13 @@ def test_pipeline_steps_link_to_earlier_steps_and_earlier_runs(tmp_path: Path) -
                    check=True)
 
 
-def plant_promotion(repo: Path, name: str, run: str, path: str, digest: str) -> None:
-    """refs/promoted/NAME as `git run promote` writes it, made with plain git."""
-    data = {"schema": 1, "kind": "promotion", "name": name, "run": run, "run_commit": commit_of(repo, run),
-            "artifact": {"path": path, "digest": digest, "size": None, "kind": "file", "step": None},
-            "reason": "best", "criteria": {}, "promoted_by": "ada", "promoted_at": "2026-01-01T00:00:00Z",
-            "retired": None}
-    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=json.dumps(data).encode(),
-                          capture_output=True, check=True).stdout.decode().strip()
-    sub = subprocess.run(["git", "mktree"], cwd=repo, input=f"100644 blob {blob}\tpromotion.json\n",
-                         capture_output=True, text=True, check=True).stdout.strip()
-    tree = subprocess.run(["git", "mktree"], cwd=repo, input=f"040000 tree {sub}\t.gitruns\n", capture_output=True,
-                          text=True, check=True).stdout.strip()
-    commit = git(repo, "commit-tree", tree, "-p", commit_of(repo, run), "-m", f"promote {name}").strip()
-    git(repo, "update-ref", f"refs/promoted/{name}", commit)
-
-
 def test_dependents_of_a_run_and_of_a_promotion(tmp_path: Path) -> None:
     from gitruns.lineage import dependents
     from gitruns.repo import open_repo
 
     repo, prepare, fit, report = chain(tmp_path)
-    model = record(repo, fit)["artifacts"][0]["digest"]
-    plant_promotion(repo, "prod-model", fit, "model.pkl", model)
+    proc = gitrun(repo, "promote", fit, "model.pkl", "--as", "prod-model", "--reason", "best")
+    assert proc.returncode == 0, proc.stderr
     found = dependents(open_repo(str(repo)), run_id=prepare)
     assert [(d.kind, d.id, d.depth) for d in found] == [("run", fit, 1), ("run", report, 2),
                                                          ("promotion", "prod-model", None)]
@@ -233,6 +217,14 @@ def test_dependents_of_a_run_and_of_a_promotion(tmp_path: Path) -> None:
     assert [(d.kind, d.id) for d in dependents(open_repo(str(repo)), promotion="prod-model")] == [("run", report)]
     down = gitrun(repo, "lineage", prepare, "--downstream").stdout
     assert "promoted as prod-model" in down
+    # A retired run is marked, with its reason, up and down.
+    proc = gitrun(repo, "retire", prepare, "--reason", "labels were wrong")
+    assert proc.returncode == 0, proc.stderr
+    assert f"run {prepare[:12]}  prepare  succeeded  retired: labels were wrong" in \
+        gitrun(repo, "lineage", report).stdout
+    node = next(n for n in lineage_json(repo, prepare, "--downstream")["nodes"] if n["id"] == f"run:{prepare}")
+    assert node["retired"]["reason"] == "labels were wrong"
+    assert [d.id for d in dependents(open_repo(str(repo)), run_id=prepare)] == [fit, report, "prod-model"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -250,3 +242,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_a_run_fetched_from_a_teammate_is_upstream_too(tmp_path: Path) -> None:
+    seed = make_repo(tmp_path / "seed", {"raw.txt": "some raw rows\n", ".gitignore": IGNORED})
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for path in (a, b):
+        subprocess.run(["git", "clone", "-q", f"file://{bare}", str(path)], check=True)
+    prepare = exec_run(a, "-n", "prepare", "-i", "raw.txt", "-o", "data/clean.csv", "--", "sh", "-c", PREPARE)
+    assert gitrun(a, "push").returncode == 0
+    proc = gitrun(b, "fetch")
+    assert proc.returncode == 0, proc.stderr
+    (b / "data").mkdir()
+    shutil.copy(a / "data" / "clean.csv", b / "data" / "clean.csv")  # the same bytes, got some other way
+    fit = exec_run(b, "-n", "fit", "-i", "data/clean.csv", "-o", "model.pkl", "--", "sh", "-c", FIT)
+    (up,) = record(b, fit)["upstream"]
+    assert (up["run"], up["commit"]) == (prepare, git(a, "rev-parse", f"refs/runs/{prepare}").strip())
+    subprocess.run(["git", "merge-base", "--is-ancestor", up["commit"], f"refs/runs/{fit}"], cwd=b, check=True)
+    assert f"produced by run {prepare[:12]}  prepare  succeeded  as data/clean.csv" in gitrun(b, "lineage", fit).stdout
+    for path in (bare, a, b):
+        subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=path, check=True, capture_output=True)

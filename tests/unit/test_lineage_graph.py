@@ -150,6 +150,7 @@ def test_best_producer_prefers_succeeded_then_newest_then_a_step_row() -> None:
     rows = [("a", "c1", None, "p", "succeeded"), ("b", "c2", None, "p", "failed"), ("a", "c1", "s", "p", "succeeded")]
     assert _best_producer(rows) == ("a", "c1", "s", "p", "succeeded")
     assert _best_producer([]) is None
+    assert _best_producer([("b", "c2", None, "p", "retired"), ("a", "c1", None, "p", "succeeded")])[0] == "a"
 
 
 def test_consumed_leaves_out_a_pipeline_steps_own_outputs_and_itself() -> None:
