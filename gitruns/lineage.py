@@ -15,8 +15,10 @@ Two halves:
 The graph is data flow: ``run --produced--> data --consumed--> run``,
 ``data --promoted--> promotion`` and ``code --ran--> run``; a walk goes along the
 edges (downstream) or against them (upstream).  A consumer is only downstream of a
-producer that started before it (run ids sort by creation time), which rules out
-cycles and the run that merely produced the same bytes again.  See docs/lineage.md.
+producer created before it or in the same millisecond (a run id starts with its
+creation time), which leaves out the run that merely produced the same bytes
+again; a walk is bounded by the number of runs, so even runs of one millisecond
+cannot send it round a cycle.  See docs/lineage.md.
 """
 from __future__ import annotations
 
@@ -365,10 +367,11 @@ class _Walk:
             "JOIN digests a ON a.commit_id = down.commit_id AND a.role = 'artifact' "
             "JOIN digests c ON c.digest = a.digest AND c.role = 'input' "
             "JOIN visible v ON v.commit_id = c.commit_id "
-            "WHERE v.run_id > down.run_id AND (? < 0 OR down.depth < ?)) "
+            "WHERE substr(v.run_id, 1, 10) >= substr(down.run_id, 1, 10) AND v.run_id <> down.run_id "
+            "AND down.depth < ?) "
             f"SELECT d.commit_id, d.run_id, MIN(d.depth), {DETAILS} FROM down d JOIN visible v ON v.commit_id = "
             "d.commit_id JOIN runs r ON r.commit_id = d.commit_id GROUP BY d.commit_id ORDER BY 3, 2",
-            [*args, limit, limit]).fetchall()
+            [*args, limit if limit >= 0 else self._runs_count()]).fetchall()
         depth_of: dict[str, int] = {}
         run_of: dict[str, str] = {}
         for commit, rid, level, *details in rows:
@@ -388,13 +391,18 @@ class _Walk:
         consumed: list[tuple[str, str, str | None, str | None]] = []
         for commit, dig, path, step in self._rows("input", [c for c, rid in run_of.items() if depth_of[rid] > 0]):
             rid = run_of[commit]
-            if dig in made and made[dig] < rid:
+            if dig in made and _after(rid, made[dig]):
                 consumed.append((rid, dig, path, step))
         for _level, rid, dig, path, step in sorted(produced, key=lambda p: (p[0], p[1], p[2])):
             self.graph.add_node(data_node_id(dig), "data", digest=dig)
             self.graph.add_edge(run_node_id(rid), data_node_id(dig), "produced", path, step)
         for rid, dig, path, step in sorted(consumed, key=lambda c: (c[0], c[1])):
             self.graph.add_edge(data_node_id(dig), run_node_id(rid), "consumed", path, step)
+
+    def _runs_count(self) -> int:
+        """No path through runs is longer than there are runs: the bound of a walk
+        that two runs of the same millisecond could otherwise send round a cycle."""
+        return int(self.db.execute("SELECT COUNT(*) FROM visible").fetchone()[0])
 
     def _rows(self, role: str, commits: list[str]) -> list[tuple[str, str, str | None, str | None]]:
         """(commit, digest, path, step) of the commits' inputs or artifacts, one per commit
@@ -431,13 +439,18 @@ class _Walk:
         """From runs (id -> commit) at ``level``: their code, their inputs and the runs
         that produced them (as the record says, else by digest), and on: a level is a
         query for the records and one for the producers."""
-        from .runindex import _record
+        import json
 
         while frontier:
             wanted: list[tuple[str, str]] = []  # (consumer, digest) the record links to no run
             linked: list[record.Upstream] = []
             for rid, raw in self._records(frontier):
-                rec = _record(raw, rid)
+                try:
+                    rec = json.loads(bytes(raw))  # accepted by the index already; read with .get
+                except ValueError:
+                    continue
+                if not isinstance(rec, dict):
+                    continue
                 self._code(rid, rec)
                 inputs, upstream = _consumed(rec)
                 covered = {u["digest"] for u in upstream}
@@ -451,15 +464,16 @@ class _Walk:
             if not self._deeper(level):
                 return
             new: dict[str, str] = {}
+            where = self._locations(u["run"] for u in linked)
             for u in linked:
-                self._producer(u["run"], u.get("commit"), u["digest"], u.get("artifact"), u.get("step"),
-                               level + 1, new)
+                self._producer(u["run"], u.get("commit"), where.get(u["run"]), u["digest"], u.get("artifact"),
+                               u.get("step"), level + 1, new)
             rows = _producer_rows(self.index, [d for _, d in wanted]) if wanted else {}
             for consumer, digest in wanted:
-                best = _best_producer([r for r in rows.get(digest, []) if r[0] < consumer])
+                best = _best_producer([r for r in rows.get(digest, []) if _after(consumer, r[0])])
                 if best is not None:
                     prid, pcommit, pstep, ppath, _ = best
-                    self._producer(prid, pcommit, digest, ppath, pstep, level + 1, new)
+                    self._producer(prid, pcommit, pcommit, digest, ppath, pstep, level + 1, new)
             frontier = new
             level += 1
 
@@ -480,18 +494,28 @@ class _Walk:
             return
         new: dict[str, str] = {}
         for rid, commit, step, path, _status in sorted(_producer_rows(self.index, [digest]).get(digest, [])):
-            self._producer(rid, commit, digest, path, step, 1, new)
+            self._producer(rid, commit, commit, digest, path, step, 1, new)
         self.upstream_of_runs(new, 1)
 
-    def _producer(self, rid: str, commit: str | None, digest: str, path: str | None, step: str | None,
-                  level: int, new: dict[str, str]) -> None:
-        located = self.index.location(rid)
-        now = located[0] if located is not None else commit
-        if self._add_run(rid, now, level) and located is not None:
-            new[rid] = located[0]
+    def _producer(self, rid: str, commit: str | None, located: str | None, digest: str, path: str | None,
+                  step: str | None, level: int, new: dict[str, str]) -> None:
+        """The run ``rid`` produced ``digest``; ``located``: its visible commit now (None:
+        no longer in this repository, shown with the commit the record named)."""
+        if self._add_run(rid, located or commit, level) and located is not None:
+            new[rid] = located
         if located is None:
             self.graph.nodes[run_node_id(rid)]["missing"] = True
         self.graph.add_edge(run_node_id(rid), data_node_id(digest), "produced", path, step)
+
+    def _locations(self, ids: Iterable[str]) -> dict[str, str]:
+        """run id -> visible commit, of those of ``ids`` that are visible."""
+        out: dict[str, str] = {}
+        wanted = sorted(set(ids))
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i:i + CHUNK]
+            out.update(self.db.execute(
+                f"SELECT run_id, commit_id FROM visible WHERE run_id IN ({','.join('?' * len(chunk))})", chunk))
+        return out
 
     def _code(self, rid: str, rec: Mapping[str, Any]) -> None:
         code = rec.get("code")
@@ -525,6 +549,13 @@ class _Walk:
         self.graph.nodes[run_node_id(rid)].update(
             commit=commit, source=source, name=name, status=status, retired=_retirement(why) if retired else None,
             started=iso_of(started))
+
+
+def _after(later: str, earlier: str) -> bool:
+    """Whether run ``later`` could have used what run ``earlier`` made: another run,
+    created in the same millisecond or after (a run id starts with its creation time;
+    '' is no run: the target digest itself)."""
+    return not earlier or (later != earlier and later[:10] >= earlier[:10])
 
 
 def _retirement(text: Any) -> dict[str, Any]:

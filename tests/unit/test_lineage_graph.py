@@ -16,13 +16,14 @@ from gitruns.lineage import Lineage, Target, _best_producer, _consumed, _walk, c
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-def rid(n: int) -> str:
-    """A run id that sorts by ``n``."""
+def rid(n: int, same_ms: bool = False) -> str:
+    """A run id created at millisecond ``n`` (or all at one millisecond, ``n`` the
+    random part)."""
     out = ""
     for _ in range(10):
         n, r = divmod(n, 32)
         out = ALPHABET[r] + out
-    return "01" + out + "0" * 14
+    return "0000000001" + out + "000000" if same_ms else out + "0" * 16
 
 
 def dg(n: int) -> str:
@@ -38,8 +39,9 @@ class Index:
         self.index = runindex.RunIndex(None, db, False)  # type: ignore[arg-type]
 
     def run(self, n: int, inputs: list[int] = (), artifacts: list[int] = (), status: str = "succeeded",
-            upstream: list[dict[str, Any]] | None = None, retired: dict[str, Any] | None = None) -> str:
-        r, commit = rid(n), f"{n:040x}"
+            upstream: list[dict[str, Any]] | None = None, retired: dict[str, Any] | None = None,
+            same_ms: bool = False) -> str:
+        r, commit = rid(n, same_ms), f"{n:040x}"
         rec = {"schema": 5, "id": r, "name": f"r{n}", "status": status, "upstream": upstream or [], "retired": retired,
                "inputs": [{"path": f"in{i}", "digest": dg(i), "kind": "file"} for i in inputs],
                "artifacts": [{"path": f"out{a}", "digest": dg(a)} for a in artifacts]}
@@ -94,6 +96,16 @@ def test_a_consumer_before_the_producer_is_not_downstream() -> None:
     assert others(walk(ix, Target("run", run=rid(2)), "downstream")) == [rid(3)]
     # Of the digest itself: everyone who used it.
     assert others(walk(ix, Target("digest", digest=dg(7)), "downstream")) == [rid(1), rid(3)]
+
+
+def test_runs_of_one_millisecond_still_chain_and_a_cycle_ends() -> None:
+    ix = Index()
+    ix.run(5, artifacts=[1], same_ms=True)
+    ix.run(3, inputs=[1], artifacts=[2], same_ms=True)  # a smaller random part than its producer's
+    ix.run(4, inputs=[2], artifacts=[1], same_ms=True)  # made the first one's bytes again: a cycle
+    down = walk(ix, Target("run", run=rid(5, True)), "downstream")
+    assert others(down) == [rid(3, True), rid(4, True)]
+    assert set(others(walk(ix, Target("run", run=rid(4, True)), "upstream"))) == {rid(3, True), rid(5, True)}
 
 
 def test_upstream_takes_the_record_then_the_newest_succeeded_earlier_producer() -> None:
