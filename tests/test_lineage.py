@@ -151,6 +151,8 @@ def test_which_finds_the_run_after_a_rename_and_a_copy(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     proc = gitrun(repo, "which", "xxh3_128:" + "0" * 32)
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
+    proc = gitrun(repo, "lineage", "unknown.bin", "--downstream")
+    assert proc.returncode == 1 and proc.stderr == "no run used it\n"
 
 
 PIPELINE = """steps:
