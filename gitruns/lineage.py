@@ -177,11 +177,10 @@ def open_index(repo: Repo) -> RunIndex | None:
         return None
 
 
-def _producer_rows(index: RunIndex, digests: Sequence[str], before: str | None = None
+def _producer_rows(index: RunIndex, digests: Sequence[str]
                    ) -> dict[str, list[tuple[str, str, str | None, str | None, str | None]]]:
     """digest -> (run id, commit, step, path, status; 'retired' for a retired run) of
-    every visible run (started before the run ``before``, if given) with it as an
-    artifact."""
+    every visible run with it as an artifact."""
     out: dict[str, list[tuple[str, str, str | None, str | None, str | None]]] = {}
     wanted = sorted(set(digests))
     for i in range(0, len(wanted), CHUNK):
@@ -190,11 +189,7 @@ def _producer_rows(index: RunIndex, digests: Sequence[str], before: str | None =
                "CASE WHEN r.retired THEN 'retired' ELSE r.status END FROM digests d "
                "JOIN visible v ON v.commit_id = d.commit_id JOIN runs r ON r.commit_id = d.commit_id "
                f"WHERE d.role = 'artifact' AND d.digest IN ({','.join('?' * len(chunk))})")
-        args: list[Any] = list(chunk)
-        if before is not None:
-            sql += " AND v.run_id < ?"
-            args.append(before)
-        for digest, rid, commit, step, path, status in index.db.execute(sql, args):
+        for digest, rid, commit, step, path, status in index.db.execute(sql, chunk):
             out.setdefault(digest, []).append((rid, commit, step, path, status))
     return out
 
