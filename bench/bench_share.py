@@ -1,9 +1,13 @@
 """Sharing: push and fetch of 1,000 runs beside plain `git push`/`git fetch` of the
-same refs, and a 1 GiB artifact through the directory store beside `cp`."""
+same refs, and a 1 GiB artifact through the directory store beside `cp`.
+
+Sizes as arguments (`bench_share.py 1000 10000 --no-artifact`); `--once`: one
+measurement each, not the median of 3."""
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 
@@ -18,30 +22,51 @@ def _bare(path: str) -> str:
     return path
 
 
-def runs_rows(count: int = 1000) -> list[str]:
+def _timed(argv: list[str], cwd: str) -> float:
+    return timed(lambda: run(argv, cwd=cwd))
+
+
+def runs_rows(count: int = 1000, repeat: int = 3) -> list[str]:
+    """Each gitruns verb beside the plain git command that moves the same refs, in the
+    same run on the same machine, interleaved (plain, gitruns, plain, ...) and the
+    median of ``repeat`` taken: on a shared machine the disk's speed changes from one
+    minute to the next, and the ratio is what matters."""
     src = scratch_repo()
     populate(src, count)
     work = tempfile.mkdtemp(prefix="gitruns-share-")
-    plain_remote = _bare(os.path.join(work, "plain.git"))
-    ours_remote = _bare(os.path.join(work, "ours.git"))
-    run(["git", "remote", "add", "plain", plain_remote], cwd=src)
-    run(["git", "remote", "add", "ours", ours_remote], cwd=src)
-    t_plain_push = timed(lambda: run(["git", "push", "-q", "plain", "refs/runs/*:refs/runs/*"], cwd=src))
-    t_push = timed(lambda: run(["git", "run", "push", "ours"], cwd=src))
-    dst_plain = os.path.join(work, "dst-plain")
-    dst_ours = os.path.join(work, "dst-ours")
-    for d, remote in ((dst_plain, plain_remote), (dst_ours, ours_remote)):
-        run(["git", "clone", "-q", remote, d])
-    t_plain_fetch = timed(lambda: run(["git", "fetch", "-q", "origin", "refs/runs/*:refs/runs/*"], cwd=dst_plain))
-    t_fetch = timed(lambda: run(["git", "run", "fetch"], cwd=dst_ours))
-    t_noop = timed(lambda: run(["git", "run", "push", "ours"], cwd=src))
+    times: dict[str, list[float]] = {k: [] for k in ("plain_push", "push", "plain_fetch", "fetch",
+                                                     "plain_noop", "noop")}
+    for i in range(repeat):
+        plain_remote = _bare(os.path.join(work, f"plain{i}.git"))
+        ours_remote = _bare(os.path.join(work, f"ours{i}.git"))
+        run(["git", "remote", "add", f"plain{i}", plain_remote], cwd=src)
+        run(["git", "remote", "add", f"ours{i}", ours_remote], cwd=src)
+        times["plain_push"].append(_timed(["git", "push", "-q", f"plain{i}", "refs/runs/*:refs/runs/*"], src))
+        times["push"].append(_timed(["git", "run", "push", f"ours{i}"], src))
+        dst_plain = os.path.join(work, f"dst-plain{i}")
+        dst_ours = os.path.join(work, f"dst-ours{i}")
+        for d, remote in ((dst_plain, plain_remote), (dst_ours, ours_remote)):
+            run(["git", "clone", "-q", remote, d])
+        times["plain_fetch"].append(_timed(["git", "fetch", "-q", "origin", "refs/runs/*:refs/runs/*"], dst_plain))
+        times["fetch"].append(_timed(["git", "run", "fetch"], dst_ours))
+        times["plain_noop"].append(_timed(["git", "push", "-q", f"plain{i}", "refs/runs/*:refs/runs/*"], src))
+        times["noop"].append(_timed(["git", "run", "push", f"ours{i}"], src))
+        for path in (plain_remote, ours_remote, dst_plain, dst_ours):
+            shutil.rmtree(path)
     shutil.rmtree(work)
+    shutil.rmtree(src)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    n = f"{count:,}"
+
+    def row(what: str, plain: str, ours: str) -> str:
+        return f"| {what} | {med[plain]:.2f} s | {med[ours]:.2f} s | {med[ours] / med[plain]:.1f}x |"
+
     return [
-        "| 1,000 runs | plain git | gitruns | ratio |",
+        f"| {n} runs (median of {repeat}) | plain git | gitruns | ratio |",
         "|---|---|---|---|",
-        f"| push to a bare remote | {t_plain_push:.2f} s | {t_push:.2f} s | {t_push / t_plain_push:.1f}x |",
-        f"| fetch into a fresh clone | {t_plain_fetch:.2f} s | {t_fetch:.2f} s | {t_fetch / t_plain_fetch:.1f}x |",
-        f"| push again, nothing new | | {t_noop:.2f} s | |",
+        row("push to a bare remote", "plain_push", "push"),
+        row("fetch into a fresh clone", "plain_fetch", "fetch"),
+        row("push again, nothing new", "plain_noop", "noop"),
     ]
 
 
@@ -75,5 +100,17 @@ def artifact_rows() -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(runs_rows()))
-    print("\n".join(artifact_rows()))
+    import compileall
+    import sys
+
+    import gitruns
+
+    # Byte-compiled once, as an installed package is: where PYTHONDONTWRITEBYTECODE is
+    # set, every `git run` would otherwise compile its modules again (0.2 s a command).
+    compileall.compile_dir(os.path.dirname(gitruns.__file__), quiet=1)
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1000]
+    repeat = 1 if "--once" in sys.argv else 3
+    for size in sizes:
+        print("\n".join(runs_rows(size, repeat)))
+    if "--no-artifact" not in sys.argv:
+        print("\n".join(artifact_rows()))

@@ -7,9 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import record as record_mod
 from . import remote as remote_mod
+from . import tracking
 from .artifactstore import RemoteStore, fetch_into_cache, store_for
+from .bounds import MAX_RECORD_BYTES
 from .cache import ArtifactCache, local_cache
+from .catfile import read_blobs
 from .errors import GitrunsError, RecordError, UsageError
 from .hashing import digest_bytes, digest_file
 from .lookup import Run, resolve
@@ -17,7 +21,7 @@ from .manifest import MAX_LISTING_BYTES, parse_manifest
 from .record import RunRecord
 from .recordread import read_record
 from .repo import Repo, open_at
-from .runrefs import iter_refs
+from .runrefs import RECORD_DIR
 from .terminal import safe
 
 
@@ -70,6 +74,11 @@ def _diverged(rep: remote_mod.SyncReport) -> list[dict[str, str]]:
             for rid in rep.diverged]
 
 
+def _named(items: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Refusals of promotions: keyed by ``name``, not ``id``."""
+    return [{"name": i["id"], "reason": i["reason"], "message": i["message"]} for i in items]
+
+
 def _split(items: list[str]) -> list[tuple[str, str]]:
     """(run id, reason) of each "ID: reason" line of a report (run ids hold no colon)."""
     out = []
@@ -94,6 +103,7 @@ class PushResult:
     refused: list[str] = field(default_factory=list)  # local runs whose record is unreadable: not pushed
     repaired: int = 0  # objects re-uploaded in place of ones the store had quarantined
     has_store: bool = False  # whether the remote has an artifact store at all
+    promotions: remote_mod.SyncReport = field(default_factory=remote_mod.SyncReport)
 
     def refusals(self) -> list[dict[str, str]]:
         """Runs not pushed, each with a reason: ``diverged`` (changed here and there),
@@ -107,17 +117,26 @@ class PushResult:
     def failed(self) -> bool:
         """Whether anything was refused or is corrupt (the command exits 1)."""
         rep = self.report
-        return bool(rep.diverged or rep.invalid or rep.rejected or self.corrupt or self.refused)
+        prom = self.promotions
+        return bool(rep.diverged or rep.invalid or rep.rejected or self.corrupt or self.refused
+                    or prom.diverged or prom.rejected)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary ``git run push --json`` prints (docs/sharing.md)."""
-        rep = self.report
+        rep, prom = self.report, self.promotions
         return {
             "remote": self.remote,
             "pushed": rep.pushed,
             "up_to_date": rep.unchanged,
             "behind": rep.behind,
             "refused": self.refusals(),
+            "promotions": {
+                "pushed": prom.pushed,
+                "up_to_date": prom.unchanged,
+                "behind": prom.behind,
+                "refused": _named(_diverged(prom) + [{"id": n, "reason": "rejected", "message": why}
+                                                     for n, why in _split(prom.rejected)]),
+            },
             "artifacts": {
                 "store": self.store,
                 "has_store": self.has_store,
@@ -137,21 +156,23 @@ class FetchResult:
 
     remote: str
     report: remote_mod.SyncReport
+    promotions: remote_mod.SyncReport = field(default_factory=remote_mod.SyncReport)
 
-    def refusals(self) -> list[dict[str, str]]:
-        """Runs not taken in: ``diverged`` (changed here and there; yours kept) or
-        ``invalid`` (the remote's record failed validation; the message says why)."""
-        rep = self.report
+    def refusals(self, rep: remote_mod.SyncReport | None = None) -> list[dict[str, str]]:
+        """Runs (or, given ``self.promotions``, promotions) not taken in: ``diverged``
+        (changed here and there; yours kept) or ``invalid`` (the remote's record
+        failed validation; the message says why)."""
+        rep = rep or self.report
         out = _diverged(rep)
         out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(rep.invalid)]
         return out
 
     def failed(self) -> bool:
-        return bool(self.report.diverged or self.report.invalid or self.report.rejected)
+        return any(r.diverged or r.invalid or r.rejected for r in (self.report, self.promotions))
 
     def to_dict(self) -> dict[str, Any]:
         """The summary ``git run fetch --json`` prints (docs/sharing.md)."""
-        rep = self.report
+        rep, prom = self.report, self.promotions
         return {
             "remote": self.remote,
             "new": rep.new,
@@ -159,6 +180,13 @@ class FetchResult:
             "unchanged": rep.unchanged,
             "ahead": rep.ahead,
             "refused": self.refusals(),
+            "promotions": {
+                "new": prom.new,
+                "updated": prom.updated,
+                "unchanged": prom.unchanged,
+                "ahead": prom.ahead,
+                "refused": _named(self.refusals(prom)),
+            },
             "ok": not self.failed(),
         }
 
@@ -218,28 +246,38 @@ def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
     ``--json`` prints."""
     repo = open_at(repo)
     name = remote_mod.default_remote(repo, remote)
-    local = dict(iter_refs(repo))
+    refs = tracking.scan(repo, name)
+    local = refs.runs
     wanted = [resolve(repo, i) for i in ids] if ids else None
     for rid in wanted or []:
         if rid not in local:
             raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
-    todo, report = remote_mod.plan_push(repo, name, local, wanted)
-    result = PushResult(name, report)
+    plan = remote_mod.plan_push(repo, name, refs, wanted, with_promotions=wanted is None)
+    todo, report = plan.runs, plan.report
+    result = PushResult(name, report, promotions=plan.promotion_report)
     records: dict[str, RunRecord] = {}
-    for rid in list(todo):
+    # All records in one `git cat-file --batch`; what it could not read, the slow way (which says why).
+    raws = read_blobs(repo.git.path, [f"{local[rid]}:{RECORD_DIR}/run.json" for rid in todo], MAX_RECORD_BYTES)
+    keep = []
+    for rid in todo:
         # A bad record (crafted, or damaged here) is not spread further, and never
         # stops the others from being pushed.
+        raw = raws.get(f"{local[rid]}:{RECORD_DIR}/run.json")
         try:
-            records[rid] = read_record(repo.git, local[rid])
+            records[rid] = record_mod.loads(raw) if raw is not None else read_record(repo.git, local[rid])
+            keep.append(rid)
         except RecordError as exc:
-            todo.remove(rid)
             result.refused.append(f"{rid}: {exc}")
+    todo[:] = keep
     remote_store = store_for(repo, name)
     result.has_store = remote_store is not None
     if remote_store is not None:
         _upload(repo, local, todo, report.unchanged, remote_store, result, records)
     # Artifacts first, then the records that point at them.
-    remote_mod.push_refs(repo, name, local, todo, report)
+    # Everything the remote lacks goes, nothing was left out: one glob refspec (see push_refs).
+    glob = wanted is None and not result.refused and len(todo) > 100 and refs.only_runs
+    remote_mod.push_refs(repo, name, {rid: local[rid] for rid in todo}, report,
+                         {n: plan.promoted[n] for n in plan.promotions}, plan.promotion_report, glob=glob)
     return result
 
 
@@ -298,7 +336,8 @@ def fetch(remote: str | None = None, *, repo: str | os.PathLike[str] | Repo | No
     fast-forward); ``to_dict()`` is what ``--json`` prints."""
     repo = open_at(repo)
     name = remote_mod.default_remote(repo, remote)
-    return FetchResult(name, remote_mod.fetch(repo, name))
+    runs, promotions = remote_mod.fetch(repo, name)
+    return FetchResult(name, runs, promotions)
 
 
 def pull(remote: str | None = None, *, repo: str | os.PathLike[str] | Repo | None = None) -> FetchResult:

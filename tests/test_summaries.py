@@ -50,7 +50,8 @@ def test_push_and_fetch_json_say_what_happened(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = summary(proc)
     assert out == {"remote": "origin", "new": sorted([model, failed]), "updated": [], "unchanged": [],
-                   "ahead": [], "refused": [], "ok": True}
+                   "ahead": [], "refused": [], "ok": True,
+                   "promotions": {"new": [], "updated": [], "unchanged": [], "ahead": [], "refused": []}}
     assert run_ids(b) == sorted([model, failed])
 
     update = amend(a, model, {"tags": {"reviewed": "yes"}})
@@ -278,7 +279,9 @@ def test_push_and_fetch_results_give_each_refusal_its_reason() -> None:
     assert not PushResult("origin", SyncReport(pushed=["r1"], behind=["r2"])).failed()
     fetched = FetchResult("origin", SyncReport(new=["r1"], ahead=["r2"], invalid=["r3: bad: very"]))
     assert fetched.to_dict() == {"remote": "origin", "new": ["r1"], "updated": [], "unchanged": [], "ahead": ["r2"],
-                                 "refused": [{"id": "r3", "reason": "invalid", "message": "bad: very"}], "ok": False}
+                                 "refused": [{"id": "r3", "reason": "invalid", "message": "bad: very"}], "ok": False,
+                                 "promotions": {"new": [], "updated": [], "unchanged": [], "ahead": [],
+                                                "refused": []}}
 
 
 def test_run_commit_subjects_stay_one_line(repo: Path) -> None:

@@ -25,8 +25,9 @@ def _tree_listing(path: Path) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
             rel = os.path.relpath(os.path.join(dirpath, name), path)
-            if name.startswith("index.sqlite") and os.path.basename(dirpath) == "gitruns":
-                continue
+            if name.startswith("index.sqlite") and os.path.basename(dirpath) == "gitruns" or \
+                    name == "gitruns" and os.path.basename(dirpath) == ".git":
+                continue  # (what is inside .git/gitruns/ is still listed)
             out.append(rel)
     return sorted(out)
 

@@ -5,7 +5,6 @@ import json
 import sys
 from typing import Any
 
-from .. import checkout as checkout_mod
 from .. import remote as remote_mod
 from .. import sharing
 from ..progress import human_size
@@ -25,15 +24,19 @@ def _report_lines(report: remote_mod.SyncReport) -> list[str]:
     return [warning_text(line, 400) for line in _problem_lines(report)]
 
 
-def _problem_lines(report: remote_mod.SyncReport) -> list[str]:
+def _problem_lines(report: remote_mod.SyncReport, what: str = "") -> list[str]:
     lines = []
     if report.diverged:
-        lines.append(f"diverged (changed here and there; not overwritten): {', '.join(report.diverged)}")
+        lines.append(f"diverged {what}(changed here and there; not overwritten): {', '.join(report.diverged)}")
     if report.invalid:
-        lines += [f"invalid record, not taken: {item}" for item in report.invalid]
+        lines += [f"invalid {what}record, not taken: {item}" for item in report.invalid]
     if report.rejected:
-        lines += [f"rejected by the remote: {item}" for item in report.rejected]
+        lines += [f"{what}rejected by the remote: {item}" for item in report.rejected]
     return lines
+
+
+def _promotion_lines(report: remote_mod.SyncReport) -> list[str]:
+    return [warning_text(line, 400) for line in _problem_lines(report, "promotion ")]
 
 
 def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
@@ -45,6 +48,10 @@ def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
     else:
         print(f"{result.remote}: pushed {len(rep.pushed)} run(s), {len(rep.unchanged)} already there"
               + (f", {len(rep.behind)} newer there (git run fetch)" if rep.behind else ""))
+        prom = result.promotions
+        if prom.pushed or prom.unchanged or prom.behind or prom.diverged or prom.rejected:
+            print(f"{result.remote}: pushed {len(prom.pushed)} promotion(s), {len(prom.unchanged)} already there"
+                  + (f", {len(prom.behind)} newer there (git run fetch)" if prom.behind else ""))
         if result.store:
             print(f"artifacts: uploaded {result.uploaded} object(s), {human_size(result.upload_bytes)} to "
                   f"{result.store}" + (f" ({result.repaired} in place of corrupt ones)" if result.repaired else ""))
@@ -54,7 +61,7 @@ def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
     if result.missing_locally:
         print(f"warning: {len(result.missing_locally)} artifact object(s) not in the local cache, not uploaded",
               file=sys.stderr)
-    problems = (_report_lines(rep) + result.corrupt
+    problems = (_report_lines(rep) + _promotion_lines(result.promotions) + result.corrupt
                 + [f"invalid local record, not pushed: {item}" for item in result.refused])
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
@@ -69,7 +76,12 @@ def _fetched(result: sharing.FetchResult, as_json: bool) -> int:
         print(f"{result.remote}: {len(rep.new)} new run(s), {len(rep.updated)} updated, "
               f"{len(rep.unchanged)} unchanged"
               + (f", {len(rep.ahead)} with local updates to push" if rep.ahead else ""))
-    problems = _report_lines(rep)
+        prom = result.promotions
+        if prom.new or prom.updated or prom.unchanged or prom.ahead or prom.diverged or prom.invalid:
+            print(f"{result.remote}: {len(prom.new)} new promotion(s), {len(prom.updated)} updated, "
+                  f"{len(prom.unchanged)} unchanged"
+                  + (f", {len(prom.ahead)} with local updates to push" if prom.ahead else ""))
+    problems = _report_lines(rep) + _promotion_lines(result.promotions)
     for line in problems:
         print(f"git run: {line}", file=sys.stderr)
     return 1 if problems else 0
@@ -86,6 +98,8 @@ def pull(remote: str | None, as_json: bool = False) -> int:
 
 def checkout(run_id: str | None, paths: list[str], force: bool, remote: str | None, as_json: bool = False,
              inputs: bool = False, promoted: str | None = None) -> int:
+    from .. import checkout as checkout_mod
+
     repo = open_repo()
     try:
         if promoted is not None:
