@@ -35,7 +35,7 @@ def _run_text(node: Mapping[str, Any]) -> str:
         if isinstance(retired, Mapping) and retired.get("superseded_by"):
             parts.append(f"superseded by {safe(str(retired['superseded_by'])[:12])}")
     if node.get("missing"):
-        parts.append("(no longer in this repository)")
+        parts.append("(not among the runs here: not fetched, or deleted)")
     if node.get("source"):
         parts.append(f"(from {safe(node['source'])})")
     return "  ".join(parts)
