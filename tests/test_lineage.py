@@ -266,3 +266,27 @@ def test_a_run_fetched_from_a_teammate_is_upstream_too(tmp_path: Path) -> None:
     assert f"produced by run {prepare[:12]}  prepare  succeeded  as data/clean.csv" in gitrun(b, "lineage", fit).stdout
     for path in (bare, a, b):
         subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=path, check=True, capture_output=True)
+
+
+def test_pushing_a_run_carries_its_upstream_commits_and_lineage_says_which_run_is_not_here(tmp_path: Path) -> None:
+    seed = make_repo(tmp_path / "seed", {"raw.txt": "some raw rows\n", ".gitignore": IGNORED})
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
+    a, c = tmp_path / "a", tmp_path / "c"
+    for path in (a, c):
+        subprocess.run(["git", "clone", "-q", f"file://{bare}", str(path)], check=True)
+    prepare = exec_run(a, "-n", "prepare", "-i", "raw.txt", "-o", "data/clean.csv", "--", "sh", "-c", PREPARE)
+    fit = exec_run(a, "-n", "fit", "-i", "data/clean.csv", "-o", "model.pkl", "--", "sh", "-c", FIT)
+    assert gitrun(a, "push", "origin", fit).returncode == 0  # fit only
+    assert gitrun(c, "fetch").returncode == 0
+    prep_commit = git(a, "rev-parse", f"refs/runs/{prepare}").strip()
+    subprocess.run(["git", "merge-base", "--is-ancestor", prep_commit, f"refs/runs/{fit}"], cwd=c, check=True)
+    assert f"produced by run {prepare[:12]}  -  ?  (not among the runs here" in gitrun(c, "lineage", fit).stdout
+    node = next(n for n in lineage_json(c, fit)["nodes"] if n["id"] == f"run:{prepare}")
+    assert node["missing"] is True and node["commit"] == prep_commit
+    assert gitrun(a, "push").returncode == 0  # now prepare too
+    assert gitrun(c, "fetch").returncode == 0
+    assert runs_in(lineage_json(c, fit)) == {prepare}
+    assert "not among the runs here" not in gitrun(c, "lineage", fit).stdout
+    for path in (bare, a, c):
+        subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=path, check=True, capture_output=True)
