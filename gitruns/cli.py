@@ -370,6 +370,49 @@ def cancel_cmd(run_id: str, grace: float, as_json: bool) -> None:
     sys.exit(cancel(run_id, grace, as_json))
 
 
+@main.command("lineage", context_settings=CONTEXT)
+@click.argument("target", metavar="TARGET", shell_complete=complete_runs)
+@click.option("--upstream", "upstream", is_flag=True, help="What it came from: inputs, the runs that produced "
+              "them, their code (the default).")
+@click.option("--downstream", "downstream", is_flag=True, help="What used it: the runs that consumed its "
+              "artifacts, theirs in turn, and promotions.")
+@click.option("--depth", type=int, default=None, metavar="N", help="At most N runs away (default: all the way).")
+@click.option("--json", "as_json", is_flag=True, help="Print the graph as JSON (nodes and edges).")
+def lineage_cmd(target: str, upstream: bool, downstream: bool, depth: int | None, as_json: bool) -> None:
+    """Where a run or a file came from, or what used it, by digest.
+
+    TARGET is a run (id, prefix or name), a file or directory in the working tree
+    (its content now), PATH@DIGEST (that path as it was: the digest may be cut to
+    8 hex digits) or a digest.  Prints an indented tree: runs with name and status
+    (retired ones marked), and the artifact or input path and short digest on each
+    edge.  Exits 1 when no run produced or used a file.
+    """
+    from .commands.lineage import lineage
+    from .errors import UsageError
+
+    if upstream and downstream:
+        raise UsageError("--upstream and --downstream cannot be used together")
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth must be 0 or more, not {depth}")
+    sys.exit(lineage(target, "downstream" if downstream else "upstream", depth, as_json))
+
+
+@main.command("which", context_settings=CONTEXT)
+@click.argument("target", metavar="PATH|DIGEST")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def which_cmd(target: str, as_json: bool) -> None:
+    """Which run produced this file, and which runs used it.
+
+    By content: the digest of PATH now (a file or directory, hashed as -i and -o
+    hash it), or DIGEST (at least 8 hex digits), so a file renamed or copied since
+    is still found.  Lists the runs that have it as an artifact, newest first, then
+    those that used it as an input.  Exits 1 when no run has it.
+    """
+    from .commands.which import which
+
+    sys.exit(which(target, as_json))
+
+
 @main.command("promote", context_settings=CONTEXT)
 @click.argument("run_id", metavar="ID", required=False, shell_complete=complete_runs)
 @click.argument("artifact", metavar="ARTIFACT", required=False)

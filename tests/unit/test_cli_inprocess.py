@@ -127,10 +127,10 @@ def test_version(invoke: Invoke) -> None:
     assert invoke("--version") == (0, f"git-run, version {gitruns.__version__}\n", "")
 
 
-VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["promote"], ["verify"],
-         ["retire"], ["ls"], ["show"], ["log"], ["diff"], ["export"], ["push"], ["fetch"], ["pull"], ["checkout"],
-         ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"],
-         ["completion"]]
+VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["lineage"], ["which"],
+         ["promote"], ["verify"], ["retire"], ["ls"], ["show"], ["log"], ["diff"], ["export"], ["push"], ["fetch"],
+         ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"],
+         ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
 
 
 def test_top_level_help_lists_every_verb(invoke: Invoke) -> None:
