@@ -165,7 +165,8 @@ def test_retire_lists_every_run_and_promotion_that_depended_on_it(tmp_path: Path
         return new
 
     prepare = exec_("--name", "prepare", "-o", "clean.csv", "--", "sh", "-c", "echo a,b > clean.csv")
-    fit = exec_("--name", "fit", "-i", "clean.csv", "-o", "model.pkl", "--", "sh", "-c", "(cat clean.csv; echo fitted) > model.pkl")
+    fit = exec_("--name", "fit", "-i", "clean.csv", "-o", "model.pkl", "--",
+                "sh", "-c", "(cat clean.csv; echo fitted) > model.pkl")
     report = exec_("--name", "report", "-i", "model.pkl", "-o", "report.txt", "--",
                    "sh", "-c", "wc -c model.pkl > report.txt")
     unrelated = exec_("--name", "other", "--", "true")
