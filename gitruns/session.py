@@ -188,7 +188,7 @@ class Session:
 
     def _upstream(self, entries: list[record.Input]) -> list[record.Upstream]:
         """The earlier runs whose artifacts the inputs are, by digest (gitruns.lineage)."""
-        from .lineage import digests_of, link_inputs
+        from .linking import digests_of, link_inputs
 
         items = digests_of(entries)
         return link_inputs(self.repo, items, self.run_id) if items else []

@@ -310,7 +310,7 @@ class _Runner:
         """The run index, opened once for the run (None when it cannot be: one warning)."""
         if not self._run_index_opened:
             self._run_index_opened = True
-            from ..lineage import open_index
+            from ..linking import open_index
 
             self._run_index = open_index(self.session.repo)
         return self._run_index
@@ -319,7 +319,7 @@ class _Runner:
         """The step's ``upstream``: deps that are outputs of an earlier step of this run
         (the commit that ended it), then deps that are artifacts of earlier runs, by
         digest; those runs' commits become further parents of the step's start commit."""
-        from ..lineage import digests_of, link_inputs
+        from ..linking import digests_of, link_inputs
 
         step = self.steps[name]
         made: dict[str, tuple[str, str | None]] = {}  # digest -> (step, path) of this run's earlier steps

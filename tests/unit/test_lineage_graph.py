@@ -11,7 +11,8 @@ import pytest
 from gitruns import runindex
 from gitruns.commands.lineage import render
 from gitruns.errors import UsageError
-from gitruns.lineage import Lineage, Target, _best_producer, _consumed, _walk, complete_digest, digest_hex
+from gitruns.lineage import Lineage, Target, _consumed, _walk, complete_digest, digest_hex
+from gitruns.linking import best_producer
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -160,9 +161,9 @@ def test_digests_and_abbreviations() -> None:
 
 def test_best_producer_prefers_succeeded_then_newest_then_a_step_row() -> None:
     rows = [("a", "c1", None, "p", "succeeded"), ("b", "c2", None, "p", "failed"), ("a", "c1", "s", "p", "succeeded")]
-    assert _best_producer(rows) == ("a", "c1", "s", "p", "succeeded")
-    assert _best_producer([]) is None
-    assert _best_producer([("b", "c2", None, "p", "retired"), ("a", "c1", None, "p", "succeeded")])[0] == "a"
+    assert best_producer(rows) == ("a", "c1", "s", "p", "succeeded")
+    assert best_producer([]) is None
+    assert best_producer([("b", "c2", None, "p", "retired"), ("a", "c1", None, "p", "succeeded")])[0] == "a"
 
 
 def test_consumed_leaves_out_a_pipeline_steps_own_outputs_and_itself() -> None:
