@@ -3,7 +3,8 @@
 # different parameters (the second passes its seed as an argument with ${key}),
 # the list of runs, their difference, the same runs read back from Python, a
 # pipeline (gitruns.yaml) run twice (the second reuses the steps that did not
-# change), a reproduction with its verdict, a rerun with one change, and a sweep.
+# change), a reproduction with its verdict, a rerun with one change, a sweep, a
+# query over the runs, lineage by content, a promotion and a retirement.
 # Needs git-run on PATH (see the README's first command).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,7 +56,21 @@ echo "== git run diff fast <its rerun>: the intended change apart from the incid
 git run diff fast "$(git run ls --json --limit 1 | python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')" | head -n 4
 echo "== git run sweep: three learning rates, two at a time, sorted by loss"
 git run sweep -c params.yaml -p train.lr=0.005,0.01,0.02 -j 2 --sort loss -- python train.py
-echo "== plain git: git log --oneline refs/runs/<id>"
-git log --oneline "$(git for-each-ref --format='%(refname)' --count=1 --sort=-refname refs/runs/)"
+echo "== git run ls --where/--sort/--columns: succeeded runs with loss under 0.7, best first"
+git run ls --where 'metrics.loss < 0.7 and status = succeeded' --sort metrics.loss --columns params.train.lr,metrics.loss
+echo "== git run which model.json: the run that wrote the file in the working tree (by content)"
+git run which model.json
+echo "== git run exec -i model.json: a report built on that model (linked to it by digest)"
+git run exec --name report -i model.json -o report.txt -- python -c 'import json; m = json.load(open("model.json")); open("report.txt", "w").write(str(m) + "\n")' | tail -n 1
+echo "== git run lineage report: what it came from"
+git run lineage report --upstream
+echo "== git run promote fast model.json --as demo/model: a stable name, with the criteria it met"
+git run promote fast model.json --as demo/model --reason "lowest loss of the first two runs" --where 'metrics.loss < 0.6'
+git run verify demo/model
+echo "== git run retire slow: withdrawn (ls hides it), superseded by fast"
+git run retire slow --reason "learning rate too low" --superseded-by fast
+git run ls --all --where 'name ~ "s*"' --columns metrics.loss
+echo "== plain git: git log --graph refs/runs/<report>: its timeline, and the run it came from as a further parent"
+git log --oneline --graph -n 6 "$(git for-each-ref --format='%(refname)' --count=1 --sort=-refname refs/runs/)"
 echo "== git fsck --strict"
 git fsck --strict --no-progress && echo "clean"

@@ -31,6 +31,7 @@ _LAZY = {
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
     "pipeline": "pipelines.engine",
     "rerun": "rerun", "RerunOptions": "rerun", "RerunOutcome": "rerun",
+    "export": "exporting", "ExportResult": "exporting",
     "resume": "pipelines.resume", "ResumeOptions": "pipelines.resume",
     # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
     "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
@@ -42,7 +43,7 @@ __all__ = [
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
     "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline", "rerun", "RerunOptions", "RerunOutcome",
-    "resume", "ResumeOptions",
+    "resume", "ResumeOptions", "export", "ExportResult",
     "step", "Pipeline", "serializer", "PipelineResult", "StepResult",
     "__version__",
 ]
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
+    from .exporting import ExportResult, export
     from .pipelines.engine import pipeline
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
     from .pipelines.resume import ResumeOptions, resume

@@ -370,6 +370,49 @@ def cancel_cmd(run_id: str, grace: float, as_json: bool) -> None:
     sys.exit(cancel(run_id, grace, as_json))
 
 
+@main.command("lineage", context_settings=CONTEXT)
+@click.argument("target", metavar="TARGET", shell_complete=complete_runs)
+@click.option("--upstream", "upstream", is_flag=True, help="What it came from: inputs, the runs that produced "
+              "them, their code (the default).")
+@click.option("--downstream", "downstream", is_flag=True, help="What used it: the runs that consumed its "
+              "artifacts, theirs in turn, and promotions.")
+@click.option("--depth", type=int, default=None, metavar="N", help="At most N runs away (default: all the way).")
+@click.option("--json", "as_json", is_flag=True, help="Print the graph as JSON (nodes and edges).")
+def lineage_cmd(target: str, upstream: bool, downstream: bool, depth: int | None, as_json: bool) -> None:
+    """Where a run or a file came from, or what used it, by digest.
+
+    TARGET is a run (id, prefix or name), a file or directory in the working tree
+    (its content now), PATH@DIGEST (that path as it was: the digest may be cut to
+    8 hex digits) or a digest.  Prints an indented tree: runs with name and status
+    (retired ones marked), and the artifact or input path and short digest on each
+    edge.  Exits 1 when no run produced or used a file.
+    """
+    from .commands.lineage import lineage
+    from .errors import UsageError
+
+    if upstream and downstream:
+        raise UsageError("--upstream and --downstream cannot be used together")
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth must be 0 or more, not {depth}")
+    sys.exit(lineage(target, "downstream" if downstream else "upstream", depth, as_json))
+
+
+@main.command("which", context_settings=CONTEXT)
+@click.argument("target", metavar="PATH|DIGEST")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def which_cmd(target: str, as_json: bool) -> None:
+    """Which run produced this file, and which runs used it.
+
+    By content: the digest of PATH now (a file or directory, hashed as -i and -o
+    hash it), or DIGEST (at least 8 hex digits), so a file renamed or copied since
+    is still found.  Lists the runs that have it as an artifact, newest first, then
+    those that used it as an input.  Exits 1 when no run has it.
+    """
+    from .commands.which import which
+
+    sys.exit(which(target, as_json))
+
+
 @main.command("promote", context_settings=CONTEXT)
 @click.argument("run_id", metavar="ID", required=False, shell_complete=complete_runs)
 @click.argument("artifact", metavar="ARTIFACT", required=False)
@@ -459,28 +502,52 @@ def retire_cmd(target: str, reason: str, superseded_by: str | None, as_json: boo
               help="Only command runs ('git run exec') or only pipeline runs.")
 @click.option("--remote", "remote", metavar="REMOTE", shell_complete=complete_remotes,
               help="List the runs on REMOTE (fetched into its tracking refs).")
-@click.option("--group", "group", metavar="ID", shell_complete=complete_runs,
-              help="Only the runs of run ID's group (it, its reruns, the other points of its sweep).")
+@click.option("--group", "group", metavar="FIELD|ID", shell_complete=complete_runs,
+              help="Group the table by FIELD (run_group, name, params.opt, ...: a line per group; --json gets "
+              "a 'group' key), or, when it names no field, list only the runs of run ID's group (it, its "
+              "reruns, the other points of its sweep).")
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Only runs for which EXPR holds, e.g. 'metrics.acc > 0.9 and params.opt = adam' "
+              "(repeatable: all must hold; see docs/queries.md).")
+@click.option("--sort", "sort", multiple=True, metavar="KEYS",
+              help="Order by these fields, e.g. -metrics.acc,params.lr ('-': descending); default newest first.")
+@click.option("--columns", "columns", multiple=True, metavar="FIELDS",
+              help="Show ID, NAME, STATUS and these fields (comma-separated, e.g. params.lr,metrics.acc); "
+              "--csv gets the same columns.")
+@click.option("--slow", is_flag=True,
+              help="Only runs far slower than the earlier runs of the same name (median + 3 scaled MADs), "
+              "with a SLOW column.")
+@click.option("--retired", "only_retired", is_flag=True, help="Only retired runs (hidden by default).")
+@click.option("--all", "all_runs", is_flag=True, help="Retired runs too.")
 @output_options(json_help="JSON array of records, same keys as run.json.",
                 jsonl_help="One JSON record a line, same keys as run.json.",
                 csv_help="Flat columns: id, name, status, started, duration, params.*, metrics.* "
-                "(with pipeline runs: kind, steps, failed_step after duration).")
+                "(with pipeline runs: kind, steps, failed_step after duration; with --columns, those).")
 def ls_cmd(statuses: tuple[str, ...], since: str | None, until: str | None, tags: tuple[str, ...],
            name: str | None, limit: int | None, kind: str | None, output: str | None, remote: str | None,
-           group: str | None) -> None:
+           group: str | None, where: tuple[str, ...], sort: tuple[str, ...], columns: tuple[str, ...],
+           slow: bool, only_retired: bool, all_runs: bool) -> None:
     """List runs, newest first.
 
     The newest run of a group of several (a run and its reruns, a sweep)
-    has '(latest)' after its name.
+    has '(latest)' after its name.  Besides its usual columns the table
+    shows the params whose value varies among the listed runs (at most 4)
+    and the fields --where and --sort name.  Retired runs are hidden unless
+    --retired or --all.
 
     With remotes, the SHARED column says where each run is: 'local only',
     'origin' (same there), 'origin+' (local updates not pushed yet), or
     'origin only' (fetched by a plain 'git fetch', not yet taken in).
     """
     from .commands.ls import ls
-    from .listing import Filters
+    from .listing import Filters, column_list
 
-    sys.exit(ls(Filters(list(statuses), since, until, list(tags), name, limit, kind, group), output, remote))
+    if only_retired and all_runs:
+        raise click.UsageError("--retired and --all cannot be used together")
+    retired = "only" if only_retired else "all" if all_runs else "hide"
+    filters = Filters(list(statuses), since, until, list(tags), name, limit, kind, group, list(where), list(sort),
+                      retired, slow)
+    sys.exit(ls(filters, output, remote, column_list(list(columns)) or None))
 
 
 @main.command("show", context_settings=CONTEXT)
@@ -518,6 +585,31 @@ def diff_cmd(a: str, b: str, patch: bool, as_json: bool) -> None:
     from .commands.diff import diff
 
     sys.exit(diff(a, b, patch, as_json))
+
+
+@main.command("export", context_settings=CONTEXT)
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Only runs for which EXPR holds (repeatable: all must hold; see docs/queries.md).")
+@click.option("--sort", "sort", multiple=True, metavar="KEYS",
+              help="Order by these fields, e.g. -metrics.acc ('-': descending); default newest first.")
+@click.option("--limit", "-n", type=int, help="At most this many runs.")
+@click.option("--columns", "columns", multiple=True, metavar="FIELDS",
+              help="These fields (comma-separated) after id, instead of the default columns.")
+@click.option("--all", "all_runs", is_flag=True, help="Retired runs too (hidden by default).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "parquet"]), default="csv",
+              show_default=True, help="The output format (parquet needs pyarrow and -o FILE).")
+@click.option("-o", "--output", "output", metavar="FILE", help="Write to FILE instead of stdout.")
+def export_cmd(where: tuple[str, ...], sort: tuple[str, ...], limit: int | None, columns: tuple[str, ...],
+               all_runs: bool, fmt: str, output: str | None) -> None:
+    """Export the runs a query selects as flat rows.
+
+    One row a run: id, name, status, started, ended, duration, kind,
+    run_group, code.commit, code.dirty, then every params.*, metrics.* and
+    tags.* key (or the --columns), read from the run index.
+    """
+    from .commands.export import export
+
+    sys.exit(export(list(where), list(sort), limit, list(columns), all_runs, fmt, output))
 
 
 @main.command("push", context_settings=CONTEXT)

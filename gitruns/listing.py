@@ -28,7 +28,32 @@ class Filters:
     name: str | None = None
     limit: int | None = None
     kind: str | None = None  # "command" or "pipeline"
-    group: str | None = None  # a run (id, prefix or name): only the runs of its group
+    group: str | None = None  # a field to group by, or a run (id, prefix or name): only the runs of its group
+    where: list[str] = field(default_factory=list)  # --where expressions, and-ed
+    sort: list[str] = field(default_factory=list)  # --sort keys
+    retired: str = "hide"  # "hide" (default), "only" (--retired) or "all" (--all)
+    slow: bool = False  # only the runs far slower than the usual (gitruns.slow)
+
+    @property
+    def group_by(self) -> str | None:
+        """The field ``--group`` groups by, when it names one (else it names a run)."""
+        return group_field(self.group) if self.group is not None else None
+
+
+RETIRED = ("hide", "only", "all")
+
+
+def group_field(text: str) -> str | None:
+    """The canonical field ``text`` names (``run_group``, ``params.opt``, ``status``), or
+    None when it names none: ``--group`` then means a run (its group's runs only).  A run
+    literally named like a field is shadowed by the field."""
+    from .query import resolve_field
+
+    stripped = text.strip()
+    if not stripped or any(c in stripped for c in " \t()=!<>~,'\""):
+        return None
+    found = resolve_field(stripped)
+    return None if found is None else found.name
 
 
 def _when(value: str | dt.datetime | None) -> dt.datetime | None:
@@ -83,9 +108,10 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
     return out
 
 
-def where_sql(f: Filters, index: RunIndex) -> tuple[str, list[Any]]:
+def where_sql(f: Filters, index: RunIndex, now: dt.datetime | None = None) -> tuple[str, list[Any]]:
     """The filters as SQL over the run index (aliases ``v`` and ``r``), checked as
-    :func:`select` checks them; the same runs :func:`select` would keep."""
+    :func:`select` checks them; the same runs :func:`select` would keep.  With
+    ``--slow``, the slow runs are found first (a temporary table of the connection)."""
     statuses = {s.strip() for item in f.statuses for s in item.split(",") if s.strip()}
     unknown = statuses - set(record.DERIVED_STATUSES)
     if unknown:
@@ -117,10 +143,197 @@ def where_sql(f: Filters, index: RunIndex) -> tuple[str, list[Any]]:
         pattern = f.name if any(c in f.name for c in "*?[") else f"*{f.name}*"
         parts.append("gitruns_fnmatch(?, r.name)")
         args.append(pattern)
-    if f.group is not None:
+    if f.group is not None and f.group_by is None:
         parts.append("r.run_group = ?")
         args.append(group_in_index(index, f.group))
+    if f.retired not in RETIRED:
+        raise UsageError(f"retired={f.retired!r}: expected one of {', '.join(RETIRED)}")
+    if f.retired != "all":
+        parts.append("r.retired = ?")
+        args.append(1 if f.retired == "only" else 0)
+    when = now or dt.datetime.now(dt.timezone.utc)
+    if f.where:
+        from . import query
+
+        for text in f.where:
+            sql, params = query.compile_where(query.parse(text), when)
+            parts.append(sql)
+            args += params
+    if f.slow:
+        from . import slow
+
+        slow.mark(index.db, STATUS_SQL, when)
+        parts.append(f"v.run_id IN (SELECT run_id FROM {slow.TABLE})")
     return " AND ".join(parts) or "1", args
+
+
+def order_sql(f: Filters) -> tuple[str | None, list[Any]]:
+    """``--sort`` as an ORDER BY body and its parameters; None: newest first."""
+    if not f.sort:
+        return None, []
+    from . import query
+
+    return query.compile_order(query.parse_sort(f.sort))
+
+
+def named_fields(f: Filters) -> list[str]:
+    """The fields ``--where``, ``--sort`` and ``--group`` name, in the order named
+    (canonical names), for the table to show."""
+    from . import query
+
+    out: list[str] = []
+    for text in f.where:
+        out += sorted(query.fields(query.parse(text)))
+    if f.sort:
+        out += [k.field.name for k in query.parse_sort(f.sort)]
+    return list(dict.fromkeys(out))
+
+
+def column_list(texts: list[str]) -> list[str]:
+    """``--columns params.lr,metrics.acc`` (repeatable) as canonical field names; a name
+    that is no field is a usage error naming the fields."""
+    from . import query
+    from .terminal import safe
+
+    out: list[str] = []
+    for text in texts:
+        for part in text.split(","):
+            name = part.strip()
+            if not name:
+                continue
+            found = query.resolve_field(name)
+            if found is None:
+                raise UsageError(f"--columns: unknown field '{safe(name[:60])}' (fields: {query.KNOWN})")
+            out.append(found.name)
+    if texts and not out:
+        raise UsageError("--columns: expected field names, like params.lr,metrics.acc")
+    return list(dict.fromkeys(out))
+
+
+# --- field values from the index ---------------------------------------------------------------
+
+CHUNK = 500
+
+
+def attr_value(num: float | None, txt: str | None) -> Any:
+    """A value of the index's attrs as the record had it (as near as the row tells)."""
+    if num is not None:
+        if txt in ("true", "false"):
+            return txt == "true"
+        if num.is_integer() and txt is not None and txt.lstrip("-").isdigit():
+            return int(num)
+        return num
+    if txt == "null":
+        return None
+    return txt
+
+
+def _column_value(kind: str, value: Any) -> Any:
+    """A run column's value as a listing shows it: a time as ISO 8601 UTC, a flag as a bool."""
+    if value is None:
+        return None
+    if kind == "time":
+        return dt.datetime.fromtimestamp(float(value), dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if kind == "bool":
+        return bool(value)
+    return value
+
+
+def field_values(db: Any, commits: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
+    """commit -> field name -> value of ``names`` (canonical) for ``commits``, read from
+    the index in chunks; a field a run lacks is absent; a key with several values (a
+    run on several GPUs) a list."""
+    from .query import COLUMNS, resolve_field
+
+    out: dict[str, dict[str, Any]] = {c: {} for c in commits}
+    attrs = [n for n in names if (fld := resolve_field(n)) is not None and fld.attr is not None]
+    columns = [n for n in names if n in COLUMNS]
+    for i in range(0, len(commits), CHUNK):
+        chunk = commits[i:i + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        if columns:
+            sql = ", ".join(COLUMNS[n][0] for n in columns)
+            kinds = [(n, COLUMNS[n][1]) for n in columns]
+            for row in db.execute(f"SELECT r.commit_id, {sql} FROM visible v JOIN runs r ON r.commit_id = "  # noqa: S608
+                                  f"v.commit_id WHERE r.commit_id IN ({marks})", chunk):
+                out[row[0]].update((n, _column_value(k, x)) for (n, k), x in zip(kinds, row[1:], strict=True))
+        if attrs:
+            keys = ",".join("?" * len(attrs))
+            for commit, key, num, txt in db.execute(
+                    f"SELECT commit_id, key, num, txt FROM attrs INDEXED BY attrs_commit WHERE commit_id IN ({marks}) "  # noqa: S608
+                    f"AND key IN ({keys}) ORDER BY commit_id, key, rowid", [*chunk, *attrs]):
+                value = attr_value(num, txt)
+                have = out[commit]
+                if key in have:
+                    have[key] = (have[key] if isinstance(have[key], list) else [have[key]]) + [value]
+                else:
+                    have[key] = value
+    return out
+
+
+def varying_params(db: Any, commits: list[str], most: int = 4) -> list[str]:
+    """The ``params.*`` keys whose value differs among ``commits`` (or that some of them
+    lack), at most ``most``, by name: what ``dvc exp show`` shows of the params."""
+    seen: dict[str, list[Any]] = {}  # key -> [count, smallest, largest]
+    for i in range(0, len(commits), CHUNK):
+        chunk = commits[i:i + CHUNK]
+        for key, count, low, high in db.execute(
+                "SELECT key, COUNT(DISTINCT commit_id), MIN(txt), MAX(txt) FROM attrs INDEXED BY attrs_commit "
+                "WHERE key >= 'params.' "
+                f"AND key < 'params/' AND commit_id IN ({','.join('?' * len(chunk))}) GROUP BY key",  # noqa: S608
+                chunk):
+            have = seen.get(key)
+            if have is None:
+                seen[key] = [count, low, high]
+            else:
+                have[0] += count
+                have[1], have[2] = min(have[1], low), max(have[2], high)
+    varying = sorted(k for k, (count, low, high) in seen.items() if count < len(commits) or low != high)
+    return varying[:most]
+
+
+def grouped(runs: list[Run], key: dict[str, Any]) -> list[tuple[Any, list[Run]]]:
+    """``runs`` in groups of equal ``key[run id]``, groups in the order of their first run."""
+    groups: dict[str, tuple[Any, list[Run]]] = {}
+    for run in runs:
+        value = key.get(run.id)
+        groups.setdefault(_json_key(value), (value, []))[1].append(run)
+    return list(groups.values())
+
+
+def _json_key(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def group_header(name: str, value: Any, runs: list[Run], abbrev: dict[str, str]) -> str:
+    """``== group 01jd3k (sweep, 12 runs) ==`` or ``== params.opt = adam (5 runs) ==``
+    (made safe for a terminal: a value comes from a record)."""
+    from .terminal import safe
+
+    return safe(_group_header(name, value, runs, abbrev))
+
+
+def _group_header(name: str, value: Any, runs: list[Run], abbrev: dict[str, str]) -> str:
+    count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+    if name == "run_group":
+        what = ("sweep, " if any(r.record.get("sweep") for r in runs)
+                else "reruns, " if any(r.record.get("rerun_of") for r in runs) else "")
+        shown = abbrev.get(str(value)) or clip(str(value), 12)
+        return f"== group {shown} ({what}{count}) =="
+    if value is None:
+        return f"== no {name} ({count}) =="
+    return f"== {name} = {clip(cell(value), 40)} ({count}) =="
+
+
+def cell(value: Any) -> str:
+    """A field's value in a table cell."""
+    if isinstance(value, list):
+        return ",".join(cell(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return number(value) if value is None or isinstance(value, (int, float)) else str(value)
 
 
 # The status a listing shows (``crashed`` for a running run whose recorder is gone),
@@ -261,27 +474,69 @@ def key_metrics(runs: list[Run], wanted: list[str], most: int = 3) -> list[str]:
 
 
 def table(runs: list[Run], all_ids: list[str], metric_names: list[str],
-          shared: dict[str, dict[str, str]] | None = None, latest: dict[str, bool] | None = None) -> str:
+          shared: dict[str, dict[str, str]] | None = None, latest: dict[str, bool] | None = None, *,
+          fields: list[str] | None = None, values: dict[str, dict[str, Any]] | None = None,
+          columns: list[str] | None = None, slow: dict[str, Any] | None = None,
+          group_by: str | None = None) -> str:
+    """The human listing.  ``columns``: ID, NAME, STATUS and these fields instead of the
+    default columns; ``fields``: more fields after COMMAND (varying params, fields a query
+    names); ``values``: commit -> field -> value of both, from the index; ``slow``: run
+    id -> gitruns.slow.Slow, a SLOW column; ``group_by``: rows under a line per group."""
     abbrev = runid.abbreviations(all_ids)
-    headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "CODE", "COMMAND", *metric_names]
+    values = values or {}
+    if columns is not None:
+        headers = ["ID", "NAME", "STATUS", *columns]
+        right = {3 + i for i, c in enumerate(columns) if not c.startswith(("tags.", "env."))}
+    else:
+        extra = fields or []
+        headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "CODE", "COMMAND", *extra, *metric_names]
+        right = {4, *range(7, 7 + len(extra) + len(metric_names))}
+    if slow is not None:
+        right.add(len(headers))
+        headers.append("SLOW")
     if shared is not None:
         headers.append("SHARED")
+    order = runs
+    groups: list[tuple[Any, list[Run]]] = []
+    if group_by is not None:
+        groups = grouped(runs, {r.id: values.get(r.commit, {}).get(group_by) for r in runs})
+        order = [r for _, members in groups for r in members]
     rows = []
-    for run in runs:
+    for run in order:
         rec = run.record
-        metrics = rec.get("metrics") or {}
-        rows.append([
-            abbrev.get(run.id, run.id[:12]),
-            clip(rec.get("name") or "-", 24) + (" (latest)" if (latest or {}).get(run.id) else ""),
-            run.status,
-            _local_time(rec.get("started_at")),
-            timeutil.human_duration(rec.get("duration_s")),
-            code_label(rec.get("code") or {}),
-            command_label(rec),
-            *(number(metrics.get(m)) for m in metric_names),
-            *([shared_label(run, shared.get(run.id, {}))] if shared is not None else []),
-        ])
-    return render(headers, rows, right={4, *range(7, 7 + len(metric_names))}, paint=_paint_status)
+        have = values.get(run.commit, {})
+        name = clip(rec.get("name") or "-", 24) + (" (latest)" if (latest or {}).get(run.id) else "") + \
+            (" (retired)" if rec.get("retired") else "")
+        if columns is not None:
+            row = [abbrev.get(run.id, run.id[:12]), name, run.status, *(clip(cell(have.get(c)), 40) for c in columns)]
+        else:
+            metrics = rec.get("metrics") or {}
+            row = [
+                abbrev.get(run.id, run.id[:12]), name, run.status,
+                _local_time(rec.get("started_at")),
+                timeutil.human_duration(rec.get("duration_s")),
+                code_label(rec.get("code") or {}),
+                command_label(rec),
+                *(clip(cell(have.get(c)), 24) for c in fields or []),
+                *(number(metrics.get(m)) for m in metric_names),
+            ]
+        if slow is not None:
+            verdict = slow.get(run.id)
+            row.append(verdict.label() if verdict is not None else "-")
+        if shared is not None:
+            row.append(shared_label(run, shared.get(run.id, {})))
+        rows.append(row)
+    text = render(headers, rows, right=right, paint=_paint_status)
+    if group_by is None:
+        return text
+    lines = text.splitlines()
+    out = [lines[0]]
+    at = 1
+    for value, members in groups:
+        out.append(group_header(group_by, value, members, abbrev))
+        out += lines[at:at + len(members)]
+        at += len(members)
+    return "\n".join(out) + "\n"
 
 
 def _paint_status(column: int, cell: str) -> str:

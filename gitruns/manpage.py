@@ -119,9 +119,9 @@ FILES: list[tuple[str, str, tuple[str, ...]]] = [
                                              "params, metrics, tags, environment and digests, for "
                                              "queries and lineage. Kept up to date on every command; "
                                              "safe to delete (the next command rebuilds it).",
-     ("ls", "show", "diff", "log", "hooks")),
+     ("ls", "show", "diff", "log", "export", "hooks", "lineage", "which")),
     ("$GIT_COMMON_DIR/gitruns/statcache.sqlite", "File stat cache of input hashing. Safe to delete.",
-     ("exec", "pipeline")),
+     ("exec", "pipeline", "lineage", "which")),
     ("$GIT_COMMON_DIR/gitruns/envcache/", "The Python packages of an interpreter, read once per "
                                           "change. Safe to delete.", ("exec",)),
     ("$GIT_COMMON_DIR/gitruns/snapshot-index/", "The private index used to snapshot the working "

@@ -459,10 +459,16 @@ class Selection:
     runs) and what it looked at; close it (or use ``with``) when done."""
 
     def __init__(self, chosen: Iterable[lookup.Run], index: RunIndex | None = None,
-                 seen: list[lookup.Run] | None = None) -> None:
+                 seen: list[lookup.Run] | None = None, slow: Mapping[str, Any] | None = None) -> None:
         self.chosen = chosen
         self._index = index
         self._seen = seen or []
+        self.slow = slow  # with --slow: run id -> gitruns.slow.Slow of every slow run
+
+    @property
+    def index(self) -> RunIndex | None:
+        """The run index the runs were chosen from (None for a remote's listing)."""
+        return self._index
 
     def __enter__(self) -> Selection:
         return self
@@ -505,20 +511,34 @@ def select(repo: Repo, filters: listing.Filters, remote: str | None = None) -> S
     from .runindex import RunIndex
 
     if remote is not None:
+        used = [opt for opt, on in (("--where", filters.where), ("--sort", filters.sort), ("--slow", filters.slow),
+                                    ("--group FIELD", filters.group_by)) if on]
+        if used:
+            raise UsageError(f"{used[0]} does not work with --remote: take the remote's runs in with "
+                             "'git run fetch', then query them here")
         name = remote_mod.default_remote(repo, remote or None)
         tracking_mod.fetch_tracking(repo, name)
         seen = lookup.all_runs(repo, [(rid, oid, name) for rid, oid in tracking_mod.tracked(repo, name).items()])
-        return Selection(listing.select(seen, filters), seen=seen)
+        chosen = listing.select(seen, filters)
+        if filters.retired != "all":
+            chosen = [r for r in chosen if bool(r.record.get("retired")) == (filters.retired == "only")]
+        return Selection(chosen, seen=seen)
     index = RunIndex.open(repo)
     try:
         where, args = listing.where_sql(filters, index)
+        order, order_args = listing.order_sql(filters)
         lookup.warn_refusals(index)
     except BaseException:
         index.close()
         raise
+    slow = None
+    if filters.slow:
+        from . import slow as slow_mod
+
+        slow = slow_mod.found(index.db)
     if filters.limit == 0:
-        return Selection([], index)
-    return Selection(index.runs(where, args, limit=filters.limit), index)
+        return Selection([], index, slow=slow)
+    return Selection(index.runs(where, args, order, order_args, limit=filters.limit), index, slow=slow)
 
 
 def _strings(value: str | Iterable[str] | None) -> list[str]:
@@ -527,10 +547,23 @@ def _strings(value: str | Iterable[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+def _retired(value: bool | str) -> str:
+    """``retired=``: False (hide them, as ls does), True (them too) or "only"."""
+    if value is True or value == "all":
+        return "all"
+    if value is False or value == "hide":
+        return "hide"
+    if value == "only":
+        return "only"
+    raise UsageError(f"retired={value!r}: expected False, True or 'only'")
+
+
 def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | None = None,
          until: str | dt.datetime | None = None, tags: Mapping[str, str] | Iterable[str] | None = None,
          name: str | None = None, limit: int | None = None, remote: str | None = None,
-         repo: RepoArg = None, kind: str | None = None) -> RunList:
+         repo: RepoArg = None, kind: str | None = None, *, where: str | Iterable[str] | None = None,
+         sort: str | Iterable[str] | None = None, retired: bool | str = False, slow: bool = False,
+         group: str | None = None) -> RunList:
     """The runs ``git run ls`` lists, newest first, with its filters.
 
     ``status``: one or more of running, succeeded, failed, canceled, crashed.
@@ -539,12 +572,22 @@ def runs(status: str | Iterable[str] | None = None, since: str | dt.datetime | N
     ``name``: a part of the name, or a glob.  ``limit``: at most this many.
     ``remote``: the runs on that remote ("" for the usual one) instead of this repository's.
     ``kind``: only "command" runs or only "pipeline" runs.
+    ``where``: a query (``"metrics.acc > 0.9 and params.opt = adam"``; several: all must
+    hold), ``sort``: ``"-metrics.acc,params.lr"`` (docs/queries.md).  ``retired``: False
+    hides retired runs, True lists them too, "only" lists only them.  ``slow``: only the
+    runs far slower than usual (as ``ls --slow``).  ``group``: only the runs of the group
+    of this run (id, prefix or name).
     """
     from . import listing
 
     r = open_at(repo)
     tag_list = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else _strings(tags)
-    filters = listing.Filters(_strings(status), since, until, tag_list, name, limit, kind)
+    filters = listing.Filters(_strings(status), since, until, tag_list, name, limit, kind, None,
+                              _strings(where), _strings(sort), _retired(retired), slow)
+    if group is not None:
+        filters.group = group
+        if filters.group_by is not None:
+            raise UsageError(f"group={group!r} names a field: runs() takes a run whose group to list")
     with select(r, filters, remote) as selection:
         return RunList(Run(r, x) for x in selection.chosen)
 

@@ -31,7 +31,7 @@ class RetireResult:
     by: str
     reason: str
     superseded_by: str | None
-    dependents: list[dict[str, Any]] = field(default_factory=list)  # filled by lineage (part D)
+    dependents: list[dict[str, Any]] = field(default_factory=list)  # lineage.dependents: who used it
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "ref": self.ref, "commit": self.commit,
@@ -95,10 +95,16 @@ def retire(target: str, reason: str, superseded_by: str | None = None, repo: Rep
                          "'git run promote --list')")
     retired: dict[str, Any] = {"at": timeutil.iso(timeutil.now()), "by": user(), "reason": reason,
                                "superseded_by": None}
+    from .lineage import dependents
+
     if name is not None:
-        return _retire_promotion(repo, name, retired, superseded_by)
+        result = _retire_promotion(repo, name, retired, superseded_by)
+        result.dependents = [d.to_dict() for d in dependents(repo, promotion=name)]
+        return result
     assert run_id is not None
-    return _retire_run(repo, run_id, retired, superseded_by)
+    result = _retire_run(repo, run_id, retired, superseded_by)
+    result.dependents = [d.to_dict() for d in dependents(repo, run_id=run_id)]
+    return result
 
 
 def _superseding_run(repo: Repo, text: str, not_self: str | None) -> str:

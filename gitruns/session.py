@@ -177,8 +177,21 @@ class Session:
             "config.yaml": userconfig.dump(redact.mapping(self.config)).encode(),
             "env.json": (json.dumps(environment, indent=2, ensure_ascii=False) + "\n").encode(),
         }
+        rec["upstream"] = self._upstream(entries)
         parents = [code.commit] if code.commit else []
-        self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, parents, None)
+        if code.commit:
+            # The runs whose artifacts it consumes are further parents, after the launch
+            # HEAD, so `git log refs/runs/<id>` walks upstream.  Not without a HEAD:
+            # the first parent would then be another run's (see docs/lineage.md).
+            parents += [u["commit"] for u in rec["upstream"]]
+        self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, _unique(parents), None)
+
+    def _upstream(self, entries: list[record.Input]) -> list[record.Upstream]:
+        """The earlier runs whose artifacts the inputs are, by digest (gitruns.lineage)."""
+        from .linking import digests_of, link_inputs
+
+        items = digests_of(entries)
+        return link_inputs(self.repo, items, self.run_id) if items else []
 
     def _recorded_argv(self) -> list[str]:
         """The command that ran as the record keeps it: a value put in by ${key} is
@@ -188,11 +201,13 @@ class Session:
             return redact.argv(self.argv)
         return redact.argv(userconfig.substitute(self.spec.argv, redact.mapping(self.config)))
 
-    def checkpoint(self, note: str) -> None:
+    def checkpoint(self, note: str, upstream: list[str] | None = None) -> None:
         """A further commit of the running run, titled ``note`` (a pipeline step
-        started or ended): the record and ``files`` as they are now."""
+        started or ended): the record and ``files`` as they are now.  ``upstream``:
+        commits of other runs a step consumes, further parents after the previous one."""
         assert self.commit is not None
-        self.commit = runrefs.write(self.repo, json_safe(self.rec), self.files, self.code_tree, [self.commit],
+        parents = _unique([self.commit, *(upstream or [])])
+        self.commit = runrefs.write(self.repo, json_safe(self.rec), self.files, self.code_tree, parents,
                                     self.commit, note)
 
     # -- finish ----------------------------------------------------------------
@@ -312,3 +327,8 @@ class Session:
                 self.rec["code"] = noted
         except Exception:  # noqa: BLE001, S110 - only a note; never fail the record over it
             pass
+
+
+def _unique(commits: list[str]) -> list[str]:
+    """``commits`` without repeats, in order (a commit is a parent once)."""
+    return list(dict.fromkeys(commits))

@@ -76,7 +76,8 @@ def pipeline_text(pipe: Mapping[str, Any]) -> str:
     return text
 
 
-def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str:
+def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False,
+          dependents: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The run for people.  Every value from the record goes through safe(): one
     line each, no control characters or escape sequences (the record may come
     from anyone who can push).  ``paint`` colours the step statuses (already
@@ -98,6 +99,8 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
         add("retired", retired_text(retired))
         if retired.get("superseded_by"):
             more(f"superseded by {retired['superseded_by']}")
+        for line in dependents_lines(dependents or []):
+            more(line)
     add("command", command_text(rec.get("command") or []))
     if isinstance(pipe := rec.get("pipeline"), Mapping):
         add("pipeline", pipeline_text(pipe))
@@ -167,6 +170,23 @@ def human(run: reading.Run, paint: Paint = _plain, unicode: bool = False) -> str
         lines.append(f"steps:      {safe(step_counts(steps))}")
         lines.extend("  " + line for line in step_graph(steps, paint, unicode))
     return "\n".join(lines) + "\n"
+
+
+def dependents_lines(dependents: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What depended on a retired run or promotion (lineage.dependents), a line each
+    (not yet made safe): "depended on by run 01jd3k8x (report, succeeded) via model.pt"."""
+    if not dependents:
+        return ["nothing here depended on it"]
+    out = [f"{len(dependents)} depended on it:"]
+    for dep in dependents:
+        if dep.get("kind") == "promotion":
+            out.append(f"  promotion {dep.get('id')}" + (f" of {dep.get('path')}" if dep.get("path") else ""))
+            continue
+        what = ", ".join(str(x) for x in (dep.get("name"), dep.get("status")) if x)
+        out.append(f"  run {str(dep.get('id'))[:12]}" + (f" ({what})" if what else "")
+                   + (" retired" if dep.get("retired") else "")
+                   + (f" via {dep.get('path')}" if dep.get("path") else ""))
+    return out
 
 
 def retired_text(retired: Mapping[str, Any]) -> str:

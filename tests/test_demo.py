@@ -1,6 +1,6 @@
 """The README's first command runs examples/demo.sh: it must keep working, end to end,
 with what it shows (exec runs, a pipeline, its reuse of unchanged steps, a reproduction's
-verdict, a rerun, a sweep, plain git)."""
+verdict, a rerun, a sweep, a query, lineage, a promotion, a retirement, plain git)."""
 from __future__ import annotations
 
 import os
@@ -26,4 +26,11 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "verdict: reproduced (1 artifact(s) identical)" in out and "reproduced model.json" in out
     assert "param train.lr: 0.02 -> 0.01" in out and "(rerun of " in out
     assert "3 of 3 points succeeded" in out
+    # A query, lineage by content, a promotion, a retirement.
+    query = out.split("== git run ls --where", 1)[1].split("== ", 1)[0]
+    assert " fast " in query and " slow " not in query and "params.train.lr" in query
+    assert "produced by:" in out and "pipe-fast" in out.split("== git run which", 1)[1].split("== ", 1)[0]
+    assert "produced by run" in out.split("== git run lineage report", 1)[1].split("== ", 1)[0]
+    assert "promotion demo/model" in out and "verified" in out
+    assert "slow (retired)" in out
     assert proc.stdout.rstrip().endswith("clean")  # git fsck --strict

@@ -149,3 +149,46 @@ def test_retire_a_run_written_by_an_older_version(tmp_path: Path) -> None:
     validate(rec)
     assert rec["retired"]["reason"] == "old"
     assert git(repo, "cat-file", "-p", f"refs/runs/{rid}~1:.gitruns/run.json").encode() == raw
+
+
+def test_retire_lists_every_run_and_promotion_that_depended_on_it(tmp_path: Path) -> None:
+    """A withdrawn result: prepare's data fed fit, fit's model fed a report and was
+    promoted. Retiring prepare names fit, the report and the promotion, in retire's output,
+    in show and in show --json, so the people who used it can be found."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "pass\n", ".gitignore": "*.csv\n*.pkl\n*.txt\n"})
+
+    def exec_(*args: str) -> str:
+        before = set(run_ids(repo))
+        proc = gitrun(repo, "exec", *args)
+        assert proc.returncode == 0, proc.stderr
+        (new,) = set(run_ids(repo)) - before
+        return new
+
+    prepare = exec_("--name", "prepare", "-o", "clean.csv", "--", "sh", "-c", "echo a,b > clean.csv")
+    fit = exec_("--name", "fit", "-i", "clean.csv", "-o", "model.pkl", "--",
+                "sh", "-c", "(cat clean.csv; echo fitted) > model.pkl")
+    report = exec_("--name", "report", "-i", "model.pkl", "-o", "report.txt", "--",
+                   "sh", "-c", "wc -c model.pkl > report.txt")
+    unrelated = exec_("--name", "other", "--", "true")
+    proc = gitrun(repo, "promote", "fit", "model.pkl", "--as", "prod/model", "--reason", "best")
+    assert proc.returncode == 0, proc.stderr
+    proc = gitrun(repo, "retire", "prepare", "--reason", "the split leaked test rows", "--json")
+    assert proc.returncode == 0, proc.stderr
+    deps = json.loads(proc.stdout)["dependents"]
+    assert {(d["kind"], d["id"]) for d in deps} == {("run", fit), ("run", report), ("promotion", "prod/model")}
+    assert unrelated not in {d["id"] for d in deps} and prepare not in {d["id"] for d in deps}
+    shown = gitrun(repo, "show", "prepare")
+    assert shown.returncode == 0 and "3 depended on it:" in shown.stdout
+    assert f"run {fit[:12]} (fit, succeeded) via clean.csv" in shown.stdout
+    assert f"run {report[:12]} (report, succeeded) via model.pkl" in shown.stdout
+    assert "promotion prod/model of model.pkl" in shown.stdout
+    as_json = json.loads(gitrun(repo, "show", "prepare", "--json").stdout)
+    assert {d["id"] for d in as_json["dependents"]} == {fit, report, "prod/model"}
+    # The promotion retired too: what used its artifact is named (the report).
+    proc = gitrun(repo, "retire", "prod/model", "--reason", "built on leaked data", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {d["id"] for d in json.loads(proc.stdout)["dependents"]} == {report}
+    # A retired run is hidden by ls, shown with --all.
+    listed = {r["id"] for r in json.loads(gitrun(repo, "ls", "--json").stdout)}
+    assert prepare not in listed and fit in listed
+    assert prepare in {r["id"] for r in json.loads(gitrun(repo, "ls", "--all", "--json").stdout)}

@@ -17,6 +17,8 @@ def retire(target: str, reason: str, superseded_by: str | None, as_json: bool) -
     what = f"run {result.target}" if result.kind == "run" else f"promotion {safe(result.target)}"
     by = f", superseded by {safe(result.superseded_by)}" if result.superseded_by else ""
     print(f"retired {what} ({result.ref} at {result.commit[:12]}){by}")
-    for dep in result.dependents:
-        print(f"  depended on it: {safe(dep.get('kind', ''))} {safe(dep.get('id') or dep.get('name') or '')}")
+    from ..showing import dependents_lines
+
+    for line in dependents_lines(result.dependents):
+        print(safe(line))
     return 0

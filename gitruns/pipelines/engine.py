@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
@@ -253,6 +253,12 @@ class _Runner:
         self.index = stepcache.Index(session.repo, session.run_id, prefer=options.reuse_from)
         self.forced = list(names) if options.force else list(options.force_steps)
         self._pystep: Any = None
+        # Lineage (gitruns.lineage): the commit that ended each step, and the commits of
+        # other runs a step consumes (further parents of its start commit).
+        self.step_commits: dict[str, str] = {}
+        self.step_parents: dict[str, list[str]] = {}
+        self._run_index: Any = None
+        self._run_index_opened = False
 
     # -- the record ----------------------------------------------------------
     def _new_step(self, name: str) -> record.Step:
@@ -293,11 +299,73 @@ class _Runner:
         if self.options.progress is not None:
             self.options.progress(StepEvent(name, status, **kw))
 
-    def _checkpoint(self, name: str, what: str) -> None:
+    def _checkpoint(self, name: str, what: str, upstream: list[str] | None = None) -> None:
         try:
-            self.session.checkpoint(f"step {name} {what}")
+            self.session.checkpoint(f"step {name} {what}", upstream)
         except GitrunsError as exc:
             self.session.errors.append(f"could not record that step {name} {what}: {exc}")
+
+    # -- lineage -------------------------------------------------------------
+    def _lineage_index(self) -> Any:
+        """The run index, opened once for the run (None when it cannot be: one warning)."""
+        if not self._run_index_opened:
+            self._run_index_opened = True
+            from ..linking import open_index
+
+            self._run_index = open_index(self.session.repo)
+        return self._run_index
+
+    def _link(self, name: str) -> None:
+        """The step's ``upstream``: deps that are outputs of an earlier step of this run
+        (the commit that ended it), then deps that are artifacts of earlier runs, by
+        digest; those runs' commits become further parents of the step's start commit."""
+        from ..linking import digests_of, link_inputs
+
+        step = self.steps[name]
+        made: dict[str, tuple[str, str | None]] = {}  # digest -> (step, path) of this run's earlier steps
+        for other in self.names:
+            done = self.steps[other]
+            if other == name or other not in self.step_commits or done["status"] not in ("succeeded", "cached"):
+                continue
+            for out in done["outputs"]:
+                if isinstance(out.get("digest"), str):
+                    made.setdefault(str(out["digest"]), (other, out.get("path")))
+        inside: list[record.Upstream] = []
+        rest: list[tuple[str, str]] = []
+        for digest, path in digests_of(step["inputs"]):
+            found = made.get(digest) or _inside(path, made.values())
+            if found is not None:
+                other, art = found
+                inside.append({"run": self.session.run_id, "commit": self.step_commits[other], "digest": digest,
+                               "path": path, "artifact": art, "step": other})
+            else:
+                rest.append((digest, path))
+        outside: list[record.Upstream] = []
+        if rest:
+            index = self._lineage_index()
+            if index is not None:
+                outside = link_inputs(self.session.repo, rest, self.session.run_id, index)
+        step["upstream"] = inside + outside
+        self.step_parents[name] = [u["commit"] for u in outside]
+
+    def _link_cached(self, name: str, candidate: stepcache.Candidate) -> None:
+        """A cached step also names the run whose outputs it reused (its commit a
+        further parent of the step's commit)."""
+        origin = candidate.origin
+        step = self.steps[name]
+        index = self._lineage_index()
+        located = index.location(origin["run"]) if index is not None and origin["run"] != self.session.run_id \
+            else None
+        if located is None:
+            return
+        entries: list[record.Upstream] = [
+            {"run": origin["run"], "commit": located[0], "digest": str(out["digest"]), "path": str(out.get("path")),
+             "artifact": out.get("path"), "step": origin["step"]}
+            for out in step["outputs"] if isinstance(out.get("digest"), str) and out.get("source") != "value"]
+        have = list(step.get("upstream") or [])
+        known = {(u["run"], u["digest"]) for u in have}
+        step["upstream"] = have + [u for u in entries if (u["run"], u["digest"]) not in known]
+        self.step_parents[name] = [*self.step_parents.get(name, []), located[0]]
 
     # -- the run ---------------------------------------------------------------
     def go(self) -> PipelineOutcome:
@@ -317,6 +385,8 @@ class _Runner:
             finally:
                 self._kill_all()
                 self.statcache.close()
+                if self._run_index is not None:
+                    self._run_index.close()
         finally:
             self.signals.restore()
         return self._finish()
@@ -401,6 +471,7 @@ class _Runner:
             self._fail(name, {"type": "input", "message": f"cannot read the inputs of step {name}: {exc}"})
             return True
         self._keep_inputs(name)  # kept inputs (issue 10): source deps git does not track
+        self._link(name)
         params = {k: userconfig.lookup(self.config, k) for k in spec.params}
         ckey = stepcache.key(self._definition(spec), spec, step["inputs"], json_safe(params))
         step["cache_key"] = ckey
@@ -431,7 +502,9 @@ class _Runner:
         step["cached_from"] = {"run": candidate.origin["run"], "step": candidate.origin["step"]}
         step["started_at"] = step["ended_at"] = now
         step["duration_s"] = 0.0
-        self._checkpoint(name, "cached")
+        self._link_cached(name, candidate)
+        self._checkpoint(name, "cached", self.step_parents.get(name))
+        self.step_commits[name] = self.session.commit or ""
         self._event(name, "cached", cached_from=candidate.origin)
         return True
 
@@ -498,12 +571,12 @@ class _Runner:
             attempt["exit_code"] = 127 if isinstance(exc, FileNotFoundError) else 126
             attempt["error"] = {"type": "launch", "message": f"step {name} could not be started: {exc.strerror or exc}"}
             if first:
-                self._checkpoint(name, "started")
+                self._checkpoint(name, "started", self.step_parents.get(name))
             self._attempt_failed(name, number, cast(record.Error, attempt["error"]), now)
             return
         self.running[name] = steprun.Running(child, number, now, started_at, extra={"offset": str(offset)})
         if first:
-            self._checkpoint(name, "started")
+            self._checkpoint(name, "started", self.step_parents.get(name))
         self._event(name, "running", attempt=number)
 
     def _poll(self, now: float) -> None:
@@ -665,6 +738,8 @@ class _Runner:
         if status == "failed":
             self._skip_below(name)
         self._checkpoint(name, status)
+        if self.session.commit:
+            self.step_commits[name] = self.session.commit
         self._event(name, status, attempt=len(step["attempts"]), duration_s=step["duration_s"],
                     message=error["message"] if error else None)
 
@@ -762,6 +837,15 @@ class _Runner:
             session.extra_artifacts.extend(a for a in step["outputs"] if a.get("source") != "value")
         outcome = session.finish(status, exit_code, None, error)
         return PipelineOutcome(session.run_id, outcome.status, exit_code, session.rec, list(session.errors))
+
+
+def _inside(path: str, outputs: Iterable[tuple[str, str | None]]) -> tuple[str, str | None] | None:
+    """The (step, output) whose directory holds ``path`` (a dep on a file of an earlier
+    step's output directory: the digests differ, the paths say it)."""
+    for step, out in outputs:
+        if out and path.startswith(out.rstrip("/") + "/"):
+            return step, out
+    return None
 
 
 def _note_cancel(session: Session, error: dict[str, Any], killed: bool) -> None:

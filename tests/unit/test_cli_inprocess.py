@@ -46,7 +46,7 @@ NO_RUN = "no run matches 'nope': this repository has no runs yet"
 USAGE = [
     (["bogus"], "No such command 'bogus'. (see 'git run -h')"),
     (["--bogus"], "No such option '--bogus'. (see 'git run -h')"),
-    (["ls", "--bogus"], "No such option '--bogus'. (see 'git run ls -h')"),
+    (["ls", "--zzz"], "No such option '--zzz'. (see 'git run ls -h')"),
     (["ls", "--limit", "x"],
      "Invalid value for '--limit' / '-n': 'x' is not a valid integer. (see 'git run ls -h')"),
     (["ls", "--status", "done"], "--status done: expected running, succeeded, failed, canceled, crashed"),
@@ -127,9 +127,10 @@ def test_version(invoke: Invoke) -> None:
     assert invoke("--version") == (0, f"git-run, version {gitruns.__version__}\n", "")
 
 
-VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["promote"], ["verify"],
-         ["retire"], ["ls"], ["show"], ["log"], ["diff"], ["push"], ["fetch"], ["pull"], ["checkout"], ["remote"],
-         ["remote", "setup"], ["hooks"], ["hooks", "install"], ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
+VERBS = [["exec"], ["pipeline"], ["rerun"], ["reproduce"], ["resume"], ["sweep"], ["cancel"], ["lineage"], ["which"],
+         ["promote"], ["verify"], ["retire"], ["ls"], ["show"], ["log"], ["diff"], ["export"], ["push"], ["fetch"],
+         ["pull"], ["checkout"], ["remote"], ["remote", "setup"], ["hooks"], ["hooks", "install"],
+         ["hooks", "uninstall"], ["hooks", "run"], ["completion"]]
 
 
 def test_top_level_help_lists_every_verb(invoke: Invoke) -> None:
