@@ -258,10 +258,9 @@ def field_values(db: Any, commits: list[str], names: list[str]) -> dict[str, dic
                                   f"v.commit_id WHERE r.commit_id IN ({marks})", chunk):
                 out[row[0]].update((n, _column_value(k, x)) for (n, k), x in zip(kinds, row[1:], strict=True))
         if attrs:
-            keys = ",".join("?" * len(attrs))
-            for commit, key, num, txt in db.execute(
-                    f"SELECT commit_id, key, num, txt FROM attrs INDEXED BY attrs_commit WHERE commit_id IN ({marks}) "  # noqa: S608
-                    f"AND key IN ({keys}) ORDER BY commit_id, key, rowid", [*chunk, *attrs]):
+            from .runindex import attr_rows
+
+            for commit, key, num, txt in attr_rows(db, chunk, attrs):
                 value = attr_value(num, txt)
                 have = out[commit]
                 if key in have:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
@@ -486,19 +486,25 @@ class Selection:
             return self._index.count() > 0
         return bool(self._seen)
 
-    def ids(self) -> list[str]:
-        """Every run looked at (for the shortest unique prefixes)."""
+    def ids(self, shown: list[str] | None = None) -> list[str]:
+        """Run ids enough for the shortest unique prefixes of ``shown`` (default: every
+        run looked at): with the index, the shown ones and their neighbours in id order."""
         if self._index is not None:
+            if shown is not None and len(shown) <= 2000:
+                return self._index.neighbourhood(shown)
             return self._index.ids()
         return [r.id for r in self._seen]
 
-    def latest(self) -> dict[str, bool]:
-        """For each run of a group of several: whether it is the group's newest."""
-        from . import listing
+    def latest(self) -> Callable[[lookup.Run], bool | None]:
+        """For a run of a group of several: whether it is the group's newest (None for a
+        run alone in its group); from the index's groups table, no scan of every run."""
+        from . import listing, record
 
         if self._index is not None:
-            return self._index.latest_of_groups()
-        return listing.latest_of_groups(self._seen)
+            newest = dict(self._index.db.execute("SELECT run_group, newest FROM multi_groups"))
+            return lambda run: (run.id == newest[g]) if (g := record.group_of(run.record)) in newest else None
+        marks = listing.latest_of_groups(self._seen)
+        return lambda run: marks.get(run.id)
 
 
 def select(repo: Repo, filters: listing.Filters, remote: str | None = None) -> Selection:

@@ -827,6 +827,14 @@ class RunIndex:
                 chunk))
         return out
 
+    def neighbourhood(self, ids: Sequence[str]) -> list[str]:
+        """``ids`` and, for each, the visible ids just before and after it: all that the
+        shortest unique prefixes of ``ids`` depend on (no list of every run)."""
+        out = set(ids)
+        for rid in ids:
+            out.update(self._neighbours(rid))
+        return sorted(out)
+
     def resolve(self, text: str) -> str:
         """A full run id from a unique prefix, ``refs/runs/<id>``, or an exact name."""
         from .runrefs import REF_PREFIX

@@ -317,3 +317,17 @@ def test_python_runs_and_export_take_the_same_queries(sweep: Sweep) -> None:
     with pytest.raises(gitruns.UsageError, match="at column 14"):
         gitruns.runs(where="metrics.acc >", repo=repo)
     assert gitruns.runs(retired="only", repo=repo) == []
+
+
+def test_columns_of_the_environment_show_the_recorded_versions(tmp_path: Path) -> None:
+    """env.packages.* live once per environment in the index: a column of one shows the
+    version env.json recorded, and a query on it finds the run."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "pass\n"})
+    ok(gitrun(repo, "exec", "--", "python", "-c", "pass"))
+    rid = run_ids(repo)[0]
+    env = json.loads(git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/env.json"))
+    version = env["python"]["packages"]["pygit2"]
+    table = ok(gitrun(repo, "ls", "--columns", "env.packages.pygit2,env.python")).stdout
+    assert version in table.splitlines()[1] and env["python"]["version"] in table.splitlines()[1]
+    assert ids(repo, "--where", f"env.packages.pygit2 = {version}") == [rid]
+    assert ids(repo, "--where", f"env.packages.pygit2 > {version}") == []

@@ -44,7 +44,7 @@ def ls(filters: listing.Filters, output: str | None, remote: str | None = None,
             def records() -> Iterator[dict[str, Any]]:
                 for run, group in _with_group(selection.chosen, index.db if index else None, group_by):
                     rec = listing.as_json(run, tracking_mod.sharing_state(repo, run.id, run.commit, tracking)
-                                          if has_remotes and run.source is None else None, latest.get(run.id))
+                                          if has_remotes and run.source is None else None, latest(run))
                     if group_by is not None:
                         rec["group"] = group
                     if slow is not None and run.id in slow:
@@ -74,7 +74,9 @@ def ls(filters: listing.Filters, output: str | None, remote: str | None = None,
             wanted = [*(columns or fields), *([group_by] if group_by else [])]
             if wanted:
                 values = listing.field_values(index.db, commits, wanted)
-        sys.stdout.write(listing.table(chosen, selection.ids(), names, shared, latest, fields=fields, values=values,
+        marks = {r.id: mark for r in chosen if (mark := latest(r)) is not None}
+        sys.stdout.write(listing.table(chosen, selection.ids([r.id for r in chosen]), names, shared, marks,
+                                       fields=fields, values=values,
                                        columns=columns or None, slow=slow, group_by=group_by))
     return 0
 
