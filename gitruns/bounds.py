@@ -11,6 +11,7 @@ in one line.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -85,6 +86,15 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e999) is refused, as NaN
+    and Infinity are: it would come back out as Infinity, which is not JSON."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return value
+
+
 _DECODER: json.JSONDecoder | None = None
 
 
@@ -94,7 +104,7 @@ def _decoder() -> json.JSONDecoder:
     arithmetic on durations and metrics downstream."""
     global _DECODER
     if _DECODER is None:
-        _DECODER = json.JSONDecoder(parse_constant=_no_constants)
+        _DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
     return _DECODER
 
 

@@ -169,6 +169,8 @@ def export(repo: RepoArg = None, format: str = "csv", *, where: str | Iterable[s
         runs: Iterable[Run] = [] if f.limit == 0 else index.runs(sql, args, order, order_args, limit=f.limit)
         items = rows(index, runs, fields)
         target = os.fspath(path) if path is not None else None
+        if target is not None:
+            _check_target(target)
         if format == "parquet":
             assert target is not None
             return ExportResult(format, _parquet(items, fields, target), fields, target)
@@ -180,6 +182,23 @@ def export(repo: RepoArg = None, format: str = "csv", *, where: str | Iterable[s
         buffer = io.StringIO()
         count = _write(format, items, fields, buffer)
         return ExportResult(format, count, fields, None, buffer.getvalue())
+
+
+def _check_target(target: str) -> None:
+    """-o FILE must be a file we can write, in a directory that exists: one line otherwise."""
+    from .errors import GitrunsError
+    from .terminal import safe
+
+    if os.path.isdir(target):
+        raise GitrunsError(f"cannot export to {safe(target)}: it is a directory")
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise GitrunsError(f"cannot export to {safe(target)}: no directory {safe(parent)}")
+    try:
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise GitrunsError(f"cannot export to {safe(target)}: {exc.strerror or exc}") from None
 
 
 def _write(format: str, items: Iterable[dict[str, Any]], fields: list[str], out: IO[str]) -> int:

@@ -166,7 +166,37 @@ def read_untrusted(git: Any, commit_id: str, name: str | None = None) -> Promoti
     from . import bounds
 
     bounds.check_size(RECORD_FILE, size, MAX_BYTES)
-    return parse(bytes(git[blob_entry.id].peel(pygit2.Blob).data), name)
+    data = parse(bytes(git[blob_entry.id].peel(pygit2.Blob).data), name)
+    problem = consistency_problem(git, data, [str(p) for p in commit.parent_ids])
+    if problem is not None:
+        raise RecordError(f"invalid promotion record: {problem}")
+    return data
+
+
+def consistency_problem(git: Any, data: Promotion, parents: list[str]) -> str | None:
+    """Why a promotion record does not hold together, or None: its run commit must be a
+    parent of the promotion commit (so it travels with it), that commit must record the
+    run it names, and that run's record (validated) must have the artifact at that path
+    with that digest.  A record can claim anything; only what its run recorded counts."""
+    from .recordread import read_untrusted as read_run
+    from .terminal import safe
+
+    run_commit = data["run_commit"]
+    if run_commit not in parents:
+        return f"it names run commit {run_commit[:12]}, which is not a parent of the promotion commit"
+    try:
+        rec: dict[str, Any] = dict(read_run(git, run_commit, data["run"]))
+    except (RecordError, KeyError, ValueError) as exc:
+        return f"the promoted run's record is refused: {' '.join(str(exc).split())[:300]}"
+    if rec.get("id") != data["run"]:
+        return "the promoted run's commit records another run"
+    art = data["artifact"]
+    entries = [a for a in rec.get("artifacts") or [] if isinstance(a, dict)]
+    entries += [o for s in rec.get("steps") or [] if isinstance(s, dict)
+                for o in s.get("outputs") or [] if isinstance(o, dict)]
+    if not any(e.get("path") == art["path"] and e.get("digest") == art["digest"] for e in entries):
+        return f"run {data['run'][:12]} has no artifact {safe(art['path'])} with digest {art['digest']}"
+    return None
 
 
 def scan(git: Any) -> dict[str, str]:

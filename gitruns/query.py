@@ -61,6 +61,8 @@ KNOWN = ("params.*, config.*, metrics.*, tags.*, env.python, env.os, env.gpu, en
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)([smhdw]?)$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_BIG_INT = re.compile(r"^[-+]?\d+$")
+_NUMBERISH = re.compile(r"^[-+]?\.?\d")  # a bare word that starts like a number: a mistyped one
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 _WORD_STOP = set(" \t\r\n()=!<>~,'\"")
 
@@ -609,6 +611,12 @@ def _attr_cond(cmp: Compare, value: Value, op: str, params: list[Any]) -> str:
         return f"gitruns_version_key(a.txt) {_SQL_OP[op]} ?"
     if cmp.field.kind == "version" and op != "=":
         raise _fail(cmp, value, f"'{_clip(value.text)}' is not a version like 2.1 or 2.1.0rc1")
+    if value.kind == "number" and op == "=" and _BIG_INT.match(value.text) and abs(int(value.text)) > 2 ** 53:
+        # Beyond 2**53 a float cannot tell neighbouring integers apart (a seed): compare the digits.
+        params.append(str(int(value.text)))
+        return "a.txt = ?"
+    if value.kind == "word" and op in ("<", "<=", ">", ">=") and _NUMBERISH.match(value.text):
+        raise _fail(cmp, value, f"'{_clip(value.text)}' is not a number (quote it to compare it as text)")
     if value.kind == "number":
         if op == "=":  # 0.01 also matches a string "0.01" (a param written quoted in YAML)
             params += [value.number, value.text]

@@ -48,7 +48,7 @@ from . import record, runid
 from .errors import AmbiguousRun, RecordError, UnknownRun
 from .repo import Repo
 
-INDEX_VERSION = 3  # the tables' shape: another one is dropped and rebuilt
+INDEX_VERSION = 4  # the tables' shape: another one is dropped and rebuilt
 DB_NAME = "index.sqlite"
 RACY_S = 2.0
 BATCH_FROM = 200  # from this many new commits, `git cat-file --batch` reads them
@@ -115,10 +115,8 @@ def fingerprint(repo: Repo) -> str | None:
     places = [os.path.join(common, "packed-refs"), os.path.join(common, "refs", "runs")]
     remotes_dir = os.path.join(common, "refs", "gitruns", "remotes")
     places.append(remotes_dir)
-    try:
-        places += [e.path for e in os.scandir(remotes_dir) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        pass
+    for dirpath, dirnames, _files in os.walk(remotes_dir):  # a remote's name may hold '/'
+        places += [os.path.join(dirpath, d) for d in dirnames]
     promoted_dir = os.path.join(common, "refs", "promoted")
     places.append(promoted_dir)
     for dirpath, dirnames, _files in os.walk(promoted_dir):
@@ -659,7 +657,7 @@ class RunIndex:
                 raw = self._blob(names.get("run.json"), blobs, commit, "run.json")
                 if raw is None:
                     raise RecordError(f"commit {commit[:12]} has no run.json")
-                rec = parse_record(raw, rid, "schema" if source is not None else "shape")
+                rec = parse_record(raw, rid, "schema")  # a local ref can be crafted too: as show checks it
                 if rec.get("id") != rid:
                     raise RecordError(f"its record is of run {str(rec.get('id'))[:40]}")
             except RecordError as exc:
@@ -931,12 +929,13 @@ def _record(raw: bytes, rid: str) -> record.RunRecord:
     measuring its size and depth again."""
     from . import bounds
 
+    text = raw if isinstance(raw, str) else None  # a damaged index may hold text: read it all the same
     try:
-        return record.upgrade(bounds._decoder().decode(bytes(raw).decode("utf-8")))
-    except (ValueError, UnicodeDecodeError, RecursionError, RecordError):
+        return record.upgrade(bounds._decoder().decode(text if text is not None else bytes(raw).decode("utf-8")))
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, RecordError):
         from .validation import parse_record
 
-        return parse_record(bytes(raw), rid, "none")  # says what is wrong, as before
+        return parse_record(text.encode() if text is not None else bytes(raw), rid, "none")  # says what is wrong
 
 
 def _connect(repo: Repo) -> tuple[sqlite3.Connection, bool]:

@@ -114,31 +114,11 @@ def _run_names_artifact(repo: Repo, data: promotion.Promotion, commit: str) -> F
     (validated) has the artifact at that digest."""
     import pygit2
 
-    from .recordread import read_untrusted
-
     parents = [str(p) for p in repo.git[pygit2.Oid(hex=commit)].peel(pygit2.Commit).parent_ids]
-    run_commit = data["run_commit"]
-    if run_commit not in parents:
-        return Finding("record", False, "invalid", f"the record names run commit {run_commit[:12]}, which is not "
-                                                   "a parent of the promotion commit")
-    try:
-        rec: dict[str, Any] = dict(read_untrusted(repo.git, run_commit, data["run"]))
-    except (RecordError, KeyError, ValueError) as exc:
-        return Finding("record", False, "invalid", f"the promoted run's record is refused: {exc}")
-    if rec.get("id") != data["run"]:
-        return Finding("record", False, "invalid", "the promoted run's commit records another run")
+    problem = promotion.consistency_problem(repo.git, data, parents)
+    if problem is not None:
+        return Finding("record", False, "invalid", problem)
     art = data["artifact"]
-    for a in rec.get("artifacts") or []:
-        if isinstance(a, dict) and a.get("path") == art["path"] and a.get("digest") == art["digest"]:
-            break
-    else:
-        outputs = [o for s in rec.get("steps") or [] if isinstance(s, dict)
-                   for o in s.get("outputs") or [] if isinstance(o, dict)]
-        if not any(o.get("path") == art["path"] and o.get("digest") == art["digest"] for o in outputs):
-            from .terminal import safe
-
-            return Finding("record", False, "invalid", f"run {data['run'][:12]} has no artifact "
-                                                       f"{safe(art['path'])} with digest {art['digest']}")
     return Finding("record", True, "valid", f"record valid: run {data['run'][:12]} artifact "
                                             f"{art['path']} ({art['digest']})")
 
