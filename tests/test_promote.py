@@ -145,8 +145,8 @@ def test_verify_refuses_a_record_written_by_hand(tmp_path: Path) -> None:
     proc = gitrun(repo, "verify", "m")
     assert proc.returncode == 1 and "has no artifact model.txt with digest" in proc.stdout
     (repo / "model.txt").unlink()
-    proc = gitrun(repo, "checkout", "--promoted", "m")
-    assert proc.returncode == 1 and "is not in the local cache" in proc.stderr
+    proc = gitrun(repo, "checkout", "--promoted", "m")  # held to what the run recorded, before any cache
+    assert proc.returncode == 1 and "has no artifact model.txt with digest" in proc.stderr
     assert not (repo / "model.txt").exists()
     _plant(repo, "m", forged)
     proc = gitrun(repo, "checkout", "--promoted", "m")

@@ -94,10 +94,21 @@ def retag(repo: Path, rid: str, value: str) -> str:
 
 
 def promotion_json(repo: Path, name: str, rid: str, reason: str = "best", path: str = "model.bin") -> bytes:
+    """A promotion of run ``rid``'s artifact ``path``: a reader holds a promotion to what
+    its run recorded, so the run is given that artifact first when it lacks it."""
+    rec = json.loads(git(repo, "cat-file", "-p", f"refs/runs/{rid}:.gitruns/run.json"))
+    digest = "xxh3_128:" + "0" * 32
+    found = [a for a in rec.get("artifacts") or [] if a.get("path") == path and a.get("digest")]
+    if found:
+        digest = found[0]["digest"]
+    else:
+        rec["artifacts"] = [*(rec.get("artifacts") or []), {"path": path, "source": "output", "status": "stored",
+                                                             "kind": "file", "size": 1, "digest": digest}]
+        amend(repo, f"refs/runs/{rid}", "run.json", json.dumps(rec, indent=2).encode(), f"artifact {path}")
     run_commit = git(repo, "rev-parse", f"refs/runs/{rid}").strip()
     return json.dumps({
         "schema": 1, "kind": "promotion", "name": name, "run": rid, "run_commit": run_commit,
-        "artifact": {"path": path, "digest": "xxh3_128:" + "0" * 32, "size": 1, "kind": "file", "step": None},
+        "artifact": {"path": path, "digest": digest, "size": 1, "kind": "file", "step": None},
         "reason": reason, "criteria": {"where": None, "metrics": {}}, "promoted_by": "ada",
         "promoted_at": "2026-11-24T09:00:00Z", "retired": None}, indent=2).encode()
 
