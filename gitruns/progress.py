@@ -30,10 +30,12 @@ def _human(n: float) -> str:
 
 
 class Progress:
-    """Byte progress for one task; draws at most ten times a second."""
+    """Progress for one task, in bytes (or in ``unit``s: "runs"); draws at most ten times
+    a second."""
 
-    def __init__(self, label: str, total: int, min_total: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, label: str, total: int, min_total: int = 64 * 1024 * 1024, unit: str | None = None) -> None:
         self.label = label
+        self.unit = unit
         self.total = total
         self.done = 0
         self.enabled = not _silenced and sys.stderr.isatty() and total >= min_total
@@ -48,13 +50,16 @@ class Progress:
             self._last = now
             pct = 100.0 * self.done / self.total if self.total else 100.0
             sys.stderr.write(
-                f"\r{self.label}: {_human(self.done)} / {_human(self.total)} ({pct:.0f}%)\x1b[K"
+                f"\r{self.label}: {self._amount(self.done)} / {self._amount(self.total)} ({pct:.0f}%)\x1b[K"
             )
             sys.stderr.flush()
 
+    def _amount(self, n: int) -> str:
+        return f"{n:,} {self.unit}" if self.unit else _human(n)
+
     def close(self) -> None:
         if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {_human(self.total)}, done\x1b[K\n")
+            sys.stderr.write(f"\r{self.label}: {self._amount(self.total)}, done\x1b[K\n")
             sys.stderr.flush()
 
 

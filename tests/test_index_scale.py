@@ -249,3 +249,36 @@ def test_rebuild_in_chunks_and_bulk_matches_one_by_one(sweep: Path, monkeypatch:
     with runindex.RunIndex.open(open_repo(str(sweep))) as index:
         assert dump(index.db) == bulk
         assert index.db.execute("SELECT COUNT(DISTINCT env_id) FROM env_attrs").fetchone()[0] == 4  # and the template
+
+
+def test_a_long_rebuild_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    """Indexing many runs (a deleted index, a big fetch) takes a while: on a terminal it
+    counts the runs on stderr; piped, stderr has nothing of it."""
+    import pygit2
+    from conftest import on_a_terminal
+
+    from gitruns import record, recordread, runid, runrefs
+    from gitruns.repo import open_repo
+    from gitruns.runindex import PROGRESS_FROM
+
+    path = make_repo(tmp_path / "repo", {"train.py": "print('hi')\n"})
+    assert gitrun(path, "exec", "--name", "template", "--", "true").returncode == 0
+    r = open_repo(str(path))
+    (_rid, commit), = list(runrefs.iter_refs(r))
+    template = recordread.read_record(r.git, commit)
+    tree = r.git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
+    files = {e.name: bytes(r.git[e.id].data) for e in r.git[tree[".gitruns"].id] if e.name != "run.json"}
+    start = int(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    for i in range(PROGRESS_FROM):
+        rec = json.loads(json.dumps(template))
+        rec["id"] = runid.new_id(start + i)
+        runrefs.write(r, record.upgrade(rec), files, template["code"]["snapshot_tree"], [commit], None)
+    for f in _index(path).parent.glob("index.sqlite*"):
+        f.unlink()
+    status, seen = on_a_terminal(path, ["git", "run", "ls", "-n", "1"], stdout=False, stderr=True)
+    assert status == 0, seen
+    assert f"indexing runs: {PROGRESS_FROM + 1:,} runs, done".encode() in seen
+    for f in _index(path).parent.glob("index.sqlite*"):
+        f.unlink()
+    piped = gitrun(path, "ls", "-n", "1")
+    assert piped.returncode == 0 and piped.stderr == "" and len(piped.stdout.splitlines()) == 2
