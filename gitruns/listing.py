@@ -62,7 +62,8 @@ def _when(value: str | dt.datetime | None) -> dt.datetime | None:
     return timeutil.parse_when(value) if value else None
 
 
-def select(runs: list[Run], f: Filters) -> list[Run]:
+def _checked(f: Filters) -> tuple[set[str], dt.datetime | None, dt.datetime | None, dict[str, str]]:
+    """The filters' statuses, times and tags, each checked (a usage error names the option)."""
     statuses = {s.strip() for item in f.statuses for s in item.split(",") if s.strip()}
     unknown = statuses - set(record.DERIVED_STATUSES)
     if unknown:
@@ -73,6 +74,11 @@ def select(runs: list[Run], f: Filters) -> list[Run]:
         raise UsageError("--limit must be 0 or more")
     if f.kind is not None and f.kind not in record.KINDS:
         raise UsageError(f"--kind {f.kind}: expected {' or '.join(record.KINDS)}")
+    return statuses, since, until, tags
+
+
+def select(runs: list[Run], f: Filters) -> list[Run]:
+    statuses, since, until, tags = _checked(f)
     group = group_named(runs, f.group) if f.group is not None else None
     out: list[Run] = []
     if f.limit == 0:
@@ -112,16 +118,7 @@ def where_sql(f: Filters, index: RunIndex, now: dt.datetime | None = None) -> tu
     """The filters as SQL over the run index (aliases ``v`` and ``r``), checked as
     :func:`select` checks them; the same runs :func:`select` would keep.  With
     ``--slow``, the slow runs are found first (a temporary table of the connection)."""
-    statuses = {s.strip() for item in f.statuses for s in item.split(",") if s.strip()}
-    unknown = statuses - set(record.DERIVED_STATUSES)
-    if unknown:
-        raise UsageError(f"--status {', '.join(sorted(unknown))}: expected {', '.join(record.DERIVED_STATUSES)}")
-    since, until = _when(f.since), _when(f.until)
-    tags = parse_tags(f.tags)
-    if f.limit is not None and f.limit < 0:
-        raise UsageError("--limit must be 0 or more")
-    if f.kind is not None and f.kind not in record.KINDS:
-        raise UsageError(f"--kind {f.kind}: expected {' or '.join(record.KINDS)}")
+    statuses, since, until, tags = _checked(f)
     parts: list[str] = []
     args: list[Any] = []
     if statuses:

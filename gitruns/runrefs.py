@@ -12,7 +12,7 @@ from typing import Any
 
 import pygit2
 
-from . import record, runid, tracking
+from . import record
 from .errors import ConcurrentUpdate, GitrunsError, RecordError
 from .repo import Repo
 
@@ -140,16 +140,9 @@ def move_ref(git: pygit2.Repository, run_id: str, old: str, new: str) -> None:
 def scan_refs(repo: Repo) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """One pass over the refs: local runs (id -> commit) and, per remote, the runs
     last seen there (remote -> id -> commit, from refs/gitruns/remotes/<remote>/<id>)."""
-    local: dict[str, str] = {}
-    remotes: dict[str, dict[str, str]] = {}
-    for ref in repo.git.references.iterator():
-        name = ref.name
-        if name.startswith(REF_PREFIX):
-            rid = name[len(REF_PREFIX):]
-            if runid.is_valid(rid):
-                local[rid] = str(ref.target)
-        elif (parsed := tracking.parse_track_ref(name)) is not None:
-            remotes.setdefault(parsed[0], {})[parsed[1]] = str(ref.target)
+    from .runindex import scan
+
+    local, remotes, _promoted = scan(repo)
     return local, remotes
 
 
