@@ -10,27 +10,20 @@ import copy
 import os
 import subprocess
 
-from common import env, median_of, run, scratch_repo, timed
+from common import env, median_of, run, scratch_repo, template_run, timed
 
 
 def populate(repo: str, count: int, dirty: bool = False) -> None:
     """``count`` runs; with ``dirty``, all made from an uncommitted change on HEAD."""
-    import pygit2
 
-    from gitruns import record, recordread, runid, runrefs
-    from gitruns.repo import open_repo
+    from gitruns import record, runid, runrefs
 
     if dirty:
         with open(os.path.join(repo, "module_0.py"), "a") as fh:
             fh.write("TUNED = True\n")
     run(["git", "run", "exec", "--name", "template", "--", "python", "-c",
          "import gitruns; gitruns.log_metric('loss', 0.5)"], cwd=repo)
-    r = open_repo(repo)
-    (rid, commit), = list(runrefs.iter_refs(r))
-    template = recordread.read_record(r.git, commit)
-    tree = r.git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
-    files = {e.name: bytes(r.git[e.id].data) for e in r.git[tree[".gitruns"].id]}
-    files.pop("run.json")
+    r, rid, template, files = template_run(repo)
     head = str(r.git.head.target)
     base_ms = runid.timestamp_ms(rid)
     for i in range(count - 1):

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from common import env, median_of, run, scratch_repo
+from common import env, median_of, run, scratch_repo, template_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WHERE = "metrics.acc > 0.9"
@@ -53,20 +53,14 @@ def populate(repo: str, count: int, seed: int = 11) -> None:
     """``count`` synthetic runs in ``repo`` (made with bench.common.scratch_repo)."""
     import pygit2
 
-    from gitruns import record, recordread, runid, runrefs
-    from gitruns.repo import open_repo
+    from gitruns import record, runid, runrefs
     from gitruns.timeutil import iso
 
     run(["git", "run", "exec", "--name", "template", "--", "python", "-c",
          "import gitruns; gitruns.log_metric('loss', 0.5)"], cwd=repo)
     # this process made every object it refers to: libgit2 need not look each one up again
     pygit2.option(pygit2.enums.Option.ENABLE_STRICT_OBJECT_CREATION, False)
-    r = open_repo(repo)
-    (rid, commit), = list(runrefs.iter_refs(r))
-    template = recordread.read_record(r.git, commit)
-    tree = r.git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
-    files = {e.name: bytes(r.git[e.id].data) for e in r.git[tree[".gitruns"].id]}
-    files.pop("run.json")
+    r, rid, template, files = template_run(repo)
     env_doc = json.loads(files["env.json"])
     envs = []
     for variant in range(3):
@@ -309,19 +303,12 @@ def lineage_rows(length: int = 10000, repeat: int = 3) -> list[str]:
 
 
 def _lineage(length: int, repeat: int) -> list[str]:
-    import pygit2
 
-    from gitruns import record, recordread, runid, runrefs
-    from gitruns.repo import open_repo
+    from gitruns import record, runid, runrefs
 
     repo = scratch_repo()
     run(["git", "run", "exec", "--name", "template", "--", "true"], cwd=repo)
-    r = open_repo(repo)
-    (rid, commit), = list(runrefs.iter_refs(r))
-    template = recordread.read_record(r.git, commit)
-    tree = r.git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
-    files = {e.name: bytes(r.git[e.id].data) for e in r.git[tree[".gitruns"].id]}
-    files.pop("run.json")
+    r, rid, template, files = template_run(repo)
     head = str(r.git.head.target)
     snapshot = template["code"]["snapshot_tree"]
     start = time.time() - length * 60.0
@@ -331,11 +318,12 @@ def _lineage(length: int, repeat: int) -> list[str]:
         rec = json.loads(json.dumps(template))
         rec["id"] = runid.new_id(int((start + i * 60.0) * 1000))
         rec["name"] = f"chain-{i}"
-        digest = f"sha256:{i:064x}"
-        rec["artifacts"] = [{"path": f"out/step{i}.bin", "digest": digest, "size": 1}]
+        digest = f"xxh3_128:{i:032x}"  # valid records: the index checks each against the schema
+        rec["artifacts"] = [{"path": f"out/step{i}.bin", "source": "output", "status": "stored", "kind": "file",
+                             "digest": digest, "size": 1}]
         parents = [head]
         if previous is not None:
-            rec["inputs"] = [{"path": f"out/step{i - 1}.bin", "digest": previous[2], "size": 1}]
+            rec["inputs"] = [{"path": f"out/step{i - 1}.bin", "kind": "file", "digest": previous[2], "size": 1}]
             rec["upstream"] = [{"run": previous[0], "commit": previous[1], "digest": previous[2],
                                 "path": f"out/step{i - 1}.bin", "artifact": f"out/step{i - 1}.bin", "step": None}]
             parents.append(previous[1])

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 BIN = os.path.dirname(sys.executable)
 
@@ -50,3 +51,20 @@ def median_of(fn: Callable[[], None], repeat: int) -> float:
 
 def machine() -> str:
     return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}"
+
+
+def template_run(repo: str) -> tuple[Any, str, dict[str, Any], dict[str, bytes]]:
+    """The one run of ``repo`` read back to be copied under new ids through gitruns' own
+    store: (opened repository, its run id, its record, its .gitruns/ files but run.json)."""
+    import pygit2
+
+    from gitruns import recordread, runrefs
+    from gitruns.repo import open_repo
+
+    r = open_repo(repo)
+    (rid, commit), = list(runrefs.iter_refs(r))
+    template = recordread.read_record(r.git, commit)
+    tree = r.git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
+    files = {e.name: bytes(r.git[e.id].data) for e in r.git[tree[".gitruns"].id]}
+    files.pop("run.json")
+    return r, rid, dict(template), files
