@@ -124,7 +124,7 @@ def columns_of(index: RunIndex, where: str, args: list[Any], order: str | None, 
                limit: int | None) -> list[str]:
     """The default columns: :data:`FIXED`, then every params.*, metrics.* and tags.* key
     of the selected runs, each group sorted."""
-    sql = ("SELECT DISTINCT a.key FROM attrs a WHERE a.commit_id IN (SELECT r.commit_id FROM visible v "
+    sql = ("SELECT DISTINCT a.key FROM attrs a WHERE a.run IN (SELECT r.n FROM visible v "
            f"JOIN runs r ON r.commit_id = v.commit_id WHERE ({where}) ORDER BY {order or 'v.run_id DESC'}"
            + (" LIMIT ?" if limit is not None else "") + ") AND ("
            + " OR ".join("(a.key >= ? AND a.key < ?)" for _ in _PREFIXES) + ")")
@@ -166,7 +166,8 @@ def export(repo: RepoArg = None, format: str = "csv", *, where: str | Iterable[s
         lookup.warn_refusals(index)
         fields = (["id", *[c for c in chosen if c != "id"]] if chosen is not None
                   else columns_of(index, sql, args, order, order_args, f.limit))
-        runs: Iterable[Run] = [] if f.limit == 0 else index.runs(sql, args, order, order_args, limit=f.limit)
+        runs: Iterable[Run] = [] if f.limit == 0 else index.runs(sql, args, order, order_args, limit=f.limit,
+                                                                  lead=listing.lead_of(f))
         items = rows(index, runs, fields)
         target = os.fspath(path) if path is not None else None
         if target is not None:

@@ -134,7 +134,7 @@ def where_sql(f: Filters, index: RunIndex, now: dt.datetime | None = None) -> tu
         parts.append("r.started <= ?")
         args.append(until.timestamp())
     for key, value in tags.items():
-        parts.append("EXISTS (SELECT 1 FROM attrs a WHERE a.commit_id = r.commit_id AND a.key = ? AND a.txt = ?)")
+        parts.append("EXISTS (SELECT 1 FROM attrs a WHERE a.run = r.n AND a.key = ? AND a.txt = ?)")
         args += [f"tags.{key}", value]
     if f.name is not None:
         pattern = f.name if any(c in f.name for c in "*?[") else f"*{f.name}*"
@@ -152,8 +152,15 @@ def where_sql(f: Filters, index: RunIndex, now: dt.datetime | None = None) -> tu
     if f.where:
         from . import query
 
+        def probe(sql: str, params: list[Any]) -> int:
+            return int(index.db.execute(sql, params).fetchone()[0])
+
+        # With a limit (and no sort key, or one the index walks in order: lead_of), a
+        # broad condition is best checked run by run in the listing's order, which
+        # stops at the limit (query._has); otherwise as a set.
+        limited = f.limit is not None and (not f.sort or lead_of(f) is not None)
         for text in f.where:
-            sql, params = query.compile_where(query.parse(text), when)
+            sql, params = query.compile_where(query.parse(text), when, probe if limited else None)
             parts.append(sql)
             args += params
     if f.slow:
@@ -162,6 +169,20 @@ def where_sql(f: Filters, index: RunIndex, now: dt.datetime | None = None) -> tu
         slow.mark(index.db, STATUS_SQL, when)
         parts.append(f"v.run_id IN (SELECT run_id FROM {slow.TABLE})")
     return " AND ".join(parts) or "1", args
+
+
+def lead_of(f: Filters) -> tuple[str, bool] | None:
+    """(attrs key, descending) of ``--sort``'s first key when the index can walk its
+    numbers in order (RunIndex.runs with a limit), else None."""
+    if not f.sort or f.limit is None:
+        return None
+    from . import query
+
+    first = query.parse_sort(f.sort)[0]
+    attr = first.field.attr
+    if attr is None or first.field.kind == "version" or attr.startswith("env.packages."):
+        return None
+    return attr, first.descending
 
 
 def order_sql(f: Filters) -> tuple[str | None, list[Any]]:
@@ -274,9 +295,9 @@ def varying_params(db: Any, commits: list[str], most: int = 4) -> list[str]:
     for i in range(0, len(commits), CHUNK):
         chunk = commits[i:i + CHUNK]
         for key, count, low, high in db.execute(
-                "SELECT key, COUNT(DISTINCT commit_id), MIN(txt), MAX(txt) FROM attrs INDEXED BY attrs_commit "
-                "WHERE key >= 'params.' "
-                f"AND key < 'params/' AND commit_id IN ({','.join('?' * len(chunk))}) GROUP BY key",  # noqa: S608
+                "SELECT a.key, COUNT(DISTINCT a.run), MIN(a.txt), MAX(a.txt) FROM runs r JOIN attrs a INDEXED BY "
+                "attrs_commit ON a.run = r.n WHERE a.key >= 'params.' AND a.key < 'params/' "
+                f"AND r.commit_id IN ({','.join('?' * len(chunk))}) GROUP BY a.key",  # noqa: S608
                 chunk):
             have = seen.get(key)
             if have is None:

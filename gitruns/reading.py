@@ -544,7 +544,8 @@ def select(repo: Repo, filters: listing.Filters, remote: str | None = None) -> S
         slow = slow_mod.found(index.db)
     if filters.limit == 0:
         return Selection([], index, slow=slow)
-    return Selection(index.runs(where, args, order, order_args, limit=filters.limit), index, slow=slow)
+    return Selection(index.runs(where, args, order, order_args, limit=filters.limit, lead=listing.lead_of(filters)),
+                     index, slow=slow)
 
 
 def _strings(value: str | Iterable[str] | None) -> list[str]:

@@ -22,10 +22,11 @@ every time.
 Tables (SQL over them uses the aliases ``v`` and ``r``; see docs/queries.md)::
 
     visible(run_id PRIMARY KEY, commit_id, source)    -- source NULL: local, else the remote
-    runs(commit_id PRIMARY KEY, run_id, name, status, kind, started, ended, duration,
+    runs(commit_id UNIQUE, run_id, name, status, kind, started, ended, duration,
          run_group, rerun_of, code_commit, code_branch, code_dirty, user, host, pid,
-         process, invoked_by, retired, json)
-    attrs(commit_id, key, num, txt)                   -- params.*, metrics.*, tags.*, env.*, step.*
+         process, invoked_by, retired, json, n PRIMARY KEY)
+    attrs(run, key, num, txt)                         -- run: runs.n; params.*, metrics.*, tags.*,
+                                                      -- env.*, step.*
                                                       -- (all but env.packages.*)
     env_attrs(env_id, key, num, txt)                  -- env.packages.*, once per env.json blob
     run_env(commit_id PRIMARY KEY, env_id)            -- the env.json blob of each run
@@ -48,7 +49,7 @@ from . import record, runid
 from .errors import AmbiguousRun, RecordError, UnknownRun
 from .repo import Repo
 
-INDEX_VERSION = 4  # the tables' shape: another one is dropped and rebuilt
+INDEX_VERSION = 5  # the tables' shape: another one is dropped and rebuilt
 DB_NAME = "index.sqlite"
 RACY_S = 2.0
 BATCH_FROM = 200  # from this many new commits, `git cat-file --batch` reads them
@@ -61,11 +62,13 @@ _BULK_INDEXES = ("attrs_commit", "attrs_key_num", "attrs_key_txt", "digests_dige
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE IF NOT EXISTS visible (run_id TEXT PRIMARY KEY, commit_id TEXT NOT NULL, source TEXT)",
-    "CREATE TABLE IF NOT EXISTS runs (commit_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, name TEXT, status TEXT, "
+    "CREATE TABLE IF NOT EXISTS runs (commit_id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL, name TEXT, status TEXT, "
     "kind TEXT, started REAL, ended REAL, duration REAL, run_group TEXT, rerun_of TEXT, code_commit TEXT, "
     "code_branch TEXT, code_dirty INTEGER, user TEXT, host TEXT, pid INTEGER, process TEXT, invoked_by TEXT, "
-    "retired INTEGER NOT NULL DEFAULT 0, json BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS attrs (commit_id TEXT NOT NULL, key TEXT NOT NULL, num REAL, txt TEXT)",
+    "retired INTEGER NOT NULL DEFAULT 0, json BLOB NOT NULL, n INTEGER PRIMARY KEY)",
+    # attrs rows name their run by runs.n: a 40-digit commit id in each of some 20 rows a
+    # run and in their three indexes made the index half again as large and slower to build
+    "CREATE TABLE IF NOT EXISTS attrs (run INTEGER NOT NULL, key TEXT NOT NULL, num REAL, txt TEXT)",
     "CREATE TABLE IF NOT EXISTS digests (commit_id TEXT NOT NULL, role TEXT NOT NULL, step TEXT, path TEXT, "
     "digest TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS promoted (name TEXT PRIMARY KEY, commit_id TEXT NOT NULL, run_id TEXT, path TEXT, "
@@ -84,9 +87,9 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS runs_group ON runs(run_group)",
     "CREATE INDEX IF NOT EXISTS runs_started ON runs(started)",
     # Covering: a filter or a sort key reads the index alone (gitruns.query).
-    "CREATE INDEX IF NOT EXISTS attrs_commit ON attrs(commit_id, key, num, txt)",
-    "CREATE INDEX IF NOT EXISTS attrs_key_num ON attrs(key, num, commit_id)",
-    "CREATE INDEX IF NOT EXISTS attrs_key_txt ON attrs(key, txt, commit_id)",
+    "CREATE INDEX IF NOT EXISTS attrs_commit ON attrs(run, key, num, txt)",
+    "CREATE INDEX IF NOT EXISTS attrs_key_num ON attrs(key, num, run)",
+    "CREATE INDEX IF NOT EXISTS attrs_key_txt ON attrs(key, txt, run)",
     "CREATE INDEX IF NOT EXISTS digests_digest ON digests(digest)",
     "CREATE INDEX IF NOT EXISTS digests_commit ON digests(commit_id)",
 )
@@ -216,11 +219,33 @@ def _text(value: Any) -> str:
         return str(value)[:4096]
 
 
-def _attr(rows: list[tuple[str, str, float | None, str]], commit: str, key: str, value: Any) -> None:
-    num = _number(value)
-    if num is not None and num != num:  # NaN
-        num = None
-    rows.append((commit, key, num, _text(value)))
+def _attr(rows: list[tuple[Any, str, float | None, str]], run: Any, key: str, value: Any) -> None:
+    """One attrs row of ``run`` (a run number, or an env.json blob id for env_attrs)."""
+    kind = value.__class__
+    if kind is str:  # the common cases first, as _number and _text would have them
+        if value in ("nan", "inf", "-inf"):
+            num = _number(value)
+            rows.append((run, key, None if num != num else num, value))
+        else:
+            rows.append((run, key, None, value))
+    elif kind is float and value - value == 0:
+        rows.append((run, key, value, float.__repr__(value)))
+    elif kind is int and -(1 << 1023) < value < (1 << 1023):
+        rows.append((run, key, float(value), int.__repr__(value)))
+    else:
+        num = _number(value)
+        if num is not None and num != num:  # NaN
+            num = None
+        rows.append((run, key, num, _text(value)))
+
+
+def _flat(data: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    """As userconfig.flatten, into ``out`` (``prefix`` ends with a dot)."""
+    for key, value in data.items():
+        if value.__class__ is dict and value:
+            _flat(value, f"{prefix}{key}.", out)
+        else:
+            out[f"{prefix}{key}"] = value
 
 
 _PEP503 = re.compile(r"[-_.]+")
@@ -281,39 +306,40 @@ def _cleaned(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return out
 
 
-def record_rows(commit: str, rec: Mapping[str, Any], raw: bytes, config: Any, env: Any) -> tuple[
-        tuple[Any, ...], list[tuple[str, str, float | None, str]], list[tuple[str, str, str | None, str, str]]]:
-    """The runs row, attrs rows and digests rows of one record."""
-    from .userconfig import flatten
-
+def record_rows(commit: str, rec: Mapping[str, Any], raw: bytes, config: Any, env: Any, n: int = 0) -> tuple[
+        tuple[Any, ...], list[tuple[int, str, float | None, str]], list[tuple[str, str, str | None, str, str]]]:
+    """The runs row (``n``: its number, which attrs rows name), attrs rows and digests
+    rows of one record."""
     code: Mapping[str, Any] = rec.get("code") or {}
     if not isinstance(code, Mapping):
         code = {}
     process = rec.get("process")
+    pid = rec.get("pid")
     row = (
         commit, rec.get("id"), rec.get("name"), rec.get("status"), rec.get("kind") or "command",
         _epoch(rec.get("started_at")), _epoch(rec.get("ended_at")), _number(rec.get("duration_s")),
         record.group_of(rec), rec.get("rerun_of"), code.get("commit"), code.get("branch"),
         1 if code.get("dirty") else 0, rec.get("user"), rec.get("host"),
-        rec.get("pid") if isinstance(rec.get("pid"), int) else None,
+        pid if pid.__class__ is int else None,
         json.dumps(process) if isinstance(process, dict) else None, rec.get("invoked_by"),
-        1 if rec.get("retired") else 0, raw,
+        1 if rec.get("retired") else 0, raw, n,
     )
-    attrs: list[tuple[str, str, float | None, str]] = []
+    attrs: list[tuple[int, str, float | None, str]] = []
     params: dict[str, Any] = {}
     logged = rec.get("params")
     if isinstance(logged, dict):
-        params.update(flatten(logged))
+        _flat(logged, "params.", params)
     if isinstance(config, dict):
-        params.update(flatten(config))
+        _flat(config, "params.", params)
     for key, value in params.items():
-        _attr(attrs, commit, f"params.{key}", value)
-    for key, value in (rec.get("metrics") or {}).items():
-        _attr(attrs, commit, f"metrics.{key}", value)
-    for key, value in (rec.get("tags") or {}).items():
-        _attr(attrs, commit, f"tags.{key}", value)
+        _attr(attrs, n, key, value)
+    for group in ("metrics", "tags"):
+        values = rec.get(group)
+        if values:
+            for key, value in values.items():
+                _attr(attrs, n, f"{group}.{key}", value)
     for key, value in env_attrs(env, packages=False):  # packages: package_rows, once per env.json
-        _attr(attrs, commit, key, value)
+        _attr(attrs, n, key, value)
     digests: list[tuple[str, str, str | None, str, str]] = []
     for item in rec.get("inputs") or []:
         if isinstance(item, dict) and isinstance(item.get("digest"), str):
@@ -325,13 +351,13 @@ def record_rows(commit: str, rec: Mapping[str, Any], raw: bytes, config: Any, en
         if not isinstance(step, dict):
             continue
         sname = str(step.get("name"))
-        _attr(attrs, commit, f"step.{sname}.status", step.get("status"))
+        _attr(attrs, n, f"step.{sname}.status", step.get("status"))
         if step.get("duration_s") is not None:
-            _attr(attrs, commit, f"step.{sname}.duration", step.get("duration_s"))
+            _attr(attrs, n, f"step.{sname}.duration", step.get("duration_s"))
         for key, value in (step.get("metrics") or {}).items():
-            _attr(attrs, commit, f"step.{sname}.metrics.{key}", value)
+            _attr(attrs, n, f"step.{sname}.metrics.{key}", value)
         for key, value in (step.get("params") or {}).items():
-            _attr(attrs, commit, f"step.{sname}.params.{key}", value)
+            _attr(attrs, n, f"step.{sname}.params.{key}", value)
         for item in step.get("inputs") or []:
             if isinstance(item, dict) and isinstance(item.get("digest"), str) and item.get("kind") != "value":
                 digests.append((commit, "input", sname, str(item.get("path")), item["digest"]))
@@ -596,11 +622,16 @@ class RunIndex:
     def _drop_unreferenced(self, commits: set[str]) -> None:
         """Rows of commits no ref points at any more (a run updated, deleted, gc'd)."""
         stale = [c for (c,) in self.db.execute("SELECT commit_id FROM runs") if c not in commits]
-        if not stale:
-            return
-        for table in ("runs", "attrs", "digests", "run_env"):
-            self.db.executemany(f"DELETE FROM {table} WHERE commit_id = ?", [(c,) for c in stale])  # noqa: S608
-        self.db.execute("DELETE FROM env_attrs WHERE env_id NOT IN (SELECT env_id FROM run_env)")
+        if stale:
+            self._drop_commits(stale)
+            self.db.execute("DELETE FROM env_attrs WHERE env_id NOT IN (SELECT env_id FROM run_env)")
+
+    def _drop_commits(self, commits: Sequence[str]) -> None:
+        """Every row of ``commits`` (attrs name their run by its number, the rest by commit)."""
+        gone = [(c,) for c in commits]
+        self.db.executemany("DELETE FROM attrs WHERE run = (SELECT n FROM runs WHERE commit_id = ?)", gone)
+        for table in ("runs", "digests", "run_env"):
+            self.db.executemany(f"DELETE FROM {table} WHERE commit_id = ?", gone)  # noqa: S608
 
     def _index(self, wanted: list[tuple[str, str, str | None]]) -> None:
         """Read, check and index the records of ``wanted`` (run id, commit, source), a
@@ -652,12 +683,13 @@ class RunIndex:
         parsed_config: dict[str, Any] = {}
         parsed_env: dict[str, Any] = {}
         rows: list[tuple[Any, ...]] = []
-        attrs: list[tuple[str, str, float | None, str]] = []
+        attrs: list[tuple[int, str, float | None, str]] = []
         digests: list[tuple[str, str, str | None, str, str]] = []
         refusals: list[tuple[str, str, str]] = []
         run_envs: list[tuple[str, str]] = []
         packages: list[tuple[str, str, float | None, str]] = []
         have_envs = {e for (e,) in self.db.execute("SELECT DISTINCT env_id FROM run_env")}
+        number = self.db.execute("SELECT COALESCE(MAX(n), 0) FROM runs").fetchone()[0]
         for n, (rid, commit, source) in enumerate(wanted, 1):
             if tick is not None and n % 500 == 0:
                 tick(500)
@@ -677,7 +709,8 @@ class RunIndex:
             config = self._parsed(names.get("config.yaml"), blobs, commit, "config.yaml", parsed_config)
             env_id = names.get("env.json")
             env = self._parsed(env_id, blobs, commit, "env.json", parsed_env)
-            row, a, d = record_rows(commit, rec, raw, config, env)
+            number += 1
+            row, a, d = record_rows(commit, rec, raw, config, env, number)
             if env_id is not None:
                 run_envs.append((commit, env_id))
                 if env_id not in have_envs:
@@ -687,10 +720,9 @@ class RunIndex:
             attrs += a
             digests += d
         with _transaction(self.db):
-            self.db.executemany("INSERT OR REPLACE INTO runs VALUES (" + ",".join("?" * 20) + ")", _cleaned(rows))
-            if not fresh:
-                self.db.executemany("DELETE FROM attrs WHERE commit_id = ?", [(r[0],) for r in rows])
-                self.db.executemany("DELETE FROM digests WHERE commit_id = ?", [(r[0],) for r in rows])
+            if not fresh:  # rows of these commits from before (none, unless a reader changed): gone first
+                self._drop_commits(commits)
+            self.db.executemany("INSERT INTO runs VALUES (" + ",".join("?" * 21) + ")", _cleaned(rows))
             self.db.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", _cleaned(attrs))
             self.db.executemany("INSERT OR REPLACE INTO run_env VALUES (?, ?)", run_envs)
             self.db.executemany("INSERT INTO env_attrs VALUES (?, ?, ?, ?)", _cleaned(packages))
@@ -767,11 +799,20 @@ class RunIndex:
     # -- reading ---------------------------------------------------------------------------------
 
     def runs(self, where: str = "1", params: Sequence[Any] = (), order: str | None = None,
-             order_params: Sequence[Any] = (), limit: int | None = None, retired: bool = True) -> Iterator[Any]:
+             order_params: Sequence[Any] = (), limit: int | None = None, retired: bool = True,
+             lead: tuple[str, bool] | None = None) -> Iterator[Any]:
         """Visible runs (gitruns.lookup.Run) matching the SQL ``where`` over ``v``/``r``,
-        in ``order`` (default: newest first), streamed from the database."""
+        in ``order`` (default: newest first), streamed from the database.  ``lead``:
+        (attrs key, descending) when ``order`` begins with that key (query.compile_order),
+        which with a limit lets the index walk the key's numbers in order."""
         from .lookup import Run
 
+        if lead is not None and limit is not None:
+            found = self._leading(lead, where, params, order, order_params, limit, retired)
+            if found is not None:
+                for rid, commit, source, raw in found:
+                    yield Run(rid, commit, _record(raw, rid), source)
+                return
         sql = f"SELECT {RUN_COLUMNS} FROM visible v JOIN runs r ON r.commit_id = v.commit_id WHERE ({where})"
         if not retired:
             sql += " AND r.retired = 0"
@@ -782,6 +823,29 @@ class RunIndex:
             args.append(limit)
         for rid, commit, source, raw in self.db.execute(sql, args):
             yield Run(rid, commit, _record(raw, rid), source)
+
+    def _leading(self, lead: tuple[str, bool], where: str, params: Sequence[Any], order: str | None,
+                 order_params: Sequence[Any], limit: int, retired: bool) -> list[tuple[Any, ...]] | None:
+        """The first ``limit`` runs in ``order`` when its first key is ``lead``: the
+        key's rows with a number, walked in the (key, num) index's order, each run
+        taken at its first row (its largest number descending, its smallest ascending:
+        the value compile_order sorts it by), ties broken by the whole ``order``.  A run
+        with a number sorts before one with only text or none, so when ``limit`` runs
+        with a number match, they are the answer; otherwise None (the caller sorts all)."""
+        key, descending = lead
+        sql = (f"SELECT {RUN_COLUMNS} FROM attrs s INDEXED BY attrs_key_num JOIN runs r ON r.n = s.run "
+               f"JOIN visible v ON v.commit_id = r.commit_id WHERE s.key = ? AND s.num IS NOT NULL AND ({where})"
+               + (" AND r.retired = 0" if not retired else "")
+               + f" ORDER BY s.num {'DESC' if descending else 'ASC'}, {order}")
+        out: list[tuple[Any, ...]] = []
+        seen: set[str] = set()
+        for row in self.db.execute(sql, [key, *params, *order_params]):
+            if row[0] not in seen:
+                seen.add(row[0])
+                out.append(row)
+                if len(out) == limit:
+                    return out
+        return None
 
     def runs_of(self, refs: Sequence[tuple[str, str, str | None]]) -> list[Any]:
         """The runs of ``refs`` (run id, commit, source), visible or not (a remote's own
@@ -920,8 +984,9 @@ def attr_rows(db: sqlite3.Connection, commits: Sequence[str], keys: Sequence[str
         marks = ",".join("?" * len(chunk))
         if plain:
             out += db.execute(
-                f"SELECT commit_id, key, num, txt FROM attrs INDEXED BY attrs_commit WHERE commit_id IN ({marks}) "
-                f"AND key IN ({','.join('?' * len(plain))}) ORDER BY commit_id, key, rowid", [*chunk, *plain])
+                "SELECT r.commit_id, a.key, a.num, a.txt FROM runs r JOIN attrs a INDEXED BY attrs_commit "
+                f"ON a.run = r.n WHERE r.commit_id IN ({marks}) AND a.key IN ({','.join('?' * len(plain))}) "
+                "ORDER BY r.commit_id, a.key, a.rowid", [*chunk, *plain])
         if packages:
             out += db.execute(
                 "SELECT re.commit_id, a.key, a.num, a.txt FROM run_env re JOIN env_attrs a ON a.env_id = re.env_id "

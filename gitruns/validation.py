@@ -75,11 +75,16 @@ def _check_shape(data: Any, run_id: str) -> None:
         raise RecordError(f"its record says it is run {data.get('id')}")
 
 
+def _best_error(data: Any, version: int) -> Any:
+    """jsonschema's most relevant error, or None (imported only here: 80 ms)."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(record.validator(version).iter_errors(data))
+
+
 def validate_untrusted(data: Any, run_id: str) -> None:
     """A record fetched from elsewhere is untrusted input: check it, as written,
     against the schema of the version it claims."""
-    import jsonschema
-
     version = data.get("schema") if isinstance(data, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version > record.SCHEMA_VERSION:
         raise RecordError(f"run {run_id} has record schema {version}, newer than this gitruns "
@@ -90,8 +95,7 @@ def validate_untrusted(data: Any, run_id: str) -> None:
 
     # The compiled check answers "certainly valid" fast; anything else goes to jsonschema,
     # which decides and says why (tests/unit/test_schemacheck.py holds them to agree).
-    error = None if schemacheck.run_record_ok(data) else \
-        jsonschema.exceptions.best_match(record.validator(version).iter_errors(data))
+    error = None if schemacheck.run_record_ok(data) else _best_error(data, version)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "record"
         raise RecordError(f"run {run_id}: invalid record at {where}: {error.message}")

@@ -203,12 +203,12 @@ def _index_db() -> Any:
     for i, (opt, lr) in enumerate([("adam", 0.1), ("adam", 0.2), ("adam", 0.1)]):
         commit = f"{i:040d}"
         db.execute("INSERT INTO visible VALUES (?, ?, NULL)", (f"run{i}", commit))
-        db.execute("INSERT INTO runs (commit_id, run_id, name, status, started, json) VALUES (?, ?, ?, ?, ?, ?)",
-                   (commit, f"run{i}", f"n{i}", "succeeded", 1.7e9 + i, b"{}"))
+        db.execute("INSERT INTO runs (commit_id, run_id, name, status, started, json, n) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (commit, f"run{i}", f"n{i}", "succeeded", 1.7e9 + i, b"{}", i + 1))
         db.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", [
-            (commit, "params.opt", None, opt), (commit, "params.lr", lr, str(lr)), (commit, "env.gpu", None, "A"),
-            (commit, "env.gpu", None, "B")])
-    db.execute("INSERT INTO attrs VALUES (?, 'params.seed', 1, '1')", ("0" * 40,))
+            (i + 1, "params.opt", None, opt), (i + 1, "params.lr", lr, str(lr)), (i + 1, "env.gpu", None, "A"),
+            (i + 1, "env.gpu", None, "B")])
+    db.execute("INSERT INTO attrs VALUES (1, 'params.seed', 1, '1')")
     return db
 
 

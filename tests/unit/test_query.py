@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from gitruns import query
+from gitruns import listing, query
 from gitruns.errors import UsageError
 from gitruns.query import QueryError
+from gitruns.runindex import RunIndex
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -27,12 +28,12 @@ SCHEMA = """
 CREATE TABLE visible(run_id TEXT PRIMARY KEY, commit_id TEXT, source TEXT);
 CREATE TABLE runs(commit_id TEXT PRIMARY KEY, run_id, name, status, kind, started REAL, ended REAL,
     duration REAL, run_group, rerun_of, code_commit, code_branch, code_dirty INTEGER, user, host,
-    pid INTEGER, process TEXT, invoked_by, retired INTEGER, json BLOB);
-CREATE TABLE attrs(commit_id TEXT, key TEXT, num REAL, txt TEXT);
+    pid INTEGER, process TEXT, invoked_by, retired INTEGER, json BLOB, n INTEGER UNIQUE);
+CREATE TABLE attrs(run INTEGER, key TEXT, num REAL, txt TEXT);
 CREATE TABLE digests(commit_id TEXT, role TEXT, step TEXT, path TEXT, digest TEXT);
 CREATE INDEX attrs_key_num ON attrs(key, num);
 CREATE INDEX attrs_key_txt ON attrs(key, txt);
-CREATE INDEX attrs_commit ON attrs(commit_id, key);
+CREATE INDEX attrs_commit ON attrs(run, key);
 CREATE TABLE env_attrs(env_id TEXT, key TEXT, num REAL, txt TEXT);
 CREATE TABLE run_env(commit_id TEXT PRIMARY KEY, env_id TEXT);
 """
@@ -50,21 +51,21 @@ RUNS: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {
            [("params.lr", 0.01), ("params.opt", "adam"), ("metrics.acc", 0.95), ("tags.team", "vision"),
             ("env.python", "3.11.7"), ("env.packages.torch", "2.10.1"), ("env.gpu", "A100"),
             ("env.gpu", "H100"), ("step.fit.status", "succeeded"), ("step.fit.duration", 50),
-            ("step.fit.metrics.loss", 0.1), ("params.flag", True)]),
+            ("step.fit.metrics.loss", 0.1), ("params.flag", True), ("metrics.multi", 3), ("metrics.multi", 7)]),
     "r2": (dict(name="sweep", status="succeeded", kind="exec", started=_at(1), ended=_at(1) + 300,
                 duration=300.0, run_group="g1", code_commit="1234abcd" * 5, code_branch="feature/x",
                 code_dirty=1, user="bob", host="h1", invoked_by="rerun", rerun_of="r1", retired=0),
            [("params.lr", 0.1), ("params.opt", "sgd"), ("metrics.acc", 0.80), ("env.python", "3.9.18"),
             ("env.packages.torch", "2.9.0"), ("env.gpu", "V100"), ("step.fit.metrics.loss", 0.5),
-            ("params.flag", False)]),
+            ("params.flag", False), ("metrics.multi", 5)]),
     "r3": (dict(name="eval", status="failed", kind="pipeline", started=_at(2), ended=_at(2) + 7200,
                 duration=7200.0, run_group="g2", code_commit="abcdef12" * 5, code_branch="main",
                 code_dirty=0, user="alice", host="h2", invoked_by="manual", retired=0),
-           [("params.lr", "0.01"), ("params.opt", "adamw"), ("tags.team", "nlp"),
+           [("params.lr", "0.01"), ("params.opt", "adamw"), ("tags.team", "nlp"), ("metrics.multi", 7),
             ("env.packages.torch", "2.10.0rc1"), ("step.fit.status", "failed")]),
     "r4": (dict(name="train", status="running", kind="exec", started=_at(2.1), host=socket.gethostname(),
                 pid=DEAD_PID, process="{}", code_dirty=0, user="carol", invoked_by="manual", retired=0),
-           [("params.lr", 1e-3), ("metrics.acc", "n/a")]),
+           [("params.lr", 1e-3), ("metrics.acc", "n/a"), ("metrics.multi", "text")]),
     "r5": (dict(name="train", status="running", kind="exec", started=_at(2.96), host="elsewhere",
                 pid=1, process=json.dumps({"boot_id": "x"}), code_dirty=0, user="dan",
                 invoked_by="manual", retired=1),
@@ -88,15 +89,16 @@ def db() -> Iterator[sqlite3.Connection]:
     con = sqlite3.connect(":memory:")
     con.executescript(SCHEMA)
     query.register(con)
-    for run_id, (cols, attrs) in RUNS.items():
+    for number, (run_id, (cols, attrs)) in enumerate(RUNS.items(), 1):
         commit = "c" + run_id
         con.execute("INSERT INTO visible VALUES (?, ?, NULL)", (run_id, commit))
-        row = {"commit_id": commit, "run_id": run_id, **cols}
+        row = {"commit_id": commit, "run_id": run_id, "n": number, **cols}
         con.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                     list(row.values()))
         rows = [_attr_row(commit, k, v) for k, v in attrs]
         # as gitruns.runindex keeps them: packages once per environment (here one a run)
-        con.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)", [r for r in rows if not r[1].startswith("env.pack")])
+        con.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?)",
+                        [(number, *r[1:]) for r in rows if not r[1].startswith("env.pack")])
         con.executemany("INSERT INTO env_attrs VALUES (?, ?, ?, ?)",
                         [("e" + r[0], *r[1:]) for r in rows if r[1].startswith("env.pack")])
         con.execute("INSERT INTO run_env VALUES (?, ?)", (commit, "e" + commit))
@@ -105,11 +107,24 @@ def db() -> Iterator[sqlite3.Connection]:
 
 
 def select(db: sqlite3.Connection, where: str | None = None, sort: list[str] | None = None) -> list[str]:
-    sql, params = query.compile_where(query.parse(where), NOW) if where else ("1", [])
+    """The ids selected, in order; checked to be the same whichever way the index writes
+    a condition (a set, or EXISTS run by run: query._has) and, for every limit, when
+    the first sort key is walked in the index's order (RunIndex._leading)."""
     order, order_params = query.compile_order(query.parse_sort(sort or []))
-    rows = db.execute("SELECT v.run_id FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
-                      f"WHERE {sql} ORDER BY {order}", params + order_params)
-    return [row[0] for row in rows]
+    answers = []
+    for probe in (None, lambda sql, args: query.BROAD, lambda sql, args: 0):
+        sql, params = query.compile_where(query.parse(where), NOW, probe) if where else ("1", [])
+        rows = db.execute("SELECT v.run_id FROM visible v JOIN runs r ON r.commit_id = v.commit_id "
+                          f"WHERE {sql} ORDER BY {order}", params + order_params)
+        answers.append([row[0] for row in rows])
+    assert answers[1] == answers[0] == answers[2], (where, answers)
+    for limit in range(1, len(answers[0]) + 1):
+        lead = listing.lead_of(listing.Filters(sort=sort or [], limit=limit))
+        if lead is not None:
+            walked = RunIndex(None, db, False)._leading(  # type: ignore[arg-type]
+                lead, sql, params, order, order_params, limit, True)
+            assert walked is None or [row[0] for row in walked] == answers[0][:limit], (sort, limit)
+    return answers[0]
 
 
 def ids(db: sqlite3.Connection, where: str) -> set[str]:
@@ -323,6 +338,11 @@ def test_version_key_orders_as_pep440() -> None:
     (["code.commit", "id"], ["r2", "r1", "r3", "r4", "r5"]),
     (["-env.gpu"], ["r2", "r1", "r5", "r4", "r3"]),
     (["-params.opt"], ["r5", "r2", "r3", "r1", "r4"]),  # text descending: adamw before adam
+    # several values: descending by the largest, ascending by the smallest; ties newest first
+    (["-metrics.multi"], ["r3", "r1", "r2", "r4", "r5"]),
+    (["metrics.multi"], ["r1", "r2", "r3", "r4", "r5"]),
+    (["-metrics.multi", "-name"], ["r1", "r3", "r2", "r4", "r5"]),
+    (["-step.fit.metrics.loss"], ["r2", "r1", "r5", "r4", "r3"]),
 ])
 def test_sort_keys_with_missing_values_last(db: sqlite3.Connection, sort: list[str], expected: list[str]) -> None:
     assert select(db, None, sort) == expected
