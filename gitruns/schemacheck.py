@@ -21,7 +21,6 @@ with ``repr()`` and numbers: its own names come from a fixed alphabet (``v3``,
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Callable
@@ -66,6 +65,15 @@ def _literal(value: Any) -> str:
     raise _Unsupported(repr(value)[:40])
 
 
+def _type_test(var: str, kind: str) -> str:
+    return f"{var} is None" if kind == "NoneType" else f"type({var}) is {kind}"
+
+
+def _is_leaf(schema: Any) -> bool:
+    """A subschema small enough to inline wherever it is referred to."""
+    return type(schema) is dict and all(k in _LEAF_KEYWORDS or k in _ANNOTATIONS for k in schema)
+
+
 def _is_number(value: Any) -> bool:
     return (type(value) is int or type(value) is float) and math.isfinite(value)
 
@@ -79,6 +87,7 @@ class _Generator:
         self.names: dict[str, Any] = {"MISSING": _MISSING, "NoneType": type(None), "dict": dict, "list": list,
                                       "str": str, "int": int, "float": float, "bool": bool}
         self.refs: dict[str, str] = {}  # ref target -> its function's name
+        self.regexes: dict[str, str] = {}  # pattern -> the name of its bound search
         self.pending: list[tuple[str, Any]] = []  # functions to write: (name, schema)
         self.counter = 0
 
@@ -119,16 +128,20 @@ class _Generator:
         """The function of a reference inside this schema (``#/$defs/x``,
         ``#/properties/error``); any other (another document, an anchor, a
         percent-escape) is unsupported.  Written once, so recursion works."""
+        if target not in self.refs:
+            self.refs[target] = self.call(self.target(target))
+        return self.refs[target]
+
+    def target(self, target: Any) -> Any:
+        """The subschema a reference names."""
         if type(target) is not str or not target.startswith("#/") or "%" in target:
             raise _Unsupported(repr(target)[:40])
-        if target not in self.refs:
-            node: Any = self.root
-            for part in target[2:].split("/"):
-                if type(node) is not dict:
-                    raise _Unsupported(target)
-                node = node[part.replace("~1", "/").replace("~0", "~")]
-            self.refs[target] = self.call(node)
-        return self.refs[target]
+        node: Any = self.root
+        for part in target[2:].split("/"):
+            if type(node) is not dict:
+                raise _Unsupported(target)
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
 
     # -- one subschema, inlined: statements that return False on a failure ----
 
@@ -166,10 +179,14 @@ class _Generator:
         if "const" in schema:
             self.enum([schema["const"]], var, out, pad)
         if "$ref" in schema:
-            out.append(f"{pad}if not {self.ref(schema['$ref'])}({var}):")
-            out.append(f"{pad}    return False")
+            target = self.target(schema["$ref"])
+            if _is_leaf(target):  # a time, an object id: inlined
+                self.node(target, var, out, depth)
+            else:
+                out.append(f"{pad}if not {self.ref(schema['$ref'])}({var}):")
+                out.append(f"{pad}    return False")
         if "anyOf" in schema:
-            self.any_of(schema["anyOf"], var, out, pad)
+            self.any_of(schema["anyOf"], var, out, depth)
         for kind, keys in (("str", ("pattern", "minLength", "maxLength")), ("number", ("minimum",)),
                            ("list", ("items",)),
                            ("dict", ("required", "properties", "additionalProperties"))):
@@ -180,13 +197,17 @@ class _Generator:
             if not kinds & set(exact):
                 continue  # "type" already refused every value these apply to
             inner = depth
-            if not kinds <= set(exact):
+            if kinds - set(exact) == {"NoneType"}:
+                out.append(f"{pad}if {var} is not None:")
+                inner = depth + 1
+            elif not kinds <= set(exact):
                 test = " or ".join(f"type({var}) is {t}" for t in exact)
                 out.append(f"{pad}if {test}:")
                 inner = depth + 1
             getattr(self, f"for_{kind}")(schema, var, out, inner)
 
-    def type_check(self, arg: Any, var: str, out: list[str], pad: str) -> frozenset[str]:
+    def type_kinds(self, arg: Any) -> set[str]:
+        """The exact Python types of a "type" keyword's JSON type names."""
         names = [arg] if type(arg) is str else arg
         if type(names) is not list or not names:
             raise _Unsupported("type")
@@ -195,6 +216,10 @@ class _Generator:
             if type(n) is not str or n not in _TYPES:
                 raise _Unsupported(repr(n)[:40])
             kinds.update(_TYPES[n])
+        return kinds
+
+    def type_check(self, arg: Any, var: str, out: list[str], pad: str) -> frozenset[str]:
+        kinds = self.type_kinds(arg)
         tests = [f"{var} is not None" if k == "NoneType" else f"type({var}) is not {k}" for k in sorted(kinds)]
         out.append(f"{pad}if {' and '.join(tests)}:")
         out.append(f"{pad}    return False")
@@ -225,14 +250,32 @@ class _Generator:
         out.append(f"{pad}if not ({' or '.join(f'({t})' for t in tests)}):")
         out.append(f"{pad}    return False")
 
-    def any_of(self, options: Any, var: str, out: list[str], pad: str) -> None:
+    def any_of(self, options: Any, var: str, out: list[str], depth: int) -> None:
+        pad = "    " * depth
         if type(options) is not list or not options:
             raise _Unsupported("anyOf")
-        tests = []
+        # Options that only name types (the {"type": "null"} of "a time or null") are
+        # tested inline; when one other option is left, the value must pass it unless
+        # it is of those types.
+        kinds: set[str] = set()
+        others = []
         for option in options:
-            if type(option) is dict and set(option) == {"type"} and option["type"] == "null":
-                tests.append(f"{var} is None")
-            elif type(option) is dict and set(option) == {"$ref"}:
+            if type(option) is dict and "type" in option and all(k == "type" or k in _ANNOTATIONS for k in option):
+                kinds |= self.type_kinds(option["type"])
+            else:
+                others.append(option)
+        if len(others) <= 1:
+            if kinds:
+                tests = [_type_test(var, k) for k in sorted(kinds)]
+                out.append(f"{pad}if not ({' or '.join(tests)}):")
+                depth += 1
+            body: list[str] = []
+            self.node(others[0] if others else False, var, body, depth)
+            out.extend(body or [f"{pad}    pass"])
+            return
+        tests = [_type_test(var, k) for k in sorted(kinds)]
+        for option in others:
+            if type(option) is dict and set(option) == {"$ref"}:
                 tests.append(f"{self.ref(option['$ref'])}({var})")
             else:
                 tests.append(f"{self.call(option)}({var})")
@@ -244,7 +287,9 @@ class _Generator:
         if "pattern" in schema:
             if type(schema["pattern"]) is not str:
                 raise _Unsupported("pattern")
-            search = self.bind("R", re.compile(schema["pattern"]).search)
+            search = self.regexes.get(schema["pattern"])
+            if search is None:
+                search = self.regexes[schema["pattern"]] = self.bind("R", re.compile(schema["pattern"]).search)
             out.append(f"{pad}if {search}({var}) is None:")
             out.append(f"{pad}    return False")
         for key, op in (("minLength", "<"), ("maxLength", ">")):
@@ -326,6 +371,7 @@ class _Generator:
 
 
 _KEYWORDS = frozenset({"type", "enum", "const", "$ref", "anyOf", *_APPLIES_TO})
+_LEAF_KEYWORDS = frozenset({"type", "enum", "const", "pattern", "minLength", "maxLength", "minimum"})
 
 
 def generate(schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -348,20 +394,28 @@ def compile_schema(schema: dict[str, Any]) -> Check | None:
     return check
 
 
-@functools.lru_cache(maxsize=8)
-def _record_check(version: int) -> Check | None:
-    from . import record
+_RECORD_CHECKS: dict[int, Check | None] = {}  # schema version -> its check, built on first use
 
-    return compile_schema(record.schema(version))
+
+def _record_check(version: int) -> Check | None:
+    if version not in _RECORD_CHECKS:
+        from . import record
+
+        _RECORD_CHECKS[version] = compile_schema(record.schema(version))
+    return _RECORD_CHECKS[version]
 
 
 def run_record_ok(data: Any) -> bool:
     """Whether a parsed run.json is certainly valid against the schema of the
     version it claims (False: not sure; ask jsonschema)."""
-    from . import record
-
     version = data.get("schema") if type(data) is dict else None
-    if type(version) is not int or not 1 <= version <= record.SCHEMA_VERSION:
+    if type(version) is not int:
         return False
-    check = _record_check(version)
+    check = _RECORD_CHECKS.get(version)
+    if check is None:
+        from . import record
+
+        if not 1 <= version <= record.SCHEMA_VERSION:
+            return False
+        check = _record_check(version)
     return check is not None and check(data)
