@@ -271,7 +271,7 @@ class _Generator:
                 depth += 1
             body: list[str] = []
             self.node(others[0] if others else False, var, body, depth)
-            out.extend(body or [f"{pad}    pass"])
+            out.extend(body or ([f"{pad}    pass"] if kinds else []))
             return
         tests = [_type_test(var, k) for k in sorted(kinds)]
         for option in others:
