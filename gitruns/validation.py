@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bounds, record
+from . import bounds, record, schemacheck
 from .errors import RecordError
+from .timeutil import parse_iso
 
 
 def parse_record(raw: bytes, run_id: str, check: str = "schema") -> record.RunRecord:
@@ -38,12 +39,11 @@ def parse_record(raw: bytes, run_id: str, check: str = "schema") -> record.RunRe
 def _check_times(data: dict[str, Any]) -> None:
     """Times must be real dates, not only look like them (2026-13-45 matches the
     schema's pattern), since every reader turns them into local time."""
-    from .timeutil import parse_iso
-
     for key in ("started_at", "ended_at"):
-        if isinstance(data.get(key), str):
+        text = data.get(key)
+        if isinstance(text, str):
             try:
-                parse_iso(data[key])
+                parse_iso(text)
             except (ValueError, OverflowError):
                 raise RecordError(f"invalid record at {key}: not a date and time") from None
 
@@ -75,13 +75,6 @@ def _check_shape(data: Any, run_id: str) -> None:
         raise RecordError(f"its record says it is run {data.get('id')}")
 
 
-def _best_error(data: Any, version: int) -> Any:
-    """jsonschema's most relevant error, or None (imported only here: 80 ms)."""
-    import jsonschema
-
-    return jsonschema.exceptions.best_match(record.validator(version).iter_errors(data))
-
-
 def validate_untrusted(data: Any, run_id: str) -> None:
     """A record fetched from elsewhere is untrusted input: check it, as written,
     against the schema of the version it claims."""
@@ -91,14 +84,16 @@ def validate_untrusted(data: Any, run_id: str) -> None:
                           f"understands ({record.SCHEMA_VERSION}); upgrade gitruns")
     if not isinstance(version, int) or not 1 <= version <= record.SCHEMA_VERSION:
         raise RecordError(f"run {run_id}: unknown record schema {version!r}")
-    from . import schemacheck
-
     # The compiled check answers "certainly valid" fast; anything else goes to jsonschema,
     # which decides and says why (tests/unit/test_schemacheck.py holds them to agree).
-    error = None if schemacheck.run_record_ok(data) else _best_error(data, version)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "record"
-        raise RecordError(f"run {run_id}: invalid record at {where}: {error.message}")
+    # (jsonschema is imported only then: a sync of valid records never loads it.)
+    if not schemacheck.run_record_ok(data):
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(record.validator(version).iter_errors(data))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "record"
+            raise RecordError(f"run {run_id}: invalid record at {where}: {error.message}")
     if data.get("id") != run_id:
         raise RecordError(f"run {run_id}: its record says it is run {data.get('id')}")
     try:
