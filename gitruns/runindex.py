@@ -37,6 +37,8 @@ Tables (SQL over them uses the aliases ``v`` and ``r``; see docs/queries.md)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -49,14 +51,16 @@ from . import record, runid
 from .errors import AmbiguousRun, RecordError, UnknownRun
 from .repo import Repo
 
-INDEX_VERSION = 5  # the tables' shape: another one is dropped and rebuilt
+INDEX_VERSION = 6  # the tables' shape: another one is dropped and rebuilt
 DB_NAME = "index.sqlite"
 RACY_S = 2.0
 BATCH_FROM = 200  # from this many new commits, `git cat-file --batch` reads them
 CHUNK = 10000  # records read, parsed and written at a time
 PROGRESS_FROM = 1000  # from this many records to index, progress on a terminal
 BULK_FROM = 5000  # from this many new records into an empty index, its indexes are made after
-_BULK_INDEXES = ("attrs_commit", "attrs_key_num", "attrs_key_txt", "digests_digest", "digests_commit",
+PARALLEL_FROM = 20000  # from this many records into an empty index, one process a core reads them
+MAX_PROCESSES = 8
+_BULK_INDEXES = ("attrs_commit", "attrs_key_num", "digests_digest", "digests_commit",
                  "runs_name", "runs_group", "runs_started")
 
 _TABLES = (
@@ -88,8 +92,10 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS runs_started ON runs(started)",
     # Covering: a filter or a sort key reads the index alone (gitruns.query).
     "CREATE INDEX IF NOT EXISTS attrs_commit ON attrs(run, key, num, txt)",
-    "CREATE INDEX IF NOT EXISTS attrs_key_num ON attrs(key, num, run)",
-    "CREATE INDEX IF NOT EXISTS attrs_key_txt ON attrs(key, txt, run)",
+    # One index for numbers and text: building each index of 2 million rows (100,000
+    # runs) takes 4 s; a condition on text reads the key's entries from it, which at
+    # 100,000 runs takes milliseconds.
+    "CREATE INDEX IF NOT EXISTS attrs_key_num ON attrs(key, num, txt, run)",
     "CREATE INDEX IF NOT EXISTS digests_digest ON digests(digest)",
     "CREATE INDEX IF NOT EXISTS digests_commit ON digests(commit_id)",
 )
@@ -176,12 +182,13 @@ def visible_of(local: Mapping[str, str], remotes: Mapping[str, Mapping[str, str]
 
 
 def _epoch(text: Any) -> float | None:
-    from .timeutil import parse_iso
-
-    if not isinstance(text, str):
+    if text.__class__ is not str:
         return None
     try:
-        return parse_iso(text).timestamp()
+        value = _from_iso(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:  # as timeutil.parse_iso reads it: UTC
+            value = value.replace(tzinfo=_UTC)
+        return value.timestamp()
     except (ValueError, OverflowError):
         return None
 
@@ -247,6 +254,9 @@ def _flat(data: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
         else:
             out[f"{prefix}{key}"] = value
 
+
+_from_iso = dt.datetime.fromisoformat
+_UTC = dt.timezone.utc
 
 _PEP503 = re.compile(r"[-_.]+")
 
@@ -397,6 +407,20 @@ _LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_.-]*):(?: +(.*?))? *\Z")
 
 
 def _scalar(text: str) -> Any:
+    """A plain scalar of the quick reader, remembered (a sweep's configs repeat their
+    values: the same few words and numbers in 100,000 files)."""
+    value = _SCALARS.get(text, _NOT_SIMPLE)
+    if value is _NOT_SIMPLE:
+        value = _read_scalar(text)
+        if len(_SCALARS) < 65536:
+            _SCALARS[text] = value
+    return value
+
+
+_SCALARS: dict[str, Any] = {}
+
+
+def _read_scalar(text: str) -> Any:
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):
@@ -517,6 +541,14 @@ def _record_files(repo: Repo, commit: str) -> dict[str, str]:
 
 
 # --- the index -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Part:
+    """A share of a rebuild indexed by a forked process (RunIndex._fork_parts)."""
+    pid: int
+    path: str
+    wanted: list[tuple[str, str, str | None]]
 
 
 class RunIndex:
@@ -650,18 +682,103 @@ class RunIndex:
         # Long work shows progress on a terminal (a rebuild of 100,000 runs takes a minute).
         shown = Progress("gitruns: indexing runs", len(wanted), min_total=PROGRESS_FROM, unit="runs")
         try:
-            for i in range(0, len(wanted), CHUNK):
-                self._index_chunk(wanted[i:i + CHUNK], fresh=bulk, tick=shown.advance)
+            mine, parts = self._fork_parts(wanted) if bulk else (wanted, [])
+            try:
+                for i in range(0, len(mine), CHUNK):
+                    self._index_chunk(mine[i:i + CHUNK], fresh=bulk, tick=shown.advance)
+                while parts:
+                    self._join_part(parts[0], shown.advance)
+                    parts.pop(0)
+            finally:
+                _abandon(parts)  # after an error here (or Ctrl-C): no process or file is left
             shown.close()
         finally:
             if bulk:
+                # SQLite sorts an index's entries on several threads when asked.
+                self.db.execute(f"PRAGMA threads = {min(_cores(), MAX_PROCESSES)}")
                 with _transaction(self.db):
                     for statement in _TABLES:
                         if statement.startswith("CREATE INDEX"):
                             self.db.execute(statement)
 
+    # -- a rebuild on several cores ----------------------------------------------------------------
+
+    def _fork_parts(self, wanted: list[tuple[str, str, str | None]]) -> tuple[
+            list[tuple[str, str, str | None]], list[_Part]]:
+        """Where a rebuild is large and the machine has several cores: every share of
+        ``wanted`` but the first is read, checked and written by a forked process of
+        its own into a file of its own (``<index>.<pid>.<k>.part``), which
+        :meth:`_join_part` copies in.  Reading and checking records is Python's work,
+        one core a process; the records are the same either way.  Returns the first
+        share (this process's) and the others."""
+        cores = min(_cores(), MAX_PROCESSES)
+        if cores < 2 or len(wanted) < PARALLEL_FROM or not hasattr(os, "fork") or not self.persistent:
+            return wanted, []
+        size = -(-len(wanted) // cores)
+        parts: list[_Part] = []
+        for k in range(1, cores):
+            share = wanted[k * size:(k + 1) * size]
+            if not share:
+                break
+            path = os.path.join(self.repo.state_dir, f"{DB_NAME}.{os.getpid()}.{k}.part")
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            pid = os.fork()
+            if pid == 0:  # the child: its own connection, never the parent's; leaves by _exit
+                code = 1
+                try:
+                    db = sqlite3.connect(path, isolation_level=None)
+                    _prepare(db, journal=False)
+                    with _transaction(db):
+                        for name in _BULK_INDEXES:
+                            db.execute(f"DROP INDEX IF EXISTS {name}")  # noqa: S608 - fixed names
+                        db.execute("CREATE TABLE new_refusals (run_id TEXT, reason TEXT, local INTEGER)")
+                    child = RunIndex(self.repo, db, True)
+                    for i in range(0, len(share), CHUNK):
+                        child._index_chunk(share[i:i + CHUNK], fresh=True, base=k * size)
+                    with _transaction(db):
+                        db.executemany("INSERT INTO new_refusals VALUES (?, ?, ?)", child.new_refusals)
+                    db.close()
+                    code = 0
+                finally:
+                    os._exit(code)
+            parts.append(_Part(pid, path, share))
+        return wanted[:size], parts
+
+    def _join_part(self, part: _Part, tick: Callable[[int], None]) -> None:
+        """Copy in what a forked process indexed; where it failed, index its share here."""
+        _, status = os.waitpid(part.pid, 0)
+        try:
+            if status != 0:
+                raise sqlite3.OperationalError("a part of the rebuild failed")
+            db = self.db
+            db.execute("ATTACH DATABASE ? AS part", (part.path,))
+            try:
+                with _transaction(db):
+                    have = {e for (e,) in db.execute("SELECT DISTINCT env_id FROM main.env_attrs")}
+                    for table in ("runs", "attrs", "digests", "run_env", "refused"):
+                        db.execute(f"INSERT OR REPLACE INTO main.{table} SELECT * FROM part.{table}")  # noqa: S608
+                    db.execute("CREATE TEMP TABLE known_envs (env_id TEXT PRIMARY KEY)")
+                    db.executemany("INSERT INTO known_envs VALUES (?)", [(e,) for e in have])
+                    db.execute("INSERT INTO main.env_attrs SELECT * FROM part.env_attrs "
+                               "WHERE env_id NOT IN (SELECT env_id FROM known_envs)")
+                    db.execute("DROP TABLE known_envs")
+                    self.new_refusals += [(rid, reason, bool(local)) for rid, reason, local in
+                                          db.execute("SELECT run_id, reason, local FROM part.new_refusals")]
+            finally:
+                db.execute("DETACH DATABASE part")
+            tick(len(part.wanted))
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("DETACH DATABASE part")
+            for i in range(0, len(part.wanted), CHUNK):
+                self._index_chunk(part.wanted[i:i + CHUNK], fresh=True, tick=tick)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(part.path)
+
     def _index_chunk(self, wanted: list[tuple[str, str, str | None]], fresh: bool = False,
-                     tick: Callable[[int], None] | None = None) -> None:
+                     tick: Callable[[int], None] | None = None, base: int = 0) -> None:
         """One chunk of :meth:`_index`; ``fresh``: into an index that had no runs (and, without
         its indexes, a DELETE by commit would scan every row so far: none is needed)."""
         from . import bounds, catfile
@@ -689,7 +806,7 @@ class RunIndex:
         run_envs: list[tuple[str, str]] = []
         packages: list[tuple[str, str, float | None, str]] = []
         have_envs = {e for (e,) in self.db.execute("SELECT DISTINCT env_id FROM run_env")}
-        number = self.db.execute("SELECT COALESCE(MAX(n), 0) FROM runs").fetchone()[0]
+        number = max(base, self.db.execute("SELECT COALESCE(MAX(n), 0) FROM runs").fetchone()[0])
         for n, (rid, commit, source) in enumerate(wanted, 1):
             if tick is not None and n % 500 == 0:
                 tick(500)
@@ -1037,14 +1154,34 @@ def _connect(repo: Repo) -> tuple[sqlite3.Connection, bool]:
         return db, False
 
 
+def _abandon(parts: list[_Part]) -> None:
+    """Stop the processes of ``parts`` and remove their files."""
+    import signal
+
+    for part in parts:
+        with contextlib.suppress(OSError):
+            os.kill(part.pid, signal.SIGTERM)
+        with contextlib.suppress(OSError):
+            os.waitpid(part.pid, 0)
+        with contextlib.suppress(OSError):
+            os.unlink(part.path)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _remove_abandoned(state_dir: str) -> None:
     """Files of builds whose process is gone (killed before renaming its file into place)."""
     try:
-        names = [n for n in os.listdir(state_dir) if n.startswith(DB_NAME + ".") and n.endswith(".new")]
+        names = [n for n in os.listdir(state_dir) if n.startswith(DB_NAME + ".") and n.endswith((".new", ".part"))]
     except OSError:
         return
     for name in names:
-        pid = name[len(DB_NAME) + 1:-len(".new")]
+        pid = name[len(DB_NAME) + 1:].split(".")[0]  # index.sqlite.<pid>.new, index.sqlite.<pid>.<k>.part
         if not pid.isdigit():
             continue
         try:

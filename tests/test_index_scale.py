@@ -251,6 +251,63 @@ def test_rebuild_in_chunks_and_bulk_matches_one_by_one(sweep: Path, monkeypatch:
         assert index.db.execute("SELECT COUNT(DISTINCT env_id) FROM env_attrs").fetchone()[0] == 4  # and the template
 
 
+def test_a_rebuild_on_several_cores_stores_what_one_process_does(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large rebuild forks one process a core, each indexing a share into a file of its
+    own that the first copies in: the same rows, the same refusals, no files left."""
+    import os
+    import sqlite3
+
+    from conftest import plant_record
+
+    from gitruns import runindex
+    from gitruns.repo import open_repo
+
+    # two records no reader may take, in different shares of the rebuild
+    listed = json.loads(_ls_json(sweep))
+    for k, victim in enumerate((listed[10], listed[-10])):
+        raw = json.loads(git(sweep, "cat-file", "-p", f"refs/runs/{victim['id']}:.gitruns/run.json"))
+        raw["id"] = f"01zz{k}" + raw["id"][5:]  # a run id its ref does not have: refused
+        raw["status"] = "no such status"
+        plant_record(sweep, json.dumps(raw).encode(), "crafted")
+
+    def dump(db: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr)  # noqa: S608
+                for t in ("visible", "runs", "attrs", "digests", "env_attrs", "run_env", "refused")}
+
+    monkeypatch.setattr(runindex, "CHUNK", 70)
+    monkeypatch.setattr(runindex, "BULK_FROM", 100)
+    _drop_index(sweep)
+    with runindex.RunIndex.open(open_repo(str(sweep))) as index:
+        alone = dump(index.db)
+        refusals = sorted(index.new_refusals)
+    assert len(refusals) == 2 and len(alone["refused"]) == 2
+
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(runindex, "_cores", lambda: 3)
+    monkeypatch.setattr(runindex, "PARALLEL_FROM", 100)
+    _drop_index(sweep)
+    with runindex.RunIndex.open(open_repo(str(sweep))) as index:
+        assert dump(index.db) == alone
+        assert sorted(index.new_refusals) == refusals
+        names = {n for (n,) in index.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(runindex._BULK_INDEXES) <= names
+    assert len(forks) == 2
+    assert not [p.name for p in _index(sweep).parent.iterdir() if p.name.endswith((".part", ".new"))]
+    # the command line lists the same, and warns of the crafted runs
+    listed_again = gitrun(sweep, "ls", "--json")
+    assert json.loads(listed_again.stdout) == listed
+    assert listed_again.stderr.count("skipping run 01zz") == 2
+
+
 def test_a_long_rebuild_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     """Indexing many runs (a deleted index, a big fetch) takes a while: on a terminal it
     counts the runs on stderr; piped, stderr has nothing of it."""

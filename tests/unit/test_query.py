@@ -31,8 +31,7 @@ CREATE TABLE runs(commit_id TEXT PRIMARY KEY, run_id, name, status, kind, starte
     pid INTEGER, process TEXT, invoked_by, retired INTEGER, json BLOB, n INTEGER UNIQUE);
 CREATE TABLE attrs(run INTEGER, key TEXT, num REAL, txt TEXT);
 CREATE TABLE digests(commit_id TEXT, role TEXT, step TEXT, path TEXT, digest TEXT);
-CREATE INDEX attrs_key_num ON attrs(key, num);
-CREATE INDEX attrs_key_txt ON attrs(key, txt);
+CREATE INDEX attrs_key_num ON attrs(key, num, txt, run);
 CREATE INDEX attrs_commit ON attrs(run, key);
 CREATE TABLE env_attrs(env_id TEXT, key TEXT, num REAL, txt TEXT);
 CREATE TABLE run_env(commit_id TEXT PRIMARY KEY, env_id TEXT);
