@@ -125,6 +125,8 @@ def load_yaml(raw: bytes, name: str = "config.yaml") -> Any:
         raise RecordError(f"{name} refused: nested too deeply") from None
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
+        if "maximum nesting depth" in detail:  # libyaml's own limit (PyYAML 6.0.4 and later)
+            raise RecordError(f"{name} refused: nested too deeply") from None
         raise RecordError(f"{name} is not valid YAML: {detail[:200]}") from None
 
 
