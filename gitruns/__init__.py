@@ -30,8 +30,11 @@ _LAZY = {
     "RecordError": "errors", "GitrunsWarning": "warn",
     "push": "sharing", "fetch": "sharing", "pull": "sharing", "PushResult": "sharing", "FetchResult": "sharing",
     "pipeline": "pipelines.engine",
-    "rerun": "rerun", "RerunOptions": "rerun", "RerunOutcome": "rerun",
+    "rerun": "rerunning", "RerunOptions": "rerunning", "RerunOutcome": "rerunning",
     "export": "exporting", "ExportResult": "exporting",
+    "lineage": "lineagegraph", "Lineage": "lineagegraph", "which": "provenance", "Which": "provenance",
+    "promote": "promoting", "PromoteResult": "promoting", "verify": "verifying", "VerifyResult": "verifying",
+    "retire": "retiring", "RetireResult": "retiring",
     "resume": "pipelines.resume", "ResumeOptions": "pipelines.resume",
     # Pipelines from Python (@gitruns.step, gitruns.Pipeline): nothing of them until used.
     "step": "pipelines.pyapi", "Pipeline": "pipelines.pyapi", "serializer": "pipelines.pyapi",
@@ -43,7 +46,8 @@ __all__ = [
     "runs", "load", "compare", "logs", "Run", "RunList", "Artifact", "Artifacts", "Code", "Input",
     "GitrunsError", "UsageError", "UnknownRun", "AmbiguousRun", "RecordError", "GitrunsWarning",
     "push", "fetch", "pull", "PushResult", "FetchResult", "pipeline", "rerun", "RerunOptions", "RerunOutcome",
-    "resume", "ResumeOptions", "export", "ExportResult",
+    "resume", "ResumeOptions", "export", "ExportResult", "lineage", "Lineage", "which", "Which",
+    "promote", "PromoteResult", "verify", "VerifyResult", "retire", "RetireResult",
     "step", "Pipeline", "serializer", "PipelineResult", "StepResult",
     "__version__",
 ]
@@ -53,12 +57,17 @@ if TYPE_CHECKING:
 
     from .errors import AmbiguousRun, GitrunsError, RecordError, UnknownRun, UsageError
     from .exporting import ExportResult, export
+    from .lineagegraph import Lineage, lineage
     from .pipelines.engine import pipeline
     from .pipelines.pyapi import Pipeline, PipelineResult, StepResult, serializer, step
     from .pipelines.resume import ResumeOptions, resume
+    from .promoting import PromoteResult, promote
+    from .provenance import Which, which
     from .reading import Artifact, Artifacts, Code, Input, Run, RunList, compare, load, logs, runs
-    from .rerun import RerunOptions, RerunOutcome, rerun
+    from .rerunning import RerunOptions, RerunOutcome, rerun
+    from .retiring import RetireResult, retire
     from .sharing import FetchResult, PushResult, fetch, pull, push
+    from .verifying import VerifyResult, verify
     from .warn import GitrunsWarning
 
 

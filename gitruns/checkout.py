@@ -261,7 +261,7 @@ def checkout_promoted(repo: Repo, name: str, paths: list[str], force: bool, remo
     """Restore the artifact of promotion ``name`` (NAME or refs/promoted/NAME) to its
     recorded path, with every check ``checkout`` makes; also returns the promotion's
     record (validated), whose ``retired`` the caller warns about."""
-    from .promote import load
+    from .promoting import load
 
     name, _commit, data = load(repo, name)
     art = data["artifact"]

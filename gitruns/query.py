@@ -800,14 +800,13 @@ def compile_order(keys: Sequence[SortKey]) -> tuple[str, list[Any]]:
 
 # -- SQL functions ------------------------------------------------------------------
 
-_VERSION = re.compile(
+_VERSION_PATTERN = (
     r"^\s*v?(?:(\d+)!)?(\d+(?:\.\d+)*)"
     r"(?:[-_.]?(a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?"
     r"(?:[-_.]?(post|rev|r)[-_.]?(\d*)|-(\d+))?"
     r"(?:[-_.]?(dev)[-_.]?(\d*))?"
-    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?\s*$",
-    re.IGNORECASE,
-)
+    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?\s*$"
+)  # compiled on first use (version_key): compiling it costs every command that imports this
 _PRE = {"a": "1", "alpha": "1", "b": "2", "beta": "2", "c": "3", "rc": "3", "pre": "3", "preview": "3"}
 
 
@@ -818,7 +817,7 @@ def version_key(text: str | None) -> str | None:
     count), or None for text that is no version."""
     if text is None:
         return None
-    match = _VERSION.match(text)
+    match = re.match(_VERSION_PATTERN, text, re.IGNORECASE)  # re caches the compiled pattern
     if not match:
         return None
     epoch, release, pre, pre_n, post, post_n, post_implicit, dev, dev_n = match.groups()

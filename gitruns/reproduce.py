@@ -1,6 +1,6 @@
 """``git run reproduce ID``: rerun a run exactly and say whether it reproduced.
 
-A reproduction is a rerun (:func:`gitruns.rerun.rerun`, mode ``reproduce``: the
+A reproduction is a rerun (:func:`gitruns.rerunning.rerun`, mode ``reproduce``: the
 run's code, config, command and inputs, nothing overridden) whose result is
 compared with the original by :func:`gitruns.verdict.compare`: every artifact
 by digest, every metric, and the environments.  With ``env="recreate"`` the
@@ -19,7 +19,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from .envrecreate import Recreated
     from .repo import Repo
-    from .rerun import RerunOutcome
+    from .rerunning import RerunOutcome
     from .verdict import Verdict
 
 ENVS = ("current", "recreate")
@@ -69,7 +69,7 @@ def reproduce(run_id: str, options: ReproduceOptions | None = None, repo: Repo |
     from . import verdict as verdict_mod
     from .cache import for_repo as cache_for_repo
     from .repo import open_at
-    from .rerun import RerunOptions, rerun
+    from .rerunning import RerunOptions, rerun
     from .settings import load as load_settings
     from .sharing import store_of_default_remote
 

@@ -187,7 +187,7 @@ class Session:
         self.commit = runrefs.write(self.repo, rec, self.files, self.code_tree, _unique(parents), None)
 
     def _upstream(self, entries: list[record.Input]) -> list[record.Upstream]:
-        """The earlier runs whose artifacts the inputs are, by digest (gitruns.lineage)."""
+        """The earlier runs whose artifacts the inputs are, by digest (gitruns.linking)."""
         from .linking import digests_of, link_inputs
 
         items = digests_of(entries)

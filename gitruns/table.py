@@ -15,8 +15,8 @@ from .terminal import safe
 
 def width(text: str) -> int:
     """How many terminal cells ``text`` (already made safe) takes."""
-    if text.isascii():  # the usual case: one cell a character
-        return len(text)
+    if text.isascii() or text.replace("…", "").isascii():  # the usual cases: one cell a character
+        return len(text)  # (clip's "…" takes one cell too: no need to load wcwidth's tables for it)
     import wcwidth
 
     cells = wcwidth.wcswidth(text)

@@ -206,7 +206,7 @@ def test_pipeline_steps_link_to_earlier_steps_and_earlier_runs(tmp_path: Path) -
 
 
 def test_dependents_of_a_run_and_of_a_promotion(tmp_path: Path) -> None:
-    from gitruns.lineage import dependents
+    from gitruns.lineagegraph import dependents
     from gitruns.repo import open_repo
 
     repo, prepare, fit, report = chain(tmp_path)
@@ -290,3 +290,26 @@ def test_pushing_a_run_carries_its_upstream_commits_and_lineage_says_which_run_i
     assert "not among the runs here" not in gitrun(c, "lineage", fit).stdout
     for path in (bare, a, c):
         subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=path, check=True, capture_output=True)
+
+
+def test_python_answers_as_the_command_line_does(tmp_path: Path) -> None:
+    """gitruns.lineage/which/promote/verify/retire: the same answers and the same refs as
+    the verbs, from a path to the repository."""
+    import gitruns
+
+    repo, prepare, fit, report = chain(tmp_path)
+    graph = gitruns.lineage(prepare, "downstream", repo=repo)
+    assert graph.to_dict() == lineage_json(repo, prepare, "--downstream")
+    assert {n["run"] for n in graph.runs()} == {fit, report}
+    assert {n["run"] for n in gitruns.lineage(report, repo=repo).runs()} == {prepare, fit}
+    digest = record(repo, fit)["artifacts"][0]["digest"]
+    found = gitruns.which(digest, repo=repo)
+    assert found.to_dict() == json.loads(gitrun(repo, "which", digest, "--json").stdout)
+    promoted = gitruns.promote(fit, "model.pkl", "prod-model", "best so far", repo=repo)
+    assert git(repo, "rev-parse", "refs/promoted/prod-model").strip() == promoted.commit
+    assert gitruns.verify("prod-model", repo=str(repo)).ok
+    gone = gitruns.retire(prepare, "labels were wrong", repo=repo)
+    assert [d["id"] for d in gone.dependents] == [fit, report, "prod-model"]
+    assert record(repo, prepare)["retired"]["reason"] == "labels were wrong"
+    with pytest.raises(gitruns.UsageError):
+        gitruns.lineage(prepare, "sideways", repo=repo)

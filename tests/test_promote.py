@@ -319,7 +319,7 @@ def test_promote_a_pipeline_steps_output(tmp_path: Path) -> None:
 
 def test_a_promotion_moved_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     from gitruns.errors import ConcurrentUpdate
-    from gitruns.promote import move_ref
+    from gitruns.promoting import move_ref
     from gitruns.repo import open_repo
 
     repo = _repo(tmp_path)

@@ -433,3 +433,21 @@ def test_import_gitruns_loads_only_what_logging_needs() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
     assert out.stdout.split() == []
+
+
+def test_every_public_name_stays_what_it_is_whatever_was_imported_before() -> None:
+    """Python sets a package's attribute to a submodule when that submodule is first
+    imported: a public function named as its module (gitruns.rerun was, in rerun.py)
+    became the module once anything imported the module first.  Here every submodule
+    is imported first, then every public name is looked up."""
+    code = ("import importlib, pkgutil, types, gitruns\n"
+            "for m in pkgutil.walk_packages(gitruns.__path__, 'gitruns.'):\n"
+            "    if m.name != 'gitruns.__main__':\n"
+            "        importlib.import_module(m.name)\n"
+            "bad = [n for n in gitruns.__all__ if isinstance(getattr(gitruns, n), types.ModuleType)]\n"
+            "print(' '.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []
+    assert callable(gitruns.rerun) and callable(gitruns.lineage) and callable(gitruns.which)

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ..lineage import Lineage, short
-from ..lineage import lineage as lineage_of
+from ..lineagegraph import Lineage, short
+from ..lineagegraph import lineage as lineage_of
 from ..terminal import json_text, safe
 
 MAX_INDENT = 24  # deeper levels are numbered rather than indented further
@@ -15,7 +15,7 @@ MAX_INDENT = 24  # deeper levels are numbered rather than indented further
 
 def lineage(target: str, direction: str, depth: int | None, as_json: bool) -> int:
     """Print the lineage of ``target``; 1 when no run produced or used it."""
-    graph = lineage_of(None, target, direction, depth)
+    graph = lineage_of(target, direction, depth)
     if as_json:
         sys.stdout.write(json_text(json.dumps(graph.to_dict(), indent=2, ensure_ascii=False)) + "\n")
         return 0

@@ -9,7 +9,7 @@ from ..terminal import json_text, safe
 
 def promote(run_id: str, artifact: str, name: str, reason: str, where: str | None, sign: bool | None,
             as_json: bool) -> int:
-    from ..promote import promote as promote_run
+    from ..promoting import promote as promote_run
 
     result = promote_run(run_id, artifact, name, reason, where=where, sign=sign)
     if as_json:
@@ -25,7 +25,7 @@ def promote(run_id: str, artifact: str, name: str, reason: str, where: str | Non
 
 def promotions(include_retired: bool, as_json: bool) -> int:
     from .. import timeutil
-    from ..promote import promotions as list_promotions
+    from ..promoting import promotions as list_promotions
     from ..table import clip, render
 
     entries = list_promotions(include_retired)

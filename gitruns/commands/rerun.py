@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..rerun import RerunOptions, RerunOutcome
-from ..rerun import rerun as run_again
+from ..rerunning import RerunOptions, RerunOutcome
+from ..rerunning import rerun as run_again
 from ..terminal import json_text, stdout_to_stderr, warning_text
 from ..terminal import say as _say
 from .exec_ import duration

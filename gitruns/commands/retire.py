@@ -8,7 +8,7 @@ from ..terminal import json_text, safe
 
 
 def retire(target: str, reason: str, superseded_by: str | None, as_json: bool) -> int:
-    from ..retire import retire as retire_target
+    from ..retiring import retire as retire_target
 
     result = retire_target(target, reason, superseded_by)
     if as_json:

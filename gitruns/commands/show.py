@@ -16,7 +16,7 @@ def show(run_id: str, as_json: bool) -> int:
     dependents = None
     if run.record.get("retired"):
         # Who used a withdrawn result: every run and promotion downstream of it.
-        from ..lineage import dependents as find_dependents
+        from ..lineagegraph import dependents as find_dependents
 
         dependents = [d.to_dict() for d in find_dependents(run._repo, run_id=run.id)]
     if as_json:

@@ -8,7 +8,7 @@ from ..terminal import json_text, safe
 
 
 def verify(name: str, require_signature: bool, as_json: bool) -> int:
-    from ..verify import verify as verify_promotion
+    from ..verifying import verify as verify_promotion
 
     result = verify_promotion(name, require_signature)
     if as_json:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import sys
 
-from ..lineage import short
+from ..lineagegraph import short
+from ..provenance import Use
+from ..provenance import which as which_of
 from ..terminal import json_text, safe
-from ..which import Use
-from ..which import which as which_of
 
 
 def _line(use: Use) -> str:

@@ -253,7 +253,7 @@ class _Runner:
         self.index = stepcache.Index(session.repo, session.run_id, prefer=options.reuse_from)
         self.forced = list(names) if options.force else list(options.force_steps)
         self._pystep: Any = None
-        # Lineage (gitruns.lineage): the commit that ended each step, and the commits of
+        # Lineage (gitruns.linking): the commit that ended each step, and the commits of
         # other runs a step consumes (further parents of its start commit).
         self.step_commits: dict[str, str] = {}
         self.step_parents: dict[str, list[str]] = {}

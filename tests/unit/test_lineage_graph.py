@@ -11,7 +11,7 @@ import pytest
 from gitruns import runindex
 from gitruns.commands.lineage import render
 from gitruns.errors import UsageError
-from gitruns.lineage import Lineage, Target, _consumed, _walk, complete_digest, digest_hex
+from gitruns.lineagegraph import Lineage, Target, _consumed, _walk, complete_digest, digest_hex
 from gitruns.linking import best_producer
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"

@@ -5,7 +5,7 @@ import pytest
 
 from gitruns import redact
 from gitruns.errors import UsageError
-from gitruns.rerun import RerunOptions, check_options, config_changes, without_redacted
+from gitruns.rerunning import RerunOptions, check_options, config_changes, without_redacted
 
 
 def test_changes_are_computed_from_both_configs() -> None:
@@ -45,7 +45,7 @@ def test_option_errors(options: RerunOptions, text: str) -> None:
 
 
 def test_outcome_to_dict() -> None:
-    from gitruns.rerun import RerunOutcome
+    from gitruns.rerunning import RerunOutcome
 
     out = RerunOutcome("new", "old", "succeeded", 0, {}, [{"kind": "from_step", "name": "t"}])  # type: ignore[typeddict-item]
     assert out.to_dict() == {"run": "new", "rerun_of": "old", "status": "succeeded", "exit_code": 0,

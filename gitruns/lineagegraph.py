@@ -515,19 +515,20 @@ def _consumed(rec: Mapping[str, Any]) -> tuple[list[tuple[str, str, str | None]]
 # --- the library functions ---------------------------------------------------------------------
 
 
-def lineage(repo: Repo | None, target: str, direction: str = "upstream", depth: int | None = None,
-            cwd: str | None = None) -> Lineage:
+def lineage(target: str, direction: str = "upstream", depth: int | None = None,
+            repo: Repo | str | os.PathLike[str] | None = None, cwd: str | None = None) -> Lineage:
     """The lineage of ``target`` (a run id, prefix or name; a path in the working tree;
     ``path@digest``; a digest) ``direction`` ("upstream" or "downstream"), at most
-    ``depth`` runs away (None: all the way)."""
-    from .repo import open_repo
+    ``depth`` runs away (None: all the way).  ``repo``: a repository or a path in one
+    (default: the one ``cwd`` is in)."""
+    from .repo import open_at, open_repo
     from .runindex import RunIndex
 
     if direction not in DIRECTIONS:
         raise UsageError(f"direction must be upstream or downstream, not {direction!r}")
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more, not {depth}")
-    repo = repo or open_repo(cwd)
+    repo = open_repo(cwd) if repo is None else open_at(repo)
     with RunIndex.open(repo) as index:
         parsed = parse_target(index, target, repo, cwd)
         return _walk(index, parsed, direction, depth)

@@ -123,15 +123,14 @@ def _run_names_artifact(repo: Repo, data: promotion.Promotion, commit: str) -> F
                                             f"{art['path']} ({art['digest']})")
 
 
-def verify(name: str, require_signature: bool = False, repo: Repo | None = None) -> VerifyResult:
+def verify(name: str, require_signature: bool = False, repo: Repo | str | os.PathLike[str] | None = None
+           ) -> VerifyResult:
     """Check refs/promoted/NAME; the result's ``ok`` says whether every finding holds."""
-    from .promote import current
+    from .promoting import current
+    from .repo import open_at
     from .terminal import safe
 
-    if repo is None:
-        from .repo import open_repo
-
-        repo = open_repo(os.getcwd())
+    repo = open_at(repo)
     bare = promotion.check_name(name)
     commit = current(repo, bare)
     if commit is None:

@@ -333,7 +333,7 @@ def _rerun_pipeline(run: lookup.Run, options: RerunOptions, wt: str, cwd: str, c
 
 
 class _CallableModule(types.ModuleType):
-    """``gitruns.rerun`` is both this module and, as the Python API, the function
+    """``gitruns.rerunning`` is both this module and, as the Python API, the function
     :func:`rerun`: importing the module binds its name on the package, so the
     module itself calls the function when called."""
 

@@ -46,7 +46,7 @@ class RetireResult:
 
 def _as_promotion(repo: Repo, text: str) -> str | None:
     """The promotion name ``text`` names, if such a promotion exists here."""
-    from .promote import current
+    from .promoting import current
 
     bare = text[len(promotion.REF_PREFIX):] if text.startswith(promotion.REF_PREFIX) else text
     if promotion.name_problem(bare) is not None:
@@ -65,16 +65,15 @@ def _as_run(repo: Repo, text: str) -> str | None:
         return None
 
 
-def retire(target: str, reason: str, superseded_by: str | None = None, repo: Repo | None = None) -> RetireResult:
+def retire(target: str, reason: str, superseded_by: str | None = None,
+           repo: Repo | str | os.PathLike[str] | None = None) -> RetireResult:
     """Retire the run or promotion ``target`` (run id, prefix or name; promotion NAME or
     refs/promoted/NAME)."""
     from .launchspec import user
+    from .repo import open_at
     from .terminal import safe
 
-    if repo is None:
-        from .repo import open_repo
-
-        repo = open_repo(os.getcwd())
+    repo = open_at(repo)
     if not reason.strip():
         raise UsageError("--reason is empty: say why it is retired")
     try:
@@ -95,7 +94,7 @@ def retire(target: str, reason: str, superseded_by: str | None = None, repo: Rep
                          "'git run promote --list')")
     retired: dict[str, Any] = {"at": timeutil.iso(timeutil.now()), "by": user(), "reason": reason,
                                "superseded_by": None}
-    from .lineage import dependents
+    from .lineagegraph import dependents
 
     if name is not None:
         result = _retire_promotion(repo, name, retired, superseded_by)
@@ -142,7 +141,7 @@ def _retire_run(repo: Repo, rid: str, retired: dict[str, Any], superseded_by: st
 
 
 def _retire_promotion(repo: Repo, name: str, retired: dict[str, Any], superseded_by: str | None) -> RetireResult:
-    from .promote import current, load, message, move_ref, wants_signature, write_commit
+    from .promoting import current, load, message, move_ref, wants_signature, write_commit
     from .terminal import safe
 
     name, head, data = load(repo, name)

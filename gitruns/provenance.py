@@ -5,6 +5,7 @@ hash it) or the digest given, so a renamed or copied artifact is still found.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,15 +49,15 @@ class Which:
                 "used_by": [u.to_dict() for u in self.used_by]}
 
 
-def which(target: str, repo: Repo | None = None, cwd: str | None = None) -> Which:
+def which(target: str, repo: Repo | str | os.PathLike[str] | None = None, cwd: str | None = None) -> Which:
     """The runs that produced ``target`` (a file or directory in the working tree, by
     its digest now, or a digest, abbreviated to at least 8 hex digits) and those
     that used it as an input, newest first; :class:`NotProduced` when there are none."""
-    from .lineage import iso_of, parse_target, short
-    from .repo import open_repo
+    from .lineagegraph import iso_of, parse_target, short
+    from .repo import open_at, open_repo
     from .runindex import RunIndex
 
-    repo = repo or open_repo(cwd)
+    repo = open_repo(cwd) if repo is None else open_at(repo)
     with RunIndex.open(repo) as index:
         parsed = parse_target(index, target, repo, cwd, runs=False)
         assert parsed.digest is not None

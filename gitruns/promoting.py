@@ -216,15 +216,16 @@ def _criteria(rec: dict[str, Any], run_id: str, where: str | None, repo: Repo) -
 
 
 def promote(run_text: str, artifact: str, name: str, reason: str, where: str | None = None,
-            sign: bool | None = None, repo: Repo | None = None) -> PromoteResult:
+            sign: bool | None = None, repo: Repo | str | os.PathLike[str] | None = None) -> PromoteResult:
     """Promote ``artifact`` of run ``run_text`` (id, prefix or name) as ``name``."""
     from . import lookup
     from .cache import local_cache
     from .launchspec import user
+    from .repo import open_at
     from .sharing import store_of_default_remote
     from .terminal import safe
 
-    repo = repo or _open()
+    repo = _open() if repo is None else open_at(repo)
     name = promotion.check_name(name)
     if not reason.strip():
         raise UsageError("--reason is empty: say why this artifact is promoted")
