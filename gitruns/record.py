@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any, TypedDict, cast
 
 from .errors import RecordError
@@ -473,6 +471,8 @@ def loads(raw: bytes) -> RunRecord:
 @functools.lru_cache(maxsize=4)
 def _schema_text(version: int) -> str:
     name = "run.schema.json" if version == SCHEMA_VERSION else f"run.schema.v{version}.json"
+    from importlib import resources  # here: importing it costs every command a few milliseconds
+
     return resources.files("gitruns").joinpath(f"schema/{name}").read_text(encoding="utf-8")
 
 
@@ -535,7 +535,7 @@ def effective_status(rec: Mapping[str, Any]) -> str:
     'running' because its process cannot be seen from here.
     """
     status = str(rec.get("status"))
-    if status != "running" or rec.get("host") != socket.gethostname():
+    if status != "running" or rec.get("host") != _hostname():
         return status
     pid = rec.get("pid")
     proc = rec.get("process") or {}
@@ -549,3 +549,10 @@ def effective_status(rec: Mapping[str, Any]) -> str:
     if ticks is not None and process_start_ticks(pid) not in (None, ticks):
         return "crashed"  # the pid now belongs to another process
     return status
+
+
+@functools.lru_cache(maxsize=1)
+def _hostname() -> str:
+    import socket  # only for a running run: most listings never load it
+
+    return socket.gethostname()
