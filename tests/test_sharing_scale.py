@@ -310,3 +310,30 @@ def test_a_record_refused_by_fetch_is_not_warned_about_again_by_ls(tmp_path: Pat
     assert bad not in run_ids(b) and len(run_ids(b)) == 3
     proc = gitrun(b, "ls")
     assert proc.returncode == 0 and bad not in proc.stderr, proc.stderr
+
+
+def test_push_and_fetch_skip_click_yet_parse_as_click_does(tmp_path: Path) -> None:
+    """Plain push, fetch and pull go past the click CLI (tens of milliseconds a call);
+    anything else on their command line is still click's, with its usage errors."""
+    import sys
+
+    remote = bare(tmp_path / "remote.git")
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "remote", "add", "origin", str(remote))
+    many_runs(repo, 2)
+    code = ("import sys; sys.argv = ['git-run'] + sys.argv[1:]\n"
+            "import gitruns.main\n"
+            "try:\n    gitruns.main.main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            "print('click' in sys.modules, code, file=sys.stderr)")
+    for args in (["push"], ["push", "origin", "--json"], ["fetch"], ["pull", "--json", "origin"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], cwd=repo, capture_output=True, text=True)
+        assert proc.stderr.splitlines()[-1] == "False 0", (args, proc.stderr)
+    assert set(as_json(repo, "push", "origin")["up_to_date"]) == set(run_ids(repo))
+    for args, word in ((["fetch", "origin", "extra"], "extra"), (["push", "--jsn"], "--jsn"),
+                       (["pull", "-x"], "-x")):
+        proc = gitrun(repo, *args)
+        assert proc.returncode == 2 and word in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    proc = gitrun(repo, "push", "nowhere")
+    assert proc.returncode == 2 and "no remote named 'nowhere'" in proc.stderr and proc.stderr.count("\n") == 1
+    proc = gitrun(repo, "fetch", "-h")
+    assert proc.returncode == 0 and "Usage: git run fetch" in proc.stdout
