@@ -22,14 +22,16 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .cache import QUARANTINE, ArtifactCache, default_root, object_key
 from .errors import GitrunsError, UsageError
 from .hashing import digest_file, split_digest
 from .progress import Progress
 from .redact import scrub_text
-from .repo import Repo
+
+if TYPE_CHECKING:
+    from .repo import Repo
 
 T = TypeVar("T")
 ATTEMPTS = 4
@@ -272,7 +274,8 @@ class CorruptObject(GitrunsError):
 
 def store_for(repo: Repo, remote: str) -> RemoteStore | None:
     """The artifact store of a git remote, or None when it has none."""
-    from .remote import local_path_of, remote_url
+    from .quickpush import local_path_of
+    from .remote import remote_url
 
     config = repo.git.config
     key = f"remote.{remote}.gitrunsStore"
