@@ -2,13 +2,16 @@
 same refs, and a 1 GiB artifact through the directory store beside `cp`.
 
 Sizes as arguments (`bench_share.py 1000 10000 --no-artifact`); `--once`: one
-measurement each, not the median of 3."""
+measurement each, not the median of 3; `--before DIR`: also time the gitruns of
+DIR (a checkout of older code, e.g. `git worktree add DIR main`) in the same run,
+for before-and-after ratios measured side by side."""
 from __future__ import annotations
 
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 
 from bench_ls import populate
@@ -22,52 +25,88 @@ def _bare(path: str) -> str:
     return path
 
 
-def _timed(argv: list[str], cwd: str) -> float:
-    return timed(lambda: run(argv, cwd=cwd))
+def _timed(argv: list[str], cwd: str, bin_dir: str | None = None) -> float:
+    if bin_dir is None:
+        return timed(lambda: run(argv, cwd=cwd))
+    e = env()
+    e["PATH"] = bin_dir + os.pathsep + e["PATH"]
+    return timed(lambda: subprocess.run(argv, cwd=cwd, env=e, check=True, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
 
 
-def runs_rows(count: int = 1000, repeat: int = 3) -> list[str]:
+def _older(checkout: str, work: str) -> str:
+    """A directory holding a `git-run` that runs the gitruns of ``checkout`` (a checkout
+    of older code) with this interpreter and its packages."""
+    bin_dir = os.path.join(work, "before-bin")
+    os.makedirs(bin_dir)
+    script = os.path.join(bin_dir, "git-run")
+    with open(script, "w") as fh:
+        fh.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {os.path.abspath(checkout)!r})\n"
+                 "from gitruns.main import main\nmain()\n")
+    os.chmod(script, 0o755)
+    import compileall
+
+    compileall.compile_dir(os.path.join(checkout, "gitruns"), quiet=1)
+    return bin_dir
+
+
+def runs_rows(count: int = 1000, repeat: int = 3, before: str | None = None) -> list[str]:
     """Each gitruns verb beside the plain git command that moves the same refs, in the
     same run on the same machine, interleaved (plain, gitruns, plain, ...) and the
     median of ``repeat`` taken: on a shared machine the disk's speed changes from one
-    minute to the next, and the ratio is what matters."""
+    minute to the next, and the ratio is what matters.  ``before``: a checkout of
+    older gitruns, timed in the same run too (plain, then the two gitruns in an
+    order that alternates)."""
     src = scratch_repo()
     populate(src, count)
     work = tempfile.mkdtemp(prefix="gitruns-share-")
-    times: dict[str, list[float]] = {k: [] for k in ("plain_push", "push", "plain_fetch", "fetch",
-                                                     "plain_noop", "noop")}
+    variants: dict[str, str | None] = {"plain": None}
+    if before:
+        variants["before"] = _older(before, work)
+    variants["ours"] = None
+    ops = ("push", "fetch", "noop")
+    times: dict[tuple[str, str], list[float]] = {(op, v): [] for op in ops for v in variants}
+
+    def push_argv(v: str, i: int) -> list[str]:
+        if v == "plain":
+            return ["git", "push", "-q", f"{v}{i}", "refs/runs/*:refs/runs/*"]
+        return ["git", "run", "push", f"{v}{i}"]
+
     for i in range(repeat):
-        plain_remote = _bare(os.path.join(work, f"plain{i}.git"))
-        ours_remote = _bare(os.path.join(work, f"ours{i}.git"))
-        run(["git", "remote", "add", f"plain{i}", plain_remote], cwd=src)
-        run(["git", "remote", "add", f"ours{i}", ours_remote], cwd=src)
-        times["plain_push"].append(_timed(["git", "push", "-q", f"plain{i}", "refs/runs/*:refs/runs/*"], src))
-        times["push"].append(_timed(["git", "run", "push", f"ours{i}"], src))
-        dst_plain = os.path.join(work, f"dst-plain{i}")
-        dst_ours = os.path.join(work, f"dst-ours{i}")
-        for d, remote in ((dst_plain, plain_remote), (dst_ours, ours_remote)):
-            run(["git", "clone", "-q", remote, d])
-        times["plain_fetch"].append(_timed(["git", "fetch", "-q", "origin", "refs/runs/*:refs/runs/*"], dst_plain))
-        times["fetch"].append(_timed(["git", "run", "fetch"], dst_ours))
-        times["plain_noop"].append(_timed(["git", "push", "-q", f"plain{i}", "refs/runs/*:refs/runs/*"], src))
-        times["noop"].append(_timed(["git", "run", "push", f"ours{i}"], src))
-        for path in (plain_remote, ours_remote, dst_plain, dst_ours):
-            shutil.rmtree(path)
+        order = list(variants) if i % 2 == 0 else ["plain"] + list(variants)[:0:-1]
+        remotes, clones = {}, {}
+        for v in variants:
+            remotes[v] = _bare(os.path.join(work, f"{v}{i}.git"))
+            run(["git", "remote", "add", f"{v}{i}", remotes[v]], cwd=src)
+        for v in order:
+            times["push", v].append(_timed(push_argv(v, i), src, variants[v]))
+        for v in variants:
+            clones[v] = os.path.join(work, f"dst-{v}{i}")
+            run(["git", "clone", "-q", remotes[v], clones[v]])
+        for v in order:
+            argv = ["git", "fetch", "-q", "origin", "refs/runs/*:refs/runs/*"] if v == "plain" else \
+                ["git", "run", "fetch"]
+            times["fetch", v].append(_timed(argv, clones[v], variants[v]))
+        for v in order:
+            times["noop", v].append(_timed(push_argv(v, i), src, variants[v]))
+        for v in variants:
+            shutil.rmtree(remotes[v])
+            shutil.rmtree(clones[v])
     shutil.rmtree(work)
     shutil.rmtree(src)
     med = {k: statistics.median(v) for k, v in times.items()}
     n = f"{count:,}"
-
-    def row(what: str, plain: str, ours: str) -> str:
-        return f"| {what} | {med[plain]:.2f} s | {med[ours]:.2f} s | {med[ours] / med[plain]:.1f}x |"
-
-    return [
-        f"| {n} runs (median of {repeat}) | plain git | gitruns | ratio |",
-        "|---|---|---|---|",
-        row("push to a bare remote", "plain_push", "push"),
-        row("fetch into a fresh clone", "plain_fetch", "fetch"),
-        row("push again, nothing new", "plain_noop", "noop"),
-    ]
+    names = {"push": "push to a bare remote", "fetch": "fetch into a fresh clone", "noop": "push again, nothing new"}
+    head = f"| {n} runs (median of {repeat}) | plain git |"
+    head += " before | ratio | after | ratio |" if before else " gitruns | ratio |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for op in ops:
+        plain = med[op, "plain"]
+        row = f"| {names[op]} | {plain:.2f} s |"
+        for v in list(variants)[1:]:
+            row += f" {med[op, v]:.2f} s | {med[op, v] / plain:.1f}x |"
+        rows.append(row)
+    return rows
 
 
 def artifact_rows() -> list[str]:
@@ -101,7 +140,6 @@ def artifact_rows() -> list[str]:
 
 if __name__ == "__main__":
     import compileall
-    import sys
 
     import gitruns
 
@@ -110,7 +148,8 @@ if __name__ == "__main__":
     compileall.compile_dir(os.path.dirname(gitruns.__file__), quiet=1)
     sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1000]
     repeat = 1 if "--once" in sys.argv else 3
+    before = sys.argv[sys.argv.index("--before") + 1] if "--before" in sys.argv else None
     for size in sizes:
-        print("\n".join(runs_rows(size, repeat)))
+        print("\n".join(runs_rows(size, repeat, before)))
     if "--no-artifact" not in sys.argv:
         print("\n".join(artifact_rows()))

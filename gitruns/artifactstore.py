@@ -22,14 +22,16 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .cache import QUARANTINE, ArtifactCache, default_root, object_key
 from .errors import GitrunsError, UsageError
 from .hashing import digest_file, split_digest
 from .progress import Progress
 from .redact import scrub_text
-from .repo import Repo
+
+if TYPE_CHECKING:
+    from .repo import Repo
 
 T = TypeVar("T")
 ATTEMPTS = 4
@@ -87,19 +89,28 @@ def _known_hosts_policy() -> Any:
     return KnownHosts()
 
 
+def _filesystem(protocol: str, **options: Any) -> Any:
+    import fsspec
+
+    return fsspec.filesystem(protocol, **options)
+
+
 class RemoteStore:
     def __init__(self, url: str, endpoint: str | None = None) -> None:
-        import fsspec
-
         self.url = url
         self.shown = scrub_text(url)
         parts = urllib.parse.urlsplit(url)
         scheme = parts.scheme.lower()
         self.atomic_put = False
+        self.local = False
+        self.fs: Any = None
         self._connect: Callable[[], Any] = lambda: None
         if scheme in ("", "file"):
             path = parts.path if scheme == "file" else url
-            self.fs = fsspec.filesystem("file")
+            # fsspec (50 ms to import) only when an object moves: a push with nothing
+            # new asks a directory store only what os can answer (has, quarantined).
+            self.local = True
+            self._connect = lambda: _filesystem("file")
             self.root = os.path.abspath(os.path.expanduser(path))
         elif scheme in ("sftp", "ssh"):
             if not parts.hostname:
@@ -110,14 +121,13 @@ class RemoteStore:
             if parts.password:
                 kwargs["password"] = urllib.parse.unquote(parts.password)
             kwargs["host_key_policy"] = _known_hosts_policy()
-            self._connect = lambda: fsspec.filesystem("sftp", skip_instance_cache=True, **kwargs)
-            self.fs = None
+            self._connect = lambda: _filesystem("sftp", skip_instance_cache=True, **kwargs)
             self.root = parts.path or "."
         elif scheme == "s3":
             options: dict[str, Any] = {}
             if endpoint:
                 options["endpoint_url"] = endpoint
-            self.fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+            self.fs = _filesystem("s3", skip_instance_cache=True, **options)
             self.root = f"{parts.netloc}{parts.path}".rstrip("/")
             self.atomic_put = True
         else:
@@ -151,6 +161,8 @@ class RemoteStore:
         raise AssertionError("unreachable")
 
     def has(self, digest: str) -> bool:
+        if self.local:
+            return os.path.exists(self.key(digest))
         return bool(self._retry(f"looking up {digest} in {self.shown}",
                                 lambda: self._filesystem().exists(self.key(digest))))
 
@@ -229,8 +241,10 @@ class RemoteStore:
         """Digests of objects moved aside as corrupt (one listing), for push to repair."""
         def attempt() -> list[str]:
             try:
+                if self.local:
+                    return os.listdir(f"{self.root}/{QUARANTINE}")  # no fsspec on a push with nothing new
                 names = self._filesystem().ls(f"{self.root}/{QUARANTINE}", detail=False)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 return []
             return [str(n) for n in names]
 
@@ -260,7 +274,8 @@ class CorruptObject(GitrunsError):
 
 def store_for(repo: Repo, remote: str) -> RemoteStore | None:
     """The artifact store of a git remote, or None when it has none."""
-    from .remote import local_path_of, remote_url
+    from .quickpush import local_path_of
+    from .remote import remote_url
 
     config = repo.git.config
     key = f"remote.{remote}.gitrunsStore"

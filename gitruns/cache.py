@@ -18,14 +18,16 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import xxhash
 
 from .errors import GitrunsError, PathError
 from .hashing import CHUNK, PREFIX, digest_bytes, digest_file, split_digest
-from .repo import Repo
-from .settings import Settings
-from .settings import load as load_settings
+
+if TYPE_CHECKING:
+    from .repo import Repo
+    from .settings import Settings
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
@@ -70,6 +72,8 @@ def for_repo(repo: Repo, settings: Settings) -> ArtifactCache:
 
 def local_cache(repo: Repo) -> ArtifactCache:
     """The repository's cache, as its git config says."""
+    from .settings import load as load_settings
+
     return for_repo(repo, load_settings(repo.git))
 
 

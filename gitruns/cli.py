@@ -9,20 +9,17 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, exitcode
 from .completion import complete_remotes, complete_runs, complete_statuses
-from .errors import GitrunsError
 from .outputformat import output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-BUG_EXIT = 3
-_broken_pipe = False  # set when stdout's reader went away
+BUG_EXIT = exitcode.BUG_EXIT
 
 
 class _ReaderGone(Exception):
@@ -788,77 +785,25 @@ def run(argv: list[str] | None = None) -> int:
 
     show_on_stderr()
     args = _bare_color(sys.argv[1:] if argv is None else argv)
+    return exitcode.call(lambda: _click_main(args), sys.argv[1:] if argv is None else argv)
+
+
+def _click_main(args: list[str]) -> None:
+    """Parse and run one verb; click's own ends become exit codes (the rest: exitcode.call)."""
     try:
         main.main(args=args, prog_name="git run", standalone_mode=False)
-        return 0
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except click.exceptions.Exit as exc:
-        return exc.exit_code
+        raise SystemExit(exc.exit_code) from None
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx and exc.ctx.parent else " (see 'git run -h')"
         print(f"git run: error: {exc.format_message()}{hint}", file=sys.stderr)
-        return 2
+        raise SystemExit(2) from None
     except click.Abort:
-        return 130
-    except GitrunsError as exc:
-        from .terminal import warning_text
-
-        # Errors may quote a record's paths or names: never raw on the terminal.
-        print(f"git run: error: {warning_text(exc, 1000)}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except (BrokenPipeError, _ReaderGone):
-        # Our reader (head, a closed pipe) went away: git dies of SIGPIPE, silently
-        # (141 in the shell); entry() does the same.  A pager quitting early is
-        # handled in pager.py and is a success.
-        global _broken_pipe
-        _broken_pipe = True
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown quiet
-        except OSError:
-            pass
-        return 141
-    except Exception as exc:  # noqa: BLE001 - the one place bugs are turned into an exit code
-        return _internal_error(exc, sys.argv[1:] if argv is None else argv)
-
-
-def _internal_error(exc: Exception, argv: list[str]) -> int:
-    """A bug: one line naming the crash log (versions, command, traceback), and the
-    traceback itself on stderr with --debug or GITRUNS_DEBUG=1."""
-    from .crashlog import write
-    from .redact import scrub_text
-    from .terminal import warning_text
-
-    log = write(exc, argv)
-    where = f"the crash log is {log}" if log else "no crash log could be written"
-    if os.environ.get("GITRUNS_DEBUG"):
-        traceback.print_exception(type(exc), exc, exc.__traceback__)
-        print(f"git run: internal error ({where})", file=sys.stderr)
-    else:
-        message = warning_text(scrub_text(f"{type(exc).__name__}: {exc}"), 300)
-        print(f"git run: internal error: {message} ({where}; "
-              "rerun with 'git run --debug ...' for the traceback)", file=sys.stderr)
-    return BUG_EXIT
+        raise SystemExit(130) from None
+    except _ReaderGone:
+        raise BrokenPipeError() from None
 
 
 def entry() -> None:
-    code = run()
-    if _broken_pipe:
-        _die_of_sigpipe()
-    sys.exit(code)
-
-
-def _die_of_sigpipe() -> None:
-    """End as git does when its reader goes away: killed by SIGPIPE, no message."""
-    import signal
-
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
+    exitcode.finish(run())
 

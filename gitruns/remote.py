@@ -7,18 +7,19 @@ places is reported as diverged and never overwritten.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import pygit2
 
-from . import gitcmd, promotion, runid
+from . import gitcmd, promotion
 from .bounds import MAX_RECORD_BYTES
 from .catfile import read_blobs
 from .errors import GitCommandError, RecordError, UsageError
+from .quickpush import RemoteRefs
 from .recordread import UnreadableRecord, prefetch_records, read_untrusted
 from .repo import Repo
-from .runrefs import RECORD_DIR, REF_PREFIX, ref_name
+from .runrefs import RECORD_DIR, ref_name
+from .shareresult import SyncReport as SyncReport
 from .tracking import (
     ZERO,
     RefScan,
@@ -59,21 +60,6 @@ def default_remote(repo: Repo, given: str | None = None) -> str:
     if len(names) == 1:
         return names[0]
     raise UsageError(f"several remotes ({', '.join(names)}): name one")
-
-
-@dataclass
-class SyncReport:
-    """What a push or fetch did, run ids (or promotion names) in each list."""
-
-    new: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    ahead: list[str] = field(default_factory=list)  # local has commits the remote lacks
-    behind: list[str] = field(default_factory=list)  # the remote has commits we lack
-    diverged: list[str] = field(default_factory=list)
-    invalid: list[str] = field(default_factory=list)
-    pushed: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
 
 
 def fetch(repo: Repo, remote: str) -> tuple[SyncReport, SyncReport]:
@@ -131,9 +117,9 @@ def integrate(repo: Repo, remote: str, refs: RefScan | None = None) -> SyncRepor
     report.unchanged = [rid for rid, oid in runs if locals_.get(rid) == oid]
     # A partial clone lacks the records' blobs: one fetch for all, not one each.
     prefetch_records(git, [oid for _, oid in todo])
-    raws = read_blobs(git.path, [f"{oid}:{RECORD_DIR}/run.json" for _, oid in todo], MAX_RECORD_BYTES)
     refused: list[tuple[str, str]] = []
     updates: list[tuple[str, str, str | None]] = []
+    raws = read_blobs(git.path, [f"{oid}:{RECORD_DIR}/run.json" for _, oid in todo], MAX_RECORD_BYTES)
     for rid, oid in todo:
         raw = raws.get(f"{oid}:{RECORD_DIR}/run.json")
         try:
@@ -209,21 +195,10 @@ def accepts(raw: bytes, run_id: str) -> bool:
     return True
 
 
-def remote_refs(repo: Repo, remote: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The remote's runs (id -> commit) and promotions (name -> commit), in one ls-remote."""
-    out = gitcmd.git(["ls-remote", "--refs", remote, "refs/runs/*", "refs/promoted/*"], cwd=git_cwd(repo))
-    refs, promoted = {}, {}
-    for line in out.splitlines():
-        oid, _, name = line.partition("\t")
-        if name.startswith(promotion.REF_PREFIX):
-            pname = name[len(promotion.REF_PREFIX):]
-            if promotion.name_problem(pname) is None:
-                promoted[pname] = oid
-            continue
-        rid = name.removeprefix(REF_PREFIX)
-        if runid.is_valid(rid):
-            refs[rid] = oid
-    return refs, promoted
+def remote_refs(repo: Repo, remote: str) -> RemoteRefs:
+    """The remote's runs and promotions, from one ls-remote started now (read it
+    with ``result()``; ``close()`` it when it may go unread)."""
+    return RemoteRefs(git_cwd(repo), remote)
 
 
 def _plan(git: pygit2.Repository, keys: list[str], local: dict[str, str], theirs: dict[str, str],
@@ -259,14 +234,14 @@ class PushPlan:
 
 
 def plan_push(repo: Repo, remote: str, refs: RefScan, ids: list[str] | None,
-              with_promotions: bool = True) -> PushPlan:
+              with_promotions: bool = True, there: RemoteRefs | None = None) -> PushPlan:
     """Which local runs (``refs.runs``: id -> commit) to push, and which local
     promotions: those whose commit the remote does not have yet.  A promotion's
     run goes too when the remote lacks it.  Tracking refs of what the remote
     already has are brought up to date in one transaction (none when they are)."""
     git = repo.git
     local = refs.runs
-    theirs, their_promoted = remote_refs(repo, remote)
+    theirs, their_promoted = (there or remote_refs(repo, remote)).result()
     plan = PushPlan([], SyncReport())
     seen: dict[str, str] = {}
     plan.runs = _plan(git, ids if ids is not None else sorted(local), local, theirs, plan.report, seen)
@@ -397,12 +372,3 @@ def _multivar(config: pygit2.Config, key: str) -> list[str]:
 
 def remote_url(repo: Repo, remote: str) -> str:
     return str(repo.git.remotes[remote].url or "")
-
-
-def local_path_of(url: str, base: str) -> str | None:
-    """The filesystem path of a remote given as a path or file:// URL, else None."""
-    if url.startswith("file://"):
-        return url[len("file://"):]
-    if "://" in url or (":" in url.split("/", 1)[0] and not os.path.exists(url)):
-        return None  # a URL or scp-like host:path
-    return os.path.normpath(os.path.join(base, url))

@@ -16,6 +16,8 @@ ID_LENGTH = 26
 _ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 # Shown ids are never shorter than this, like git's core.abbrev default.
 MIN_ABBREV = 8
+# Run <id> lives on REF_PREFIX + id (gitruns.runrefs writes it; here so that readers need no pygit2).
+REF_PREFIX = "refs/runs/"
 
 
 def _encode(value: int, length: int) -> str:

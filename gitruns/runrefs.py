@@ -15,8 +15,8 @@ import pygit2
 from . import record
 from .errors import ConcurrentUpdate, GitrunsError, RecordError
 from .repo import Repo
+from .runid import REF_PREFIX as REF_PREFIX  # defined with the ids, for readers without pygit2
 
-REF_PREFIX = "refs/runs/"
 RECORD_DIR = ".gitruns"
 TREE = pygit2.enums.FileMode.TREE
 BLOB = pygit2.enums.FileMode.BLOB

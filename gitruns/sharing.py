@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import record as record_mod
@@ -15,13 +14,16 @@ from .bounds import MAX_RECORD_BYTES
 from .cache import ArtifactCache, local_cache
 from .catfile import read_blobs
 from .errors import GitrunsError, RecordError, UsageError
-from .hashing import digest_bytes, digest_file
+from .hashing import digest_file
 from .lookup import Run, resolve
 from .manifest import MAX_LISTING_BYTES, parse_manifest
+from .quickpush import Confirmed
 from .record import RunRecord
 from .recordread import read_record
 from .repo import Repo, open_at
 from .runrefs import RECORD_DIR
+from .shareresult import FetchResult as FetchResult  # the results are part of this module's API
+from .shareresult import PushResult as PushResult
 from .terminal import safe
 
 
@@ -68,176 +70,6 @@ def run_objects(rec: Mapping[str, Any], cache: ArtifactCache) -> list[str]:
     return [d for d, _ in _objects(rec, cache)]
 
 
-def _diverged(rep: remote_mod.SyncReport) -> list[dict[str, str]]:
-    """The refusal entry of each run changed both here and there (push and fetch alike)."""
-    return [{"id": rid, "reason": "diverged", "message": "changed here and there; not overwritten"}
-            for rid in rep.diverged]
-
-
-def _named(items: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Refusals of promotions: keyed by ``name``, not ``id``."""
-    return [{"name": i["id"], "reason": i["reason"], "message": i["message"]} for i in items]
-
-
-def _split(items: list[str]) -> list[tuple[str, str]]:
-    """(run id, reason) of each "ID: reason" line of a report (run ids hold no colon)."""
-    out = []
-    for item in items:
-        rid, _, reason = item.partition(": ")
-        out.append((rid, reason))
-    return out
-
-
-@dataclass
-class PushResult:
-    """What ``push`` did.  Reasons quote remotes and records: show them through
-    ``terminal.safe``/``json_text``."""
-
-    remote: str
-    report: remote_mod.SyncReport
-    uploaded: int = 0
-    upload_bytes: int = 0
-    store: str | None = None  # the store shown (password redacted) when push used one
-    missing_locally: list[str] = field(default_factory=list)
-    corrupt: list[str] = field(default_factory=list)  # one line each: object, what, run, where it went
-    refused: list[str] = field(default_factory=list)  # local runs whose record is unreadable: not pushed
-    repaired: int = 0  # objects re-uploaded in place of ones the store had quarantined
-    has_store: bool = False  # whether the remote has an artifact store at all
-    promotions: remote_mod.SyncReport = field(default_factory=remote_mod.SyncReport)
-
-    def refusals(self) -> list[dict[str, str]]:
-        """Runs not pushed, each with a reason: ``diverged`` (changed here and there),
-        ``rejected`` (by the remote; its message), ``invalid`` (the local record)."""
-        rep = self.report
-        out = _diverged(rep)
-        out += [{"id": rid, "reason": "rejected", "message": why} for rid, why in _split(rep.rejected)]
-        out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(self.refused)]
-        return out
-
-    def failed(self) -> bool:
-        """Whether anything was refused or is corrupt (the command exits 1)."""
-        rep = self.report
-        prom = self.promotions
-        return bool(rep.diverged or rep.invalid or rep.rejected or self.corrupt or self.refused
-                    or prom.diverged or prom.rejected)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary ``git run push --json`` prints (docs/sharing.md)."""
-        rep, prom = self.report, self.promotions
-        return {
-            "remote": self.remote,
-            "pushed": rep.pushed,
-            "up_to_date": rep.unchanged,
-            "behind": rep.behind,
-            "refused": self.refusals(),
-            "promotions": {
-                "pushed": prom.pushed,
-                "up_to_date": prom.unchanged,
-                "behind": prom.behind,
-                "refused": _named(_diverged(prom) + [{"id": n, "reason": "rejected", "message": why}
-                                                     for n, why in _split(prom.rejected)]),
-            },
-            "artifacts": {
-                "store": self.store,
-                "has_store": self.has_store,
-                "uploaded": self.uploaded,
-                "bytes": self.upload_bytes,
-                "repaired": self.repaired,
-                "missing_locally": self.missing_locally,
-                "corrupt": self.corrupt,
-            },
-            "ok": not self.failed(),
-        }
-
-
-@dataclass
-class FetchResult:
-    """What ``fetch`` (and ``pull``) did."""
-
-    remote: str
-    report: remote_mod.SyncReport
-    promotions: remote_mod.SyncReport = field(default_factory=remote_mod.SyncReport)
-
-    def refusals(self, rep: remote_mod.SyncReport | None = None) -> list[dict[str, str]]:
-        """Runs (or, given ``self.promotions``, promotions) not taken in: ``diverged``
-        (changed here and there; yours kept) or ``invalid`` (the remote's record
-        failed validation; the message says why)."""
-        rep = rep or self.report
-        out = _diverged(rep)
-        out += [{"id": rid, "reason": "invalid", "message": why} for rid, why in _split(rep.invalid)]
-        return out
-
-    def failed(self) -> bool:
-        return any(r.diverged or r.invalid or r.rejected for r in (self.report, self.promotions))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary ``git run fetch --json`` prints (docs/sharing.md)."""
-        rep, prom = self.report, self.promotions
-        return {
-            "remote": self.remote,
-            "new": rep.new,
-            "updated": rep.updated,
-            "unchanged": rep.unchanged,
-            "ahead": rep.ahead,
-            "refused": self.refusals(),
-            "promotions": {
-                "new": prom.new,
-                "updated": prom.updated,
-                "unchanged": prom.unchanged,
-                "ahead": prom.ahead,
-                "refused": _named(self.refusals(prom)),
-            },
-            "ok": not self.failed(),
-        }
-
-
-class _Confirmed:
-    """Run commits whose objects (those this clone holds) are known to be in a store.
-
-    So that push can upload what the store lacks for runs the remote already has
-    (pushed with plain git, or before a store was configured) without asking the
-    store about every object of every run on every push: each run commit is
-    checked once per store.  Kept in SQLite in the state dir; losing it only
-    costs one more check."""
-
-    def __init__(self, repo: Repo, store_url: str) -> None:
-        import sqlite3
-
-        self.key = digest_bytes(store_url.encode())  # the URL may hold a password
-        self.db: Any = None
-        self.added: list[str] = []
-        try:
-            os.makedirs(repo.state_dir, exist_ok=True)
-            self.db = sqlite3.connect(os.path.join(repo.state_dir, "stores.sqlite"), timeout=30,
-                                      isolation_level=None)
-            self.db.execute("CREATE TABLE IF NOT EXISTS confirmed (store TEXT, run_commit TEXT, "
-                            "PRIMARY KEY (store, run_commit))")
-            self.done = {row[0] for row in self.db.execute(
-                "SELECT run_commit FROM confirmed WHERE store = ?", (self.key,))}
-        except sqlite3.Error:
-            self.db, self.done = None, set()
-
-    def add(self, commit: str) -> None:
-        self.added.append(commit)
-
-    def close(self) -> None:
-        """Keep what was confirmed, in one transaction (one disk sync, not one a run)."""
-        import sqlite3
-
-        if self.db is None:
-            return
-        try:
-            if self.added:
-                with self.db:
-                    self.db.execute("BEGIN")
-                    self.db.executemany("INSERT OR IGNORE INTO confirmed VALUES (?, ?)",
-                                        [(self.key, c) for c in self.added])
-        except sqlite3.Error:
-            pass  # only costs one more check next time
-        finally:
-            self.db.close()
-
-
 def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
          repo: str | os.PathLike[str] | Repo | None = None) -> PushResult:
     """``git run push``: the runs REMOTE lacks (or ``ids``) and their artifacts to its
@@ -246,13 +78,17 @@ def push(remote: str | None = None, ids: Sequence[str] | None = None, *,
     ``--json`` prints."""
     repo = open_at(repo)
     name = remote_mod.default_remote(repo, remote)
-    refs = tracking.scan(repo, name)
-    local = refs.runs
-    wanted = [resolve(repo, i) for i in ids] if ids else None
-    for rid in wanted or []:
-        if rid not in local:
-            raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
-    plan = remote_mod.plan_push(repo, name, refs, wanted, with_promotions=wanted is None)
+    there = remote_mod.remote_refs(repo, name)  # the remote answers while the refs here are read
+    try:
+        refs = tracking.scan(repo, name)
+        local = refs.runs
+        wanted = [resolve(repo, i) for i in ids] if ids else None
+        for rid in wanted or []:
+            if rid not in local:
+                raise UsageError(f"run {rid} is known here only from a remote; 'git run fetch' takes it in")
+        plan = remote_mod.plan_push(repo, name, refs, wanted, with_promotions=wanted is None, there=there)
+    finally:
+        there.close()
     todo, report = plan.runs, plan.report
     result = PushResult(name, report, promotions=plan.promotion_report)
     records: dict[str, RunRecord] = {}
@@ -287,7 +123,7 @@ def _upload(repo: Repo, local: dict[str, str], todo: list[str], unchanged: list[
     the remote already has but this store was never confirmed to hold, and good copies
     of objects the store quarantined as corrupt."""
     cache = local_cache(repo)
-    confirmed = _Confirmed(repo, remote_store.url)
+    confirmed = Confirmed(repo.state_dir, remote_store.url)
     try:
         later = [rid for rid in unchanged if local[rid] not in confirmed.done]
         for rid in todo + later:

@@ -8,12 +8,14 @@ their names, reading them, and moving them.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import pygit2
+from typing import TYPE_CHECKING
 
 from . import gitcmd, runid
-from .repo import Repo
+
+if TYPE_CHECKING:
+    from .repo import Repo
 
 TRACK_PREFIX = "refs/gitruns/remotes/"
 PROMOTED_TRACK_PREFIX = "refs/gitruns/promoted/"
@@ -80,6 +82,8 @@ def tracked(repo: Repo, remote: str) -> dict[str, str]:
 
 def set_tracking(repo: Repo, remote: str, rid: str, oid: str) -> None:
     """Note that ``remote`` has run ``rid`` at commit ``oid`` (after a push that it took)."""
+    import pygit2
+
     repo.git.references.create(track_ref(remote, rid), pygit2.Oid(hex=oid), force=True)
 
 
@@ -119,30 +123,35 @@ class RefScan:
 
 
 def scan(repo: Repo, remote: str) -> RefScan:
+    """Local runs and promotions, and what was last seen of each on ``remote``, in one pass over the refs."""
+    return scan_refs(((ref.name, str(ref.target)) for ref in repo.git.references.iterator()), remote)
+
+
+def scan_refs(refs: Iterable[tuple[str, str]], remote: str) -> RefScan:
+    """:func:`scan` of (ref name, commit) pairs, however they were read."""
     from .promotion import REF_PREFIX as PROMOTED
     from .promotion import name_problem
-    from .runrefs import REF_PREFIX as RUNS
 
+    RUNS = runid.REF_PREFIX  # noqa: N806 - as the promotions' prefix is named
     out = RefScan()
     track = f"{TRACK_PREFIX}{remote}/"
     track_promoted = f"{PROMOTED_TRACK_PREFIX}{remote}/"
-    for ref in repo.git.references.iterator():
-        name = ref.name
+    for name, target in refs:
         if name.startswith(RUNS):
             rid = name[len(RUNS):]
             if runid.is_valid(rid):
-                out.runs[rid] = str(ref.target)
+                out.runs[rid] = target
             else:
                 out.only_runs = False
         elif name.startswith(PROMOTED):
             if name_problem(name[len(PROMOTED):]) is None:
-                out.promoted[name[len(PROMOTED):]] = str(ref.target)
+                out.promoted[name[len(PROMOTED):]] = target
         elif name.startswith(track):
             if runid.is_valid(name[len(track):]):
-                out.tracked[name[len(track):]] = str(ref.target)
+                out.tracked[name[len(track):]] = target
         elif name.startswith(track_promoted):
             if name_problem(name[len(track_promoted):]) is None:
-                out.tracked_promoted[name[len(track_promoted):]] = str(ref.target)
+                out.tracked_promoted[name[len(track_promoted):]] = target
     return out
 
 
@@ -174,6 +183,8 @@ def fetch_tracking(repo: Repo, remote: str) -> None:
 
 def sharing_state(repo: Repo, run_id: str, commit: str, tracking: dict[str, dict[str, str]]) -> dict[str, str]:
     """remote -> 'same' | 'ahead' (local has unpushed updates) | 'other' for one local run."""
+    import pygit2
+
     out = {}
     for name, runs in tracking.items():
         theirs = runs.get(run_id)

@@ -310,3 +310,91 @@ def test_a_record_refused_by_fetch_is_not_warned_about_again_by_ls(tmp_path: Pat
     assert bad not in run_ids(b) and len(run_ids(b)) == 3
     proc = gitrun(b, "ls")
     assert proc.returncode == 0 and bad not in proc.stderr, proc.stderr
+
+
+def test_push_and_fetch_skip_click_yet_parse_as_click_does(tmp_path: Path) -> None:
+    """Plain push, fetch and pull go past the click CLI (tens of milliseconds a call);
+    anything else on their command line is still click's, with its usage errors."""
+    import sys
+
+    remote = bare(tmp_path / "remote.git")
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "remote", "add", "origin", str(remote))
+    many_runs(repo, 2)
+    code = ("import sys; sys.argv = ['git-run'] + sys.argv[1:]\n"
+            "import gitruns.main\n"
+            "try:\n    gitruns.main.main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            "print('click' in sys.modules, code, file=sys.stderr)")
+    for args in (["push"], ["push", "origin", "--json"], ["fetch"], ["pull", "--json", "origin"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], cwd=repo, capture_output=True, text=True)
+        assert proc.stderr.splitlines()[-1] == "False 0", (args, proc.stderr)
+    assert set(as_json(repo, "push", "origin")["up_to_date"]) == set(run_ids(repo))
+    for args, word in ((["fetch", "origin", "extra"], "extra"), (["push", "--jsn"], "--jsn"),
+                       (["pull", "-x"], "-x")):
+        proc = gitrun(repo, *args)
+        assert proc.returncode == 2 and word in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    proc = gitrun(repo, "push", "nowhere")
+    assert proc.returncode == 2 and "no remote named 'nowhere'" in proc.stderr and proc.stderr.count("\n") == 1
+    proc = gitrun(repo, "fetch", "-h")
+    assert proc.returncode == 0 and "Usage: git run fetch" in proc.stdout
+
+
+def test_a_push_with_nothing_new_is_answered_without_libgit2_as_the_full_push_answers(tmp_path: Path) -> None:
+    """Only when it is certain: a tracking ref to correct, a store not known to hold a
+    run's objects, an object set aside in the store, a remote to choose by the
+    branch's upstream, or a run to send take the full push, which does its work."""
+    import sys
+
+    from test_sharing import model_run
+
+    remote, a, _ = two_clones(tmp_path)
+    rid, digest = model_run(a)
+    many_runs(a, 2)
+    promote(a, "models/prod", rid)
+    assert gitrun(a, "push").returncode == 0
+    code = ("import json, sys; sys.argv = ['git-run', 'push', '--json'] + sys.argv[1:]\n"
+            "import gitruns.main\n"
+            "try:\n    gitruns.main.main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            "print(json.dumps(['pygit2' in sys.modules, code]), file=sys.stderr)")
+
+    def push(*args: str) -> tuple[dict, bool]:
+        proc = subprocess.run([sys.executable, "-c", code, *args], cwd=a, capture_output=True, text=True)
+        loaded, status = json.loads(proc.stderr.splitlines()[-1])
+        assert status == 0, proc.stderr
+        return json.loads(proc.stdout), loaded
+
+    summary, loaded = push()
+    assert not loaded
+    full = subprocess.run([sys.executable, "-c", "import gitruns, json; print(json.dumps(gitruns.push().to_dict()))"],
+                          cwd=a, capture_output=True, text=True, check=True)
+    assert summary == json.loads(full.stdout)
+    assert summary["up_to_date"] == run_ids(a) and summary["pushed"] == [] and summary["artifacts"]["has_store"]
+    assert summary["promotions"]["up_to_date"] == ["models/prod"]
+    assert push("origin") == (summary, False)
+    # A tracking ref gone (or wrong): the full push writes it again.
+    tracking = f"refs/gitruns/remotes/origin/{rid}"
+    commit = git(a, "rev-parse", tracking).strip()
+    git(a, "update-ref", "-d", tracking)
+    assert push() == (summary, True)
+    assert git(a, "rev-parse", tracking).strip() == commit
+    assert push() == (summary, False)
+    # The store lost an object and this clone's note of what it holds is gone: checked and uploaded again.
+    stored = remote / "gitruns" / "cache" / "xxh3_128" / digest[9:11] / digest[11:]
+    stored.chmod(0o644)
+    stored.unlink()
+    (a / ".git" / "gitruns" / "stores.sqlite").unlink()
+    again, loaded = push()
+    assert loaded and again["artifacts"]["uploaded"] == 1 and stored.exists()
+    assert push() == (summary, False)
+    # An object the store set aside: the full push looks whether it can repair it.
+    (remote / "gitruns" / "cache" / "quarantine").mkdir()
+    (remote / "gitruns" / "cache" / "quarantine" / "0123").write_bytes(b"bit rot")
+    assert push() == (summary, True)
+    (remote / "gitruns" / "cache" / "quarantine" / "0123").unlink()
+    # Two remotes: which one is the default is the branch's upstream's business.
+    git(a, "remote", "add", "other", str(bare(tmp_path / "other.git")))
+    assert push() == (summary, True)
+    # A new run is pushed.
+    new = many_runs(a, 1)
+    pushed, loaded = push("origin")
+    assert loaded and pushed["pushed"] == new

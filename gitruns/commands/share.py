@@ -5,10 +5,8 @@ import json
 import sys
 from typing import Any
 
-from .. import remote as remote_mod
-from .. import sharing
 from ..progress import human_size
-from ..repo import open_repo
+from ..shareresult import FetchResult, PushResult, SyncReport
 from ..terminal import json_text, safe, warning_text
 
 
@@ -18,13 +16,13 @@ def _print_json(summary: dict[str, Any]) -> None:
     sys.stdout.write(json_text(json.dumps(summary, indent=2, ensure_ascii=False)) + "\n")
 
 
-def _report_lines(report: remote_mod.SyncReport) -> list[str]:
+def _report_lines(report: SyncReport) -> list[str]:
     """Problems, one line each; run ids come from ref names and reasons from
     records and remotes, so every line is made terminal-safe and bounded."""
     return [warning_text(line, 400) for line in _problem_lines(report)]
 
 
-def _problem_lines(report: remote_mod.SyncReport, what: str = "") -> list[str]:
+def _problem_lines(report: SyncReport, what: str = "") -> list[str]:
     lines = []
     if report.diverged:
         lines.append(f"diverged {what}(changed here and there; not overwritten): {', '.join(report.diverged)}")
@@ -35,13 +33,20 @@ def _problem_lines(report: remote_mod.SyncReport, what: str = "") -> list[str]:
     return lines
 
 
-def _promotion_lines(report: remote_mod.SyncReport) -> list[str]:
+def _promotion_lines(report: SyncReport) -> list[str]:
     return [warning_text(line, 400) for line in _problem_lines(report, "promotion ")]
 
 
 def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
-    repo = open_repo()
-    result = sharing.push(remote, ids or None, repo=repo)
+    from ..quickpush import nothing_to_push
+
+    # Nothing new (a push repeated, or run from a hook): answered without libgit2 when certain.
+    result: PushResult | None = None if ids else nothing_to_push(remote)
+    if result is None:
+        from .. import sharing
+        from ..repo import open_repo
+
+        result = sharing.push(remote, ids or None, repo=open_repo())
     rep = result.report
     if as_json:
         _print_json(result.to_dict())
@@ -68,7 +73,7 @@ def push(remote: str | None, ids: list[str], as_json: bool = False) -> int:
     return 1 if problems else 0
 
 
-def _fetched(result: sharing.FetchResult, as_json: bool) -> int:
+def _fetched(result: FetchResult, as_json: bool) -> int:
     rep = result.report
     if as_json:
         _print_json(result.to_dict())
@@ -88,17 +93,22 @@ def _fetched(result: sharing.FetchResult, as_json: bool) -> int:
 
 
 def fetch(remote: str | None, as_json: bool = False) -> int:
+    from .. import sharing
+
     return _fetched(sharing.fetch(remote), as_json)
 
 
 def pull(remote: str | None, as_json: bool = False) -> int:
     """fetch; artifacts come later, on demand, with checkout."""
+    from .. import sharing
+
     return _fetched(sharing.pull(remote), as_json)
 
 
 def checkout(run_id: str | None, paths: list[str], force: bool, remote: str | None, as_json: bool = False,
              inputs: bool = False, promoted: str | None = None) -> int:
     from .. import checkout as checkout_mod
+    from ..repo import open_repo
 
     repo = open_repo()
     try:
@@ -132,6 +142,9 @@ def checkout(run_id: str | None, paths: list[str], force: bool, remote: str | No
 
 
 def remote_setup(remote: str | None) -> int:
+    from .. import remote as remote_mod
+    from ..repo import open_repo
+
     repo = open_repo()
     name = remote_mod.default_remote(repo, remote)
     added = remote_mod.setup(repo, name)
